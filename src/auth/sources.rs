@@ -1,0 +1,392 @@
+//! Where credentials come from (discovery) and how each kind is turned into
+//! an access token (refresh-token grant, JWT-bearer grant, metadata server).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use super::{AccessToken, AuthError, SCOPE, Token, jwt, unix_now};
+use crate::endpoints::Endpoints;
+use crate::http::HttpClient;
+
+/// The `authorized_user` credential written by `gcloud auth application-default login`.
+#[derive(Clone, Deserialize)]
+pub struct AuthorizedUser {
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+}
+
+/// A service-account JSON key.
+#[derive(Clone, Deserialize)]
+pub struct ServiceAccountKey {
+    pub client_email: String,
+    pub private_key: String,
+    #[serde(default)]
+    pub private_key_id: Option<String>,
+    #[serde(default)]
+    pub token_uri: Option<String>,
+}
+
+/// A credential source, found by [`discover`].
+#[derive(Clone)]
+pub enum Source {
+    Static { token: String, var: &'static str },
+    ServiceAccount { path: PathBuf, key: ServiceAccountKey },
+    AuthorizedUser { path: PathBuf, creds: AuthorizedUser },
+    Metadata,
+}
+
+impl Source {
+    /// A description safe to print (no secrets).
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Static { var, .. } => format!("static token from {var}"),
+            Source::ServiceAccount { path, key } => format!(
+                "service account {} ({})",
+                key.client_email,
+                path.display()
+            ),
+            Source::AuthorizedUser { path, .. } => {
+                format!("authorized user credentials ({})", path.display())
+            }
+            Source::Metadata => "GCE metadata server".to_string(),
+        }
+    }
+
+    /// Identity of the credential for the token cache (never stored).
+    pub(super) fn cache_key(&self, ep: &Endpoints) -> String {
+        match self {
+            Source::Static { .. } => String::new(),
+            Source::ServiceAccount { key, .. } => format!(
+                "sa\0{}\0{}\0{}",
+                key.client_email,
+                key.private_key_id.as_deref().unwrap_or(""),
+                sa_token_url(key, ep)
+            ),
+            Source::AuthorizedUser { creds, .. } => {
+                let rt = ring::digest::digest(&ring::digest::SHA256, creds.refresh_token.as_bytes());
+                format!(
+                    "user\0{}\0{:?}\0{}",
+                    creds.client_id,
+                    rt.as_ref(),
+                    user_token_url(ep)
+                )
+            }
+            Source::Metadata => format!("metadata\0{}", ep.metadata),
+        }
+    }
+}
+
+fn sa_token_url(key: &ServiceAccountKey, ep: &Endpoints) -> String {
+    ep.token_override
+        .clone()
+        .or_else(|| key.token_uri.clone())
+        .unwrap_or_else(|| crate::endpoints::DEFAULT_TOKEN_URL.to_string())
+}
+
+fn user_token_url(ep: &Endpoints) -> String {
+    ep.token_override
+        .clone()
+        .unwrap_or_else(|| crate::endpoints::DEFAULT_TOKEN_URL.to_string())
+}
+
+#[derive(Deserialize)]
+struct Typed {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+/// Reads a credential file and dispatches on its `type`.
+pub fn read_credential_file(path: &Path) -> Result<Source, AuthError> {
+    let bad = |reason: String| AuthError::BadFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let data = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let t: Typed = serde_json::from_slice(&data).map_err(|e| bad(format!("not JSON: {e}")))?;
+    match t.kind.as_deref() {
+        Some("service_account") => {
+            let key: ServiceAccountKey = serde_json::from_slice(&data)
+                .map_err(|e| bad(format!("bad service account key: {e}")))?;
+            if let Some(u) = &key.token_uri {
+                crate::endpoints::check_url("token_uri", u, "https", "http")
+                    .map_err(|e| bad(e.to_string()))?;
+            }
+            Ok(Source::ServiceAccount {
+                path: path.to_path_buf(),
+                key,
+            })
+        }
+        Some("authorized_user") => {
+            let creds: AuthorizedUser = serde_json::from_slice(&data)
+                .map_err(|e| bad(format!("bad authorized_user credentials: {e}")))?;
+            Ok(Source::AuthorizedUser {
+                path: path.to_path_buf(),
+                creds,
+            })
+        }
+        Some(other) => Err(bad(format!(
+            "credential type `{other}` is not supported (use a service_account key or authorized_user credentials)"
+        ))),
+        None => Err(bad("no `type` field".into())),
+    }
+}
+
+/// gcloud's application-default credentials files, most specific first.
+fn adc_paths(get: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(c) = get("CLOUDSDK_CONFIG").filter(|s| !s.is_empty()) {
+        v.push(PathBuf::from(c).join("application_default_credentials.json"));
+    }
+    if let Some(c) = dirs::config_dir() {
+        v.push(c.join("gcloud").join("application_default_credentials.json"));
+    }
+    if let Some(h) = dirs::home_dir() {
+        v.push(
+            h.join(".config")
+                .join("gcloud")
+                .join("application_default_credentials.json"),
+        );
+    }
+    v.dedup();
+    v
+}
+
+/// Are we on a Compute Engine VM? Checked from DMI data, without network.
+fn on_gce() -> bool {
+    ["/sys/class/dmi/id/product_name", "/sys/class/dmi/id/bios_vendor"]
+        .iter()
+        .any(|p| {
+            std::fs::read_to_string(p)
+                .map(|s| s.contains("Google"))
+                .unwrap_or(false)
+        })
+}
+
+/// Finds the credential source, in the documented order.
+pub fn discover(
+    get: &dyn Fn(&str) -> Option<String>,
+    ep: &Endpoints,
+) -> Result<Source, AuthError> {
+    for var in ["IAP_SSH_ACCESS_TOKEN", "CLOUDSDK_AUTH_ACCESS_TOKEN"] {
+        if let Some(t) = get(var).map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) {
+            return Ok(Source::Static { token: t, var });
+        }
+    }
+    if let Some(p) = get("GOOGLE_APPLICATION_CREDENTIALS").filter(|s| !s.is_empty()) {
+        return read_credential_file(Path::new(&p));
+    }
+    for p in adc_paths(get) {
+        if p.is_file() {
+            return read_credential_file(&p);
+        }
+    }
+    if ep.metadata_explicit || on_gce() {
+        return Ok(Source::Metadata);
+    }
+    Err(AuthError::NoCredentials)
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+fn parse_token_response(
+    desc: &str,
+    status: http::StatusCode,
+    body: &[u8],
+) -> Result<Token, AuthError> {
+    let parsed: Result<TokenResponse, _> = serde_json::from_slice(body);
+    match parsed {
+        Ok(TokenResponse {
+            access_token: Some(t),
+            expires_in,
+            ..
+        }) if status.is_success() && !t.is_empty() => Ok(Token {
+            access: AccessToken::new(t),
+            expires_at: Some(
+                SystemTime::now() + Duration::from_secs(expires_in.unwrap_or(3600)),
+            ),
+        }),
+        Ok(TokenResponse {
+            error: Some(e),
+            error_description,
+            ..
+        }) => Err(AuthError::Refused {
+            source_desc: desc.to_string(),
+            detail: match error_description {
+                Some(d) => format!("{e} ({d})"),
+                None => e,
+            },
+        }),
+        _ if status.is_client_error() => Err(AuthError::Refused {
+            source_desc: desc.to_string(),
+            detail: format!("HTTP {status}"),
+        }),
+        _ => Err(AuthError::BadResponse {
+            source_desc: desc.to_string(),
+            detail: format!("HTTP {status}"),
+        }),
+    }
+}
+
+fn form(pairs: &[(&str, &str)]) -> Bytes {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    Bytes::from(s.finish())
+}
+
+/// Exchanges the source's credential for a fresh access token.
+pub async fn fetch(source: &Source, ep: &Endpoints, http: &HttpClient) -> Result<Token, AuthError> {
+    let desc = source.describe();
+    let http_err = |err| AuthError::Http {
+        source_desc: desc.clone(),
+        err,
+    };
+    const FORM: &str = "application/x-www-form-urlencoded";
+    let resp = match source {
+        Source::Static { token, .. } => {
+            return Ok(Token {
+                access: AccessToken::new(token.clone()),
+                expires_at: None,
+            });
+        }
+        Source::AuthorizedUser { creds, .. } => {
+            let body = form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", &creds.client_id),
+                ("client_secret", &creds.client_secret),
+                ("refresh_token", &creds.refresh_token),
+            ]);
+            http.send(
+                http::Method::POST,
+                &user_token_url(ep),
+                &[],
+                Some((FORM, body)),
+            )
+            .await
+            .map_err(http_err)?
+        }
+        Source::ServiceAccount { path, key } => {
+            let url = sa_token_url(key, ep);
+            let a = jwt::assertion(
+                &key.private_key,
+                key.private_key_id.as_deref(),
+                &key.client_email,
+                &url,
+                SCOPE,
+                unix_now(),
+            )
+            .map_err(|reason| AuthError::BadFile {
+                path: path.clone(),
+                reason,
+            })?;
+            let body = form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", &a),
+            ]);
+            http.send(http::Method::POST, &url, &[], Some((FORM, body)))
+                .await
+                .map_err(http_err)?
+        }
+        Source::Metadata => {
+            let url = format!(
+                "{}instance/service-accounts/default/token?scopes={}",
+                ep.metadata,
+                form_urlencoded::byte_serialize(SCOPE.as_bytes()).collect::<String>()
+            );
+            http.send(
+                http::Method::GET,
+                &url,
+                &[("metadata-flavor", "Google")],
+                None,
+            )
+            .await
+            .map_err(http_err)?
+        }
+    };
+    parse_token_response(&desc, resp.status, &resp.body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep() -> Endpoints {
+        Endpoints::from_lookup(|_| None).unwrap()
+    }
+
+    #[test]
+    fn static_token_wins_and_iap_var_first() {
+        let get = |k: &str| match k {
+            "IAP_SSH_ACCESS_TOKEN" => Some("a".to_string()),
+            "CLOUDSDK_AUTH_ACCESS_TOKEN" => Some("b".to_string()),
+            "GOOGLE_APPLICATION_CREDENTIALS" => Some("/nonexistent".to_string()),
+            _ => None,
+        };
+        match discover(&get, &ep()).unwrap() {
+            Source::Static { token, var } => {
+                assert_eq!(token, "a");
+                assert_eq!(var, "IAP_SSH_ACCESS_TOKEN");
+            }
+            _ => panic!("expected a static token"),
+        }
+    }
+
+    #[test]
+    fn gac_pointing_nowhere_is_an_error_not_a_fallthrough() {
+        let get = |k: &str| (k == "GOOGLE_APPLICATION_CREDENTIALS").then(|| "/nonexistent/k.json".to_string());
+        assert!(matches!(discover(&get, &ep()), Err(AuthError::BadFile { .. })));
+    }
+
+    #[test]
+    fn file_type_dispatch() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("u.json");
+        std::fs::write(
+            &p,
+            r#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r","account":""}"#,
+        )
+        .unwrap();
+        assert!(matches!(read_credential_file(&p), Ok(Source::AuthorizedUser { .. })));
+        std::fs::write(&p, r#"{"type":"external_account"}"#).unwrap();
+        let e = read_credential_file(&p).err().unwrap();
+        assert!(e.to_string().contains("external_account"), "{e}");
+        std::fs::write(
+            &p,
+            r#"{"type":"service_account","client_email":"a@b","private_key":"x","token_uri":"http://10.1.1.1/token"}"#,
+        )
+        .unwrap();
+        let e = read_credential_file(&p).err().unwrap();
+        assert!(e.to_string().contains("unencrypted"), "{e}");
+    }
+
+    #[test]
+    fn token_responses() {
+        let ok = parse_token_response(
+            "x",
+            http::StatusCode::OK,
+            br#"{"access_token":"t","expires_in":3599,"token_type":"Bearer"}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.access.secret(), "t");
+        let e = parse_token_response(
+            "x",
+            http::StatusCode::BAD_REQUEST,
+            br#"{"error":"invalid_grant","error_description":"Bad Request"}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("invalid_grant (Bad Request)"), "{e}");
+        let e = parse_token_response("x", http::StatusCode::BAD_GATEWAY, b"<html>").unwrap_err();
+        assert!(matches!(e, AuthError::BadResponse { .. }));
+    }
+}

@@ -1,0 +1,36 @@
+//! The command line: clap definitions and dispatch, one file per subcommand.
+
+pub mod completions;
+pub mod proxy;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::UserError;
+
+/// Reach Compute Engine VMs through Identity-Aware Proxy TCP forwarding with plain OpenSSH.
+#[derive(Debug, Parser)]
+#[command(name = "iap-ssh", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More detail on stderr (-v info, -vv debug). Tokens are never shown.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand).
+    Proxy(proxy::ProxyArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
+}
+
+/// Runs the parsed command; returns the exit status.
+pub fn run(cli: Cli) -> Result<i32, UserError> {
+    match cli.command {
+        Command::Proxy(a) => proxy::run(a),
+        Command::Completions(a) => completions::run(a),
+    }
+}

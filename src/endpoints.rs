@@ -1,0 +1,246 @@
+//! Where Google's services are: defaults, the `IAP_SSH_*_URL` overrides, and
+//! the rule that plain `ws://`/`http://` is only allowed to a loopback host.
+//!
+//! Pure: values come in as a lookup function so tests need no process
+//! environment.
+
+use std::net::IpAddr;
+
+pub const DEFAULT_TUNNEL_URL: &str = "wss://tunnel.cloudproxy.app";
+pub const DEFAULT_COMPUTE_URL: &str = "https://compute.googleapis.com/compute/v1/";
+pub const DEFAULT_OSLOGIN_URL: &str = "https://oslogin.googleapis.com/v1/";
+pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+pub const DEFAULT_METADATA_URL: &str = "http://metadata.google.internal/computeMetadata/v1/";
+
+/// A URL that was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("{var}={url} is not a valid URL")]
+    Invalid { var: &'static str, url: String },
+    #[error("{var}={url} uses scheme `{scheme}`; expected {expected}")]
+    Scheme {
+        var: &'static str,
+        url: String,
+        scheme: String,
+        expected: &'static str,
+    },
+    #[error("{var}={url} sends traffic unencrypted to a non-loopback host")]
+    Plaintext { var: &'static str, url: String },
+}
+
+/// All endpoints, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Relay base: scheme, authority and path root (no trailing slash),
+    /// e.g. `wss://tunnel.cloudproxy.app/v4`.
+    pub tunnel_base: String,
+    pub compute: String,
+    pub oslogin: String,
+    /// Explicit token endpoint override, if any (service-account keys
+    /// otherwise use their own `token_uri`).
+    pub token_override: Option<String>,
+    pub metadata: String,
+    /// True when the metadata URL was set explicitly (tests, or a user who
+    /// knows they are on GCE); otherwise the server is only tried on GCE.
+    pub metadata_explicit: bool,
+}
+
+/// Is `host` (as written in a URL authority, IPv6 in brackets) a loopback host?
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    if h.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    h.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+}
+
+/// The GCE metadata server is plain HTTP by design and link-local.
+fn is_metadata_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("metadata.google.internal") || host == "169.254.169.254"
+}
+
+/// Parses and checks one URL: `secure` / `plain` are the allowed schemes.
+pub fn check_url(
+    var: &'static str,
+    url: &str,
+    secure: &'static str,
+    plain: &'static str,
+) -> Result<http::Uri, EndpointError> {
+    let uri: http::Uri = url.parse().map_err(|_| EndpointError::Invalid {
+        var,
+        url: url.to_string(),
+    })?;
+    let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        return Err(EndpointError::Invalid {
+            var,
+            url: url.to_string(),
+        });
+    };
+    if scheme == secure {
+        return Ok(uri);
+    }
+    if scheme != plain {
+        return Err(EndpointError::Scheme {
+            var,
+            url: url.to_string(),
+            scheme: scheme.to_string(),
+            expected: if secure == "wss" {
+                "wss:// (or ws:// to a loopback host)"
+            } else {
+                "https:// (or http:// to a loopback host)"
+            },
+        });
+    }
+    if is_loopback_host(host) || (var == "IAP_SSH_METADATA_URL" && is_metadata_host(host)) {
+        Ok(uri)
+    } else {
+        Err(EndpointError::Plaintext {
+            var,
+            url: url.to_string(),
+        })
+    }
+}
+
+fn with_slash(s: &str) -> String {
+    if s.ends_with('/') {
+        s.to_string()
+    } else {
+        format!("{s}/")
+    }
+}
+
+/// The relay base after gcloud's override rule: the override's scheme and
+/// authority replace the default; a path other than empty or `/` replaces
+/// `/v4` (a trailing slash is dropped).
+pub fn tunnel_base(url: &str) -> Result<String, EndpointError> {
+    let uri = check_url("IAP_SSH_TUNNEL_URL", url, "wss", "ws")?;
+    let scheme = uri.scheme_str().unwrap_or("wss");
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    let path = uri.path().trim_end_matches('/');
+    let root = if path.is_empty() { "/v4" } else { path };
+    Ok(format!("{scheme}://{authority}{root}"))
+}
+
+impl Endpoints {
+    /// Builds the endpoints from a variable lookup (the process environment
+    /// in production).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, EndpointError> {
+        let val = |k: &str| get(k).filter(|v| !v.is_empty());
+        let tunnel = val("IAP_SSH_TUNNEL_URL").unwrap_or_else(|| DEFAULT_TUNNEL_URL.into());
+        let compute = val("IAP_SSH_COMPUTE_URL").unwrap_or_else(|| DEFAULT_COMPUTE_URL.into());
+        let oslogin = val("IAP_SSH_OSLOGIN_URL").unwrap_or_else(|| DEFAULT_OSLOGIN_URL.into());
+        let token = val("IAP_SSH_TOKEN_URL");
+        let metadata_set = val("IAP_SSH_METADATA_URL");
+        let metadata = metadata_set
+            .clone()
+            .unwrap_or_else(|| DEFAULT_METADATA_URL.into());
+        check_url("IAP_SSH_COMPUTE_URL", &compute, "https", "http")?;
+        check_url("IAP_SSH_OSLOGIN_URL", &oslogin, "https", "http")?;
+        if let Some(t) = &token {
+            check_url("IAP_SSH_TOKEN_URL", t, "https", "http")?;
+        }
+        check_url("IAP_SSH_METADATA_URL", &metadata, "https", "http")?;
+        Ok(Endpoints {
+            tunnel_base: tunnel_base(&tunnel)?,
+            compute: with_slash(&compute),
+            oslogin: with_slash(&oslogin),
+            token_override: token,
+            metadata: with_slash(&metadata),
+            metadata_explicit: metadata_set.is_some(),
+        })
+    }
+
+    /// From the process environment.
+    pub fn from_env() -> Result<Self, EndpointError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eps(pairs: &[(&str, &str)]) -> Result<Endpoints, EndpointError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        Endpoints::from_lookup(move |k| {
+            pairs
+                .iter()
+                .find(|(a, _)| a == k)
+                .map(|(_, b)| b.clone())
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let e = eps(&[]).unwrap();
+        assert_eq!(e.tunnel_base, "wss://tunnel.cloudproxy.app/v4");
+        assert_eq!(e.compute, DEFAULT_COMPUTE_URL);
+        assert!(!e.metadata_explicit);
+        assert_eq!(e.token_override, None);
+    }
+
+    #[test]
+    fn tunnel_override_follows_gcloud_rules() {
+        assert_eq!(
+            tunnel_base("wss://127.0.0.1:8443").unwrap(),
+            "wss://127.0.0.1:8443/v4"
+        );
+        assert_eq!(
+            tunnel_base("wss://127.0.0.1:8443/").unwrap(),
+            "wss://127.0.0.1:8443/v4"
+        );
+        assert_eq!(tunnel_base("wss://h:1/x").unwrap(), "wss://h:1/x");
+        assert_eq!(tunnel_base("wss://h:1/x/").unwrap(), "wss://h:1/x");
+        assert_eq!(tunnel_base("ws://localhost:9/").unwrap(), "ws://localhost:9/v4");
+        assert_eq!(tunnel_base("ws://[::1]:9").unwrap(), "ws://[::1]:9/v4");
+    }
+
+    #[test]
+    fn plaintext_only_to_loopback() {
+        assert!(matches!(
+            tunnel_base("ws://example.com"),
+            Err(EndpointError::Plaintext { .. })
+        ));
+        assert!(matches!(
+            eps(&[("IAP_SSH_COMPUTE_URL", "http://10.0.0.1/compute/v1/")]),
+            Err(EndpointError::Plaintext { .. })
+        ));
+        assert!(matches!(
+            eps(&[("IAP_SSH_TOKEN_URL", "ftp://127.0.0.1/")]),
+            Err(EndpointError::Scheme { .. })
+        ));
+        assert!(matches!(
+            tunnel_base("https://127.0.0.1/"),
+            Err(EndpointError::Scheme { .. })
+        ));
+        assert!(matches!(
+            tunnel_base("not a url"),
+            Err(EndpointError::Invalid { .. })
+        ));
+        let e = eps(&[("IAP_SSH_COMPUTE_URL", "http://127.0.0.2:5/c")]).unwrap();
+        assert_eq!(e.compute, "http://127.0.0.2:5/c/");
+        // The metadata server is plain HTTP by design.
+        eps(&[(
+            "IAP_SSH_METADATA_URL",
+            "http://169.254.169.254/computeMetadata/v1/",
+        )])
+        .unwrap();
+        assert!(matches!(
+            eps(&[("IAP_SSH_TOKEN_URL", "http://metadata.google.internal/")]),
+            Err(EndpointError::Plaintext { .. })
+        ));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in ["127.0.0.1", "127.8.9.1", "localhost", "LOCALHOST", "[::1]", "::1"] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in ["10.0.0.1", "example.com", "localhost.example.com", "[::2]"] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+}

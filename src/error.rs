@@ -1,0 +1,97 @@
+//! What the user sees when something fails: one line with the cause and the
+//! fix, and a documented exit status.
+
+use std::fmt;
+
+/// Exit statuses (stable; documented in the README).
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const OTHER: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const NO_CREDENTIALS: i32 = 3;
+    pub const NOT_AUTHORIZED: i32 = 4;
+    pub const NOT_FOUND: i32 = 5;
+    pub const BACKEND_UNREACHABLE: i32 = 6;
+    pub const PROTOCOL: i32 = 7;
+    pub const RECONNECT_EXHAUSTED: i32 = 8;
+}
+
+/// A failure ready to be shown: `iap-ssh: <cause>; hint: <fix>`.
+#[derive(Debug)]
+pub struct UserError {
+    pub code: i32,
+    pub cause: String,
+    pub fix: Option<String>,
+}
+
+impl UserError {
+    pub fn new(code: i32, cause: impl Into<String>) -> Self {
+        UserError {
+            code,
+            cause: cause.into(),
+            fix: None,
+        }
+    }
+
+    pub fn with_fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+
+    /// The single line printed on stderr (no trailing newline). Newlines
+    /// inside a cause are folded so the message stays on one line.
+    pub fn line(&self) -> String {
+        let fold = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        match &self.fix {
+            Some(f) => format!("iap-ssh: {}; hint: {}", fold(&self.cause), fold(f)),
+            None => format!("iap-ssh: {}", fold(&self.cause)),
+        }
+    }
+}
+
+impl fmt::Display for UserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line())
+    }
+}
+
+impl std::error::Error for UserError {}
+
+impl From<crate::auth::AuthError> for UserError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError as A;
+        let code = match e {
+            A::NoCredentials | A::BadFile { .. } | A::Refused { .. } => exit::NO_CREDENTIALS,
+            A::Http { .. } | A::BadResponse { .. } => exit::OTHER,
+        };
+        let cause = crate::http::error_chain(&e);
+        UserError::new(code, cause).with_fix(e.fix())
+    }
+}
+
+impl From<crate::endpoints::EndpointError> for UserError {
+    fn from(e: crate::endpoints::EndpointError) -> Self {
+        UserError::new(exit::USAGE, e.to_string()).with_fix(
+            "use https:// (wss:// for IAP_SSH_TUNNEL_URL); plain http:// and ws:// are only allowed to 127.0.0.1, ::1 or localhost",
+        )
+    }
+}
+
+impl From<crate::tls::TlsError> for UserError {
+    fn from(e: crate::tls::TlsError) -> Self {
+        UserError::new(exit::OTHER, e.to_string())
+            .with_fix("set IAP_SSH_CA_FILE to a readable PEM file of extra root certificates, or unset it")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_with_fix() {
+        let e = UserError::new(4, "denied\nby relay").with_fix("grant a role");
+        assert_eq!(e.line(), "iap-ssh: denied by relay; hint: grant a role");
+        assert!(!e.line().contains('\n'));
+    }
+}

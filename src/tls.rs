@@ -1,0 +1,93 @@
+//! TLS trust for every connection iap-ssh makes: the system roots plus the
+//! extra PEM roots of `IAP_SSH_CA_FILE`. Always verified; rustls with the
+//! ring provider only.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read CA file {path}: {reason}")]
+    CaFile { path: PathBuf, reason: String },
+    #[error("CA file {0} holds no PEM certificate")]
+    CaFileEmpty(PathBuf),
+    #[error("no trusted root certificates: the system store is empty and IAP_SSH_CA_FILE is not set")]
+    NoRoots,
+    #[error("TLS setup failed: {0}")]
+    Setup(String),
+}
+
+fn read_ca_file(path: &Path, roots: &mut RootCertStore) -> Result<(), TlsError> {
+    let err = |reason: String| TlsError::CaFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let data = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let mut n = 0;
+    for cert in CertificateDer::pem_slice_iter(&data) {
+        let cert = cert.map_err(|e| err(format!("bad PEM: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| err(format!("unusable certificate: {e}")))?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(TlsError::CaFileEmpty(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Builds the client configuration: system roots + `ca_file` roots.
+pub fn client_config(ca_file: Option<&Path>, alpn_http1: bool) -> Result<ClientConfig, TlsError> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    if let Some(p) = ca_file {
+        read_ca_file(p, &mut roots)?;
+    }
+    if roots.is_empty() {
+        return Err(TlsError::NoRoots);
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Setup(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    if alpn_http1 {
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    }
+    Ok(cfg)
+}
+
+/// `IAP_SSH_CA_FILE` from the environment, if set and non-empty.
+pub fn ca_file_from_env() -> Option<PathBuf> {
+    std::env::var_os("IAP_SSH_CA_FILE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Shared client configuration from the environment.
+pub fn from_env(alpn_http1: bool) -> Result<Arc<ClientConfig>, TlsError> {
+    client_config(ca_file_from_env().as_deref(), alpn_http1).map(Arc::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_and_empty_ca_files_are_clear_errors() {
+        let e = client_config(Some(Path::new("/nonexistent/ca.pem")), false).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("empty.pem");
+        std::fs::write(&p, "not a certificate\n").unwrap();
+        let e = client_config(Some(&p), false).unwrap_err();
+        assert!(matches!(e, TlsError::CaFileEmpty(_)), "{e}");
+    }
+}

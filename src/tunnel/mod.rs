@@ -1,0 +1,526 @@
+//! Moves bytes between a local byte stream (stdin/stdout for a ProxyCommand,
+//! an accepted socket for port forwarding) and one relay session, resuming
+//! the session on a new WebSocket when the transport drops or IAP asks for
+//! re-authentication.
+
+pub mod stdio;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::auth::TokenProvider;
+use crate::relay::frame::{DATA_HEADER_LEN, Frame, MAX_DATA_LEN, TAG_DATA, encode_ack};
+use crate::relay::session::{Event, ProtocolError, Session};
+use crate::relay::transport::{self, TransportError, Ws};
+use crate::relay::url::{Target, connect_url, reconnect_url};
+use crate::relay::{CloseMeaning, RelayError, classify_close};
+
+/// Tunables of a tunnel; [`TunnelConfig::default`] is what `proxy` uses.
+#[derive(Debug, Clone)]
+pub struct TunnelConfig {
+    /// Most bytes sent but not yet acknowledged; reading local input pauses
+    /// beyond it. Well under the ~1.5 MB at which the real relay stalls.
+    pub send_window: u64,
+    /// ACK received data at least this often when the stream is idle.
+    pub ack_interval: Duration,
+    /// Time allowed for the WebSocket handshake plus the first relay message.
+    pub connect_timeout: Duration,
+    /// After local EOF, how long to wait for the relay to acknowledge
+    /// everything we sent before closing anyway.
+    pub flush_timeout: Duration,
+    /// How long to keep trying to resume a dropped session.
+    pub reconnect_window: Duration,
+}
+
+impl Default for TunnelConfig {
+    fn default() -> Self {
+        TunnelConfig {
+            send_window: 1024 * 1024,
+            ack_interval: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(60),
+            flush_timeout: Duration::from_secs(10),
+            reconnect_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Everything needed to open relay WebSockets.
+pub struct Relay {
+    pub tunnel_base: String,
+    pub tls: Arc<rustls::ClientConfig>,
+    pub tokens: TokenProvider,
+}
+
+/// Why one WebSocket stopped carrying the session.
+#[derive(Debug)]
+enum LinkEnd {
+    Closed { code: u16, reason: String },
+    Lost(String),
+}
+
+/// One WebSocket of the session: the read half here, the write half owned
+/// by a writer task fed through a channel (so a slow socket never blocks
+/// reading).
+struct Link {
+    stream: SplitStream<Ws>,
+    tx: mpsc::Sender<Message>,
+    writer: JoinHandle<()>,
+}
+
+async fn write_ws(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Message>) {
+    while let Some(m) = rx.recv().await {
+        let mut closing = matches!(m, Message::Close(_));
+        if sink.feed(m).await.is_err() {
+            return;
+        }
+        // Batch whatever is queued, then flush once.
+        while !closing {
+            match rx.try_recv() {
+                Ok(m) => {
+                    closing = matches!(m, Message::Close(_));
+                    if sink.feed(m).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if sink.flush().await.is_err() || closing {
+            return;
+        }
+    }
+}
+
+impl Link {
+    fn new(ws: Ws) -> Link {
+        let (sink, stream) = ws.split();
+        let (tx, rx) = mpsc::channel(64);
+        let writer = tokio::spawn(write_ws(sink, rx));
+        Link { stream, tx, writer }
+    }
+
+    /// Queues a message; false if the writer is gone (transport broken).
+    async fn send(&self, m: Message) -> bool {
+        self.tx.send(m).await.is_ok()
+    }
+
+    async fn send_ack(&self, session: &mut Session, v: u64) -> bool {
+        let ok = self.send(Message::Binary(encode_ack(v))).await;
+        if ok {
+            session.mark_acked(v);
+        }
+        ok
+    }
+
+    /// Sends Close 1000 and waits (briefly) until it is on the wire.
+    async fn close(self, code: CloseCode) {
+        let _ = self
+            .tx
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: "".into(),
+            })))
+            .await;
+        drop(self.tx);
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.writer).await;
+    }
+
+    /// Reads until the first relay message that establishes the session.
+    async fn first_event(
+        &mut self,
+        session: &mut Session,
+        timeout: Duration,
+    ) -> Result<Result<Event, LinkEnd>, ProtocolError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let m = match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => {
+                    return Ok(Err(LinkEnd::Lost(format!(
+                        "the relay sent nothing within {} s",
+                        timeout.as_secs()
+                    ))));
+                }
+                Ok(m) => m,
+            };
+            match m {
+                Some(Ok(Message::Binary(b))) => {
+                    let ev = session.on_frame(Frame::decode(&b)?)?;
+                    match ev {
+                        Event::Ignored => continue,
+                        ev => return Ok(Ok(ev)),
+                    }
+                }
+                Some(Ok(Message::Close(f))) => return Ok(Err(close_end(f))),
+                Some(Ok(Message::Text(_))) => return Err(ProtocolError::BadOpcode("text")),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Ok(Err(LinkEnd::Lost(e.to_string()))),
+                None => {
+                    return Ok(Err(LinkEnd::Lost(
+                        "the relay closed the connection".into(),
+                    )));
+                }
+            }
+        }
+    }
+}
+
+fn close_end(f: Option<CloseFrame>) -> LinkEnd {
+    match f {
+        Some(f) => LinkEnd::Closed {
+            code: u16::from(f.code),
+            reason: f.reason.to_string(),
+        },
+        // A Close without a status code: treat like a normal close.
+        None => LinkEnd::Closed {
+            code: 1000,
+            reason: String::new(),
+        },
+    }
+}
+
+fn data_message(chunk: &[u8]) -> (Message, Bytes) {
+    let mut b = BytesMut::with_capacity(DATA_HEADER_LEN + chunk.len());
+    b.put_u16(TAG_DATA);
+    b.put_u32(chunk.len() as u32);
+    b.put_slice(chunk);
+    let msg = b.freeze();
+    let payload = msg.slice(DATA_HEADER_LEN..);
+    (Message::Binary(msg), payload)
+}
+
+/// Deterministic-enough jitter in [0, 1000) ms without another crate.
+fn jitter() -> Duration {
+    let mut b = [0u8; 2];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    Duration::from_millis(u16::from_le_bytes(b) as u64 % 1000)
+}
+
+impl Relay {
+    async fn open(&self, url: &str, force_token: bool, cfg: &TunnelConfig) -> Result<Ws, RelayError> {
+        let token = self.tokens.token(force_token).await.map_err(|e| {
+            RelayError::Transport(TransportError::Unreachable {
+                host: "token endpoint".into(),
+                reason: e.to_string(),
+            })
+        })?;
+        Ok(transport::open(url, &token.access, self.tls.clone(), cfg.connect_timeout).await?)
+    }
+
+    /// Opens a new session (`/v4/connect`) and waits for its SID.
+    pub async fn connect_session(
+        &self,
+        target: &Target,
+        session: &mut Session,
+        cfg: &TunnelConfig,
+    ) -> Result<LinkHandle, RelayError> {
+        let url = connect_url(&self.tunnel_base, target);
+        let mut force = false;
+        loop {
+            let ws = self.open(&url, force, cfg).await?;
+            let mut link = Link::new(ws);
+            match link.first_event(session, cfg.connect_timeout).await? {
+                Ok(_) => {
+                    tracing::debug!("session established");
+                    return Ok(LinkHandle(link));
+                }
+                Err(LinkEnd::Closed { code, reason }) => match classify_close(code, &reason, target) {
+                    CloseMeaning::Reauthenticate if !force => force = true,
+                    CloseMeaning::Fatal(e) => return Err(e),
+                    _ => {
+                        return Err(RelayError::Closed {
+                            target: target.to_string(),
+                            code,
+                            reason,
+                        });
+                    }
+                },
+                Err(LinkEnd::Lost(reason)) => {
+                    return Err(RelayError::Transport(TransportError::Unreachable {
+                        host: crate::relay::url::connect_url(&self.tunnel_base, target)
+                            .split('/')
+                            .nth(2)
+                            .unwrap_or("?")
+                            .to_string(),
+                        reason,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Resumes the session on a new WebSocket (`/v4/reconnect`), retrying
+    /// with backoff and jitter within the reconnect window, then re-sends
+    /// every unacknowledged chunk in order.
+    async fn resume(
+        &self,
+        target: &Target,
+        session: &mut Session,
+        mut force: bool,
+        cfg: &TunnelConfig,
+        first_reason: String,
+    ) -> Result<Link, RelayError> {
+        let started = Instant::now();
+        let sid = String::from_utf8_lossy(session.sid().map(|s| s.as_ref()).unwrap_or(b"")).into_owned();
+        let mut last = first_reason;
+        let mut attempt: u32 = 0;
+        loop {
+            if attempt > 0 {
+                let base = 1000.0 * 1.5f64.powi(attempt as i32 - 1);
+                let sleep = Duration::from_millis(base.min(20_000.0) as u64) + jitter();
+                if started.elapsed() + sleep > cfg.reconnect_window {
+                    return Err(RelayError::ReconnectExhausted {
+                        target: target.to_string(),
+                        last,
+                    });
+                }
+                tokio::time::sleep(sleep).await;
+            }
+            attempt += 1;
+            tracing::info!("resuming session (attempt {attempt}, {} bytes received): {last}", session.received());
+            session.begin_reconnect();
+            let url = reconnect_url(&self.tunnel_base, &sid, session.received(), &target.zone);
+            let ws = match self.open(&url, force, cfg).await {
+                Ok(ws) => ws,
+                Err(RelayError::Transport(TransportError::Http { status, .. }))
+                    if status == 401 || status == 403 =>
+                {
+                    force = true;
+                    last = format!("HTTP {status} on reconnect");
+                    continue;
+                }
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
+                }
+            };
+            let mut link = Link::new(ws);
+            match link.first_event(session, cfg.connect_timeout).await? {
+                Ok(Event::Resumed { resend }) => {
+                    tracing::info!(
+                        "session resumed; re-sending {} unacknowledged bytes",
+                        resend.iter().map(|c| c.len()).sum::<usize>()
+                    );
+                    for chunk in resend {
+                        let (m, _) = data_message(&chunk);
+                        if !link.send(m).await {
+                            break;
+                        }
+                    }
+                    return Ok(link);
+                }
+                Ok(_) => return Err(ProtocolError::SidOnReconnect.into()),
+                Err(LinkEnd::Closed { code, reason }) => match classify_close(code, &reason, target) {
+                    CloseMeaning::Reauthenticate => {
+                        force = true;
+                        last = format!("close {code} '{reason}'");
+                    }
+                    CloseMeaning::Transient => last = format!("close {code} '{reason}'"),
+                    CloseMeaning::Fatal(e) => return Err(e),
+                    CloseMeaning::Eof => {
+                        return Err(RelayError::ResumeRefused {
+                            target: target.to_string(),
+                            code,
+                            reason,
+                        });
+                    }
+                },
+                Err(LinkEnd::Lost(r)) => last = r,
+            }
+        }
+    }
+}
+
+/// An established link, returned by [`Relay::connect_session`].
+pub struct LinkHandle(Link);
+
+async fn write_local<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Bytes>) {
+    while let Some(b) = rx.recv().await {
+        if w.write_all(&b).await.is_err() {
+            return;
+        }
+        if rx.is_empty() && w.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = w.flush().await;
+    let _ = w.shutdown().await;
+}
+
+/// Connects and carries `input`/`output` through one relay session until
+/// either side ends it. Returns once everything received has been written
+/// to `output`.
+pub async fn run<R, W>(
+    input: R,
+    output: W,
+    relay: &Relay,
+    target: &Target,
+    cfg: &TunnelConfig,
+) -> Result<(), RelayError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let mut session = Session::new();
+    let LinkHandle(link) = relay.connect_session(target, &mut session, cfg).await?;
+    carry(input, output, link, session, relay, target, cfg).await
+}
+
+/// [`run`] on an already established session.
+pub async fn carry_established<R, W>(
+    input: R,
+    output: W,
+    link: LinkHandle,
+    session: Session,
+    relay: &Relay,
+    target: &Target,
+    cfg: &TunnelConfig,
+) -> Result<(), RelayError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    carry(input, output, link.0, session, relay, target, cfg).await
+}
+
+async fn carry<R, W>(
+    mut input: R,
+    output: W,
+    mut link: Link,
+    mut session: Session,
+    relay: &Relay,
+    target: &Target,
+    cfg: &TunnelConfig,
+) -> Result<(), RelayError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (out_tx, out_rx) = mpsc::channel::<Bytes>(64);
+    let out_task = tokio::spawn(write_local(output, out_rx));
+    let mut scratch = vec![0u8; MAX_DATA_LEN];
+    let mut input_open = true;
+    let mut eof_deadline: Option<Instant> = None;
+    let mut tick = tokio::time::interval(cfg.ack_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    let result: Result<(), RelayError> = loop {
+        if !input_open && session.unconfirmed_bytes() == 0 {
+            break Ok(());
+        }
+        let can_read = input_open && session.unconfirmed_bytes() < cfg.send_window;
+        let end: LinkEnd = tokio::select! {
+            r = input.read(&mut scratch), if can_read => {
+                match r {
+                    Ok(n) if n > 0 => {
+                        let (m, payload) = data_message(&scratch[..n]);
+                        session.record_sent(payload);
+                        if link.send(m).await {
+                            continue;
+                        }
+                        LinkEnd::Lost("the connection to the relay broke".into())
+                    }
+                    _ => {
+                        tracing::debug!("local input closed; flushing {} unacknowledged bytes", session.unconfirmed_bytes());
+                        input_open = false;
+                        eof_deadline = Some(Instant::now() + cfg.flush_timeout);
+                        continue;
+                    }
+                }
+            }
+            m = link.stream.next() => match m {
+                Some(Ok(Message::Binary(b))) => {
+                    let ev = match Frame::decode(&b).map_err(ProtocolError::from).and_then(|f| session.on_frame(f)) {
+                        Ok(ev) => ev,
+                        Err(e) => break Err(e.into()),
+                    };
+                    if let Event::Data(d) = ev {
+                        if out_tx.send(d).await.is_err() {
+                            tracing::debug!("local output closed");
+                            break Ok(());
+                        }
+                        if let Some(v) = session.ack_due() {
+                            link.send_ack(&mut session, v).await;
+                        }
+                    }
+                    continue;
+                }
+                Some(Ok(Message::Close(f))) => close_end(f),
+                Some(Ok(Message::Text(_))) => break Err(ProtocolError::BadOpcode("text").into()),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => LinkEnd::Lost(e.to_string()),
+                None => LinkEnd::Lost("the relay connection ended without a Close frame".into()),
+            },
+            _ = tick.tick() => {
+                if let Some(v) = session.ack_pending() {
+                    link.send_ack(&mut session, v).await;
+                }
+                if eof_deadline.is_some_and(|d| Instant::now() >= d) {
+                    tracing::debug!("{} bytes still unacknowledged at close", session.unconfirmed_bytes());
+                    break Ok(());
+                }
+                continue;
+            }
+        };
+        // The link ended: finish, fail, or resume.
+        link.writer.abort();
+        let (force, why) = match end {
+            LinkEnd::Closed { code, reason } => match classify_close(code, &reason, target) {
+                CloseMeaning::Eof => {
+                    tracing::debug!("relay closed the session ({code})");
+                    drop(out_tx);
+                    let _ = out_task.await;
+                    return Ok(());
+                }
+                CloseMeaning::Reauthenticate => (true, format!("close {code} '{reason}'")),
+                CloseMeaning::Transient => (false, format!("close {code} '{reason}'")),
+                CloseMeaning::Fatal(e) => break Err(e),
+            },
+            LinkEnd::Lost(r) => (false, r),
+        };
+        match relay.resume(target, &mut session, force, cfg, why).await {
+            Ok(l) => link = l,
+            Err(e) => {
+                drop(out_tx);
+                let _ = out_task.await;
+                return Err(e);
+            }
+        }
+    };
+    match &result {
+        Ok(()) => {
+            // Orderly end: final ACK, Close 1000.
+            if let Some(v) = session.ack_pending() {
+                link.send_ack(&mut session, v).await;
+            }
+            link.close(CloseCode::Normal).await;
+        }
+        Err(RelayError::Protocol(_)) => link.close(CloseCode::Protocol).await,
+        Err(_) => link.writer.abort(),
+    }
+    drop(out_tx);
+    let _ = out_task.await;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_message_layout() {
+        let (m, p) = data_message(b"hello");
+        let Message::Binary(b) = m else { panic!() };
+        assert_eq!(&b[..], b"\x00\x04\x00\x00\x00\x05hello");
+        assert_eq!(&p[..], b"hello");
+    }
+}
