@@ -1,0 +1,424 @@
+//! The server side of the IAP relay v4 protocol ("fake server contract" of
+//! relay-protocol.md §9): bearer-token check, target lookup, backend
+//! connection, CONNECT_SUCCESS_SID, relaying with cumulative ACKs, keeping
+//! unacknowledged server→client bytes, and `/v4/reconnect`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+
+use crate::config::Backend;
+use crate::protocol::{self, ClientMsg};
+use crate::state::State;
+
+/// The relay stalls server→client data beyond this many unacknowledged
+/// bytes (IAP Desktop's observation of the real server: ~1.5 MB).
+pub const STALL_UNACKED: u64 = 1_500_000;
+/// The server ACKs client data after this many bytes, or when idle.
+pub const ACK_EVERY: u64 = 32 * 1024;
+
+type Ws = WebSocketStream<TokioIo<Upgraded>>;
+type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+struct Inner {
+    /// Server→client bytes not yet acknowledged, starting at `buf_start`.
+    buf: VecDeque<Bytes>,
+    buf_start: u64,
+    /// Server→client bytes produced so far.
+    sent: u64,
+    /// Client→server bytes received so far.
+    received: u64,
+    link: Option<(u64, mpsc::UnboundedSender<Message>)>,
+    backend_eof: bool,
+}
+
+/// One relay session; outlives its WebSockets so it can be resumed.
+pub struct RelaySession {
+    pub sid: String,
+    inner: Mutex<Inner>,
+    acked: Notify,
+    backend_w: tokio::sync::Mutex<Option<BoxWrite>>,
+    child: Mutex<Option<tokio::process::Child>>,
+}
+
+static LINK_IDS: AtomicU64 = AtomicU64::new(1);
+
+fn close_msg(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.to_string().into(),
+    }))
+}
+
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20))
+}
+
+/// Sends one Close frame right after the upgrade (how IAP reports target
+/// and auth errors) and ends the connection.
+async fn reject(state: &State, mut ws: Ws, code: u16, reason: &str) {
+    state.event(format!("close {code} {reason}"));
+    let _ = ws.send(close_msg(code, reason)).await;
+    // Give the client a moment to read the Close, then drop.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+async fn open_backend(
+    state: &State,
+    backend: &Backend,
+) -> std::io::Result<(BoxRead, BoxWrite, Option<tokio::process::Child>)> {
+    match backend {
+        Backend::Tcp(addr) => {
+            let s = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::net::TcpStream::connect(addr.as_str()),
+            )
+            .await
+            .map_err(|_| std::io::Error::other("timeout"))??;
+            s.set_nodelay(true)?;
+            let (r, w) = s.into_split();
+            Ok((Box::new(r), Box::new(w), None))
+        }
+        Backend::Exec(argv) => {
+            let Some((prog, args)) = argv.split_first() else {
+                return Err(std::io::Error::other("empty exec backend"));
+            };
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(state.state_dir.join("backend.log"))?;
+            let mut child = tokio::process::Command::new(prog)
+                .args(args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::from(log))
+                .kill_on_drop(true)
+                .spawn()?;
+            let r = child.stdout.take().expect("piped stdout");
+            let w = child.stdin.take().expect("piped stdin");
+            Ok((Box::new(r), Box::new(w), Some(child)))
+        }
+    }
+}
+
+impl RelaySession {
+    fn unacked(&self) -> u64 {
+        let i = self.inner.lock().unwrap();
+        i.sent - i.buf_start
+    }
+
+    /// Applies a client ACK (or the `ack` of a reconnect): drops confirmed
+    /// bytes. Err if the value is impossible.
+    fn confirm(&self, v: u64) -> Result<(), &'static str> {
+        let mut i = self.inner.lock().unwrap();
+        if v < i.buf_start {
+            return Err("ACK went backwards");
+        }
+        if v > i.sent {
+            return Err("ACK beyond bytes sent");
+        }
+        let mut skip = v - i.buf_start;
+        while skip > 0 {
+            let front = i.buf.front_mut().expect("buffer matches counters");
+            let len = front.len() as u64;
+            if len <= skip {
+                skip -= len;
+                i.buf.pop_front();
+            } else {
+                *front = front.slice(skip as usize..);
+                skip = 0;
+            }
+        }
+        i.buf_start = v;
+        drop(i);
+        self.acked.notify_waiters();
+        Ok(())
+    }
+
+    fn detach(&self, link_id: u64) {
+        let mut i = self.inner.lock().unwrap();
+        if i.link.as_ref().is_some_and(|(id, _)| *id == link_id) {
+            i.link = None;
+        }
+    }
+
+    async fn end(&self, state: &State) {
+        if let Some(mut w) = self.backend_w.lock().await.take() {
+            let _ = w.shutdown().await;
+        }
+        if let Some(mut c) = self.child.lock().unwrap().take() {
+            let _ = c.start_kill();
+        }
+        state.sessions.lock().unwrap().remove(&self.sid);
+    }
+}
+
+/// Backend → client: reads the backend, keeps every byte until it is
+/// acknowledged, stalls at [`STALL_UNACKED`], and reports EOF with 4010.
+async fn pump_backend(state: Arc<State>, s: Arc<RelaySession>, mut r: BoxRead) {
+    let mut buf = vec![0u8; protocol::MAX_DATA];
+    loop {
+        while s.unacked() >= STALL_UNACKED {
+            let _ = tokio::time::timeout(Duration::from_millis(50), s.acked.notified()).await;
+        }
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => 0,
+            Ok(n) => n,
+        };
+        let mut i = s.inner.lock().unwrap();
+        if n == 0 {
+            i.backend_eof = true;
+            if let Some((_, tx)) = &i.link {
+                let _ = tx.send(close_msg(4010, "destination read failed"));
+            }
+            drop(i);
+            state.event(format!("backend eof sid={}", s.sid));
+            return;
+        }
+        let chunk = Bytes::copy_from_slice(&buf[..n]);
+        i.sent += n as u64;
+        i.buf.push_back(chunk.clone());
+        if let Some((_, tx)) = &i.link {
+            let _ = tx.send(Message::Binary(protocol::data(&chunk)));
+        }
+    }
+}
+
+async fn write_ws(mut sink: futures_util::stream::SplitSink<Ws, Message>, mut rx: mpsc::UnboundedReceiver<Message>) {
+    while let Some(m) = rx.recv().await {
+        let mut closing = matches!(m, Message::Close(_));
+        if sink.feed(m).await.is_err() {
+            return;
+        }
+        while !closing {
+            match rx.try_recv() {
+                Ok(m) => {
+                    closing = matches!(m, Message::Close(_));
+                    if sink.feed(m).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if sink.flush().await.is_err() || closing {
+            return;
+        }
+    }
+}
+
+/// Serves one WebSocket of a session. `first` is the SID or
+/// RECONNECT_SUCCESS_ACK; `resend_from` the client's `ack` on reconnect.
+async fn serve_link(state: Arc<State>, s: Arc<RelaySession>, ws: Ws, first: Bytes, resend_from: Option<u64>) {
+    let (sink, mut stream) = ws.split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_ws(sink, rx));
+    let link_id = LINK_IDS.fetch_add(1, Ordering::SeqCst);
+    let mut last_ack_sent;
+    {
+        let mut i = s.inner.lock().unwrap();
+        let _ = tx.send(Message::Binary(first));
+        if let Some(from) = resend_from {
+            let mut off = i.buf_start;
+            for c in &i.buf {
+                let end = off + c.len() as u64;
+                if end > from {
+                    let skip = from.saturating_sub(off) as usize;
+                    let _ = tx.send(Message::Binary(protocol::data(&c[skip..])));
+                }
+                off = end;
+            }
+        }
+        if i.backend_eof {
+            let _ = tx.send(close_msg(4010, "destination read failed"));
+        }
+        i.link = Some((link_id, tx.clone()));
+        last_ack_sent = i.received;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let outcome: String = loop {
+        let m = tokio::select! {
+            m = stream.next() => m,
+            _ = tick.tick() => {
+                let rec = s.inner.lock().unwrap().received;
+                if rec > last_ack_sent {
+                    let _ = tx.send(Message::Binary(protocol::u64_msg(protocol::ACK, rec)));
+                    last_ack_sent = rec;
+                }
+                continue;
+            }
+        };
+        match m {
+            Some(Ok(Message::Binary(b))) => match protocol::decode_client(&b) {
+                ClientMsg::Data(d) => {
+                    let ok = match s.backend_w.lock().await.as_mut() {
+                        Some(w) => w.write_all(&d).await.is_ok(),
+                        None => false,
+                    };
+                    if !ok {
+                        let _ = tx.send(close_msg(4009, "destination write failed"));
+                        break "backend write failed".into();
+                    }
+                    let rec = {
+                        let mut i = s.inner.lock().unwrap();
+                        i.received += d.len() as u64;
+                        i.received
+                    };
+                    if rec - last_ack_sent > ACK_EVERY {
+                        let _ = tx.send(Message::Binary(protocol::u64_msg(protocol::ACK, rec)));
+                        last_ack_sent = rec;
+                    }
+                }
+                ClientMsg::Ack(v) => {
+                    if let Err(e) = s.confirm(v) {
+                        let code = if e.contains("backwards") { 4005 } else { 4006 };
+                        let _ = tx.send(close_msg(code, e));
+                        break format!("close {code} {e}");
+                    }
+                }
+                ClientMsg::Bad(e) => {
+                    let _ = tx.send(close_msg(4013, e));
+                    break format!("close 4013 {e}");
+                }
+                ClientMsg::UnknownTag(t) => {
+                    let _ = tx.send(close_msg(4008, "invalid tag"));
+                    break format!("close 4008 tag {t}");
+                }
+            },
+            Some(Ok(Message::Close(f))) => {
+                let code = f.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
+                state.event(format!("client close {code} sid={}", s.sid));
+                s.detach(link_id);
+                s.end(&state).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+                return;
+            }
+            Some(Ok(Message::Text(_))) => {
+                let _ = tx.send(close_msg(4007, "invalid websocket opcode"));
+                break "close 4007 text".into();
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => break format!("link lost: {e}"),
+            None => break "link lost: eof".into(),
+        }
+    };
+    state.event(format!("link end sid={}: {outcome}", s.sid));
+    s.detach(link_id);
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
+fn bearer(headers: &hyper::HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::to_string)
+}
+
+/// Handles an upgraded `/v4/connect` or `/v4/reconnect`.
+pub async fn handle(
+    state: Arc<State>,
+    upgraded: Upgraded,
+    path: String,
+    query: HashMap<String, String>,
+    headers: hyper::HeaderMap,
+) {
+    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config())).await;
+    let q = |k: &str| query.get(k).cloned().unwrap_or_default();
+    let token_ok = bearer(&headers).is_some_and(|t| state.token_valid(&t));
+    if path.ends_with("/reconnect") {
+        state.stats.reconnects.fetch_add(1, Ordering::SeqCst);
+        let sid = q("sid");
+        let ack: u64 = q("ack").parse().unwrap_or(u64::MAX);
+        state.event(format!("reconnect sid={sid} ack={ack} zone={}", q("zone")));
+        if !token_ok {
+            return reject(&state, ws, 4033, "not authorized").await;
+        }
+        let Some(s) = state.sessions.lock().unwrap().get(&sid).cloned() else {
+            return reject(&state, ws, 4001, "sid unknown").await;
+        };
+        let (attached, received, start, sent) = {
+            let i = s.inner.lock().unwrap();
+            (i.link.is_some(), i.received, i.buf_start, i.sent)
+        };
+        if attached {
+            return reject(&state, ws, 4002, "sid in use").await;
+        }
+        if ack < start || ack > sent {
+            return reject(&state, ws, 4074, "failed to rewind").await;
+        }
+        let _ = s.confirm(ack);
+        let first = protocol::u64_msg(protocol::RECONNECT_ACK, received);
+        return serve_link(state, s, ws, first, Some(ack)).await;
+    }
+
+    state.stats.connects.fetch_add(1, Ordering::SeqCst);
+    let (project, zone, instance, interface) = (q("project"), q("zone"), q("instance"), q("interface"));
+    let port: u16 = q("port").parse().unwrap_or(0);
+    state.event(format!(
+        "connect project={project} zone={zone} instance={instance} interface={interface} port={port} new_websocket={} user_agent={} origin={}",
+        q("newWebsocket"),
+        headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or(""),
+        headers.get("origin").and_then(|v| v.to_str().ok()).unwrap_or(""),
+    ));
+    if !token_ok || !state.config.has_project(&project) {
+        return reject(&state, ws, 4033, "not authorized").await;
+    }
+    let Some(inst) = state.config.find(&project, &zone, &instance) else {
+        return reject(&state, ws, 4047, "Failed to lookup instance").await;
+    };
+    if !inst.interfaces.contains(&interface) {
+        return reject(&state, ws, 4047, "Failed to lookup instance").await;
+    }
+    let Some(backend) = inst.ports.get(&port).cloned() else {
+        return reject(&state, ws, 4003, "failed to connect to backend").await;
+    };
+    let (r, w, child) = match open_backend(&state, &backend).await {
+        Ok(x) => x,
+        Err(e) => {
+            state.event(format!("backend connect failed: {e}"));
+            return reject(&state, ws, 4003, "failed to connect to backend").await;
+        }
+    };
+    let sid = state.new_sid();
+    let s = Arc::new(RelaySession {
+        sid: sid.clone(),
+        inner: Mutex::new(Inner {
+            buf: VecDeque::new(),
+            buf_start: 0,
+            sent: 0,
+            received: 0,
+            link: None,
+            backend_eof: false,
+        }),
+        acked: Notify::new(),
+        backend_w: tokio::sync::Mutex::new(Some(w)),
+        child: Mutex::new(child),
+    });
+    state.sessions.lock().unwrap().insert(sid.clone(), s.clone());
+    state.event(format!("session {sid} established"));
+    tokio::spawn(pump_backend(state.clone(), s.clone(), r));
+    // Bytes the backend produced before the link is attached are in the
+    // buffer: send them from offset 0 right after the SID.
+    serve_link(state, s, ws, protocol::sid(&sid), Some(0)).await;
+}

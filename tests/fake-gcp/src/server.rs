@@ -1,0 +1,132 @@
+//! The HTTPS front end: one TLS port serving the relay WebSocket
+//! (`/v4/connect`, `/v4/reconnect`), the OAuth token endpoint and the
+//! metadata server's token URL. Later: Compute and OS Login.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+use crate::oauth;
+use crate::state::State;
+
+const SUBPROTOCOL: &str = "relay.tunnel.cloudproxy.app";
+
+fn reply(status: u16, ctype: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", ctype)
+        .body(Full::new(body.into()))
+        .expect("valid response")
+}
+
+fn json((status, body): oauth::Reply) -> Response<Full<Bytes>> {
+    reply(status, "application/json", body)
+}
+
+fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let h = req.headers();
+    let is_ws = h
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let Some(key) = h.get("sec-websocket-key").map(|k| derive_accept_key(k.as_bytes())) else {
+        return reply(400, "text/plain", "not a WebSocket request");
+    };
+    if !is_ws {
+        return reply(400, "text/plain", "not a WebSocket request");
+    }
+    let offered = h
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|p| p.trim() == SUBPROTOCOL));
+    if !offered {
+        state.event("upgrade refused: subprotocol not offered");
+        return reply(400, "text/plain", "subprotocol relay.tunnel.cloudproxy.app required");
+    }
+    if h.get("origin").and_then(|v| v.to_str().ok()) != Some("bot:iap-tunneler") {
+        state.event("upgrade refused: bad origin");
+        return reply(403, "text/plain", "bad origin");
+    }
+    let path = req.uri().path().to_string();
+    let query: HashMap<String, String> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect();
+    let headers = req.headers().clone();
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(up) => crate::relay::handle(state, up, path, query, headers).await,
+            Err(e) => state.event(format!("upgrade failed: {e}")),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-accept", key)
+        .header("sec-websocket-protocol", SUBPROTOCOL)
+        .body(Full::new(Bytes::new()))
+        .expect("valid response")
+}
+
+async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    if path.ends_with("/connect") || path.ends_with("/reconnect") {
+        return upgrade(state, req);
+    }
+    match (method.as_str(), path.as_str()) {
+        ("POST", "/token" | "/o/oauth2/token") => {
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            json(oauth::token_endpoint(&state, &body))
+        }
+        ("GET", "/computeMetadata/v1/instance/service-accounts/default/token") => {
+            let flavor = req
+                .headers()
+                .get("metadata-flavor")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            json(oauth::metadata_token(&state, flavor.as_deref()))
+        }
+        _ => json((
+            404,
+            serde_json::json!({"error": {"code": 404, "message": format!("no route for {method} {path}")}})
+                .to_string(),
+        )),
+    }
+}
+
+/// Accepts TLS connections forever.
+pub async fn serve(state: Arc<State>, listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
+    let acceptor = TlsAcceptor::from(tls);
+    loop {
+        let Ok((sock, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = sock.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(sock).await else {
+                return;
+            };
+            let svc = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(route(state, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), svc)
+                .with_upgrades()
+                .await;
+        });
+    }
+}

@@ -1,0 +1,106 @@
+//! State shared by every endpoint of the fake: the configuration, the
+//! tokens it accepts, relay sessions, counters and an event log that tests
+//! can assert on.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::oauth::Identities;
+use crate::relay::RelaySession;
+
+/// Counters, readable from tests.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub token_requests: AtomicU64,
+    pub metadata_token_requests: AtomicU64,
+    pub connects: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+impl Stats {
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::SeqCst)
+    }
+}
+
+pub struct State {
+    pub config: Config,
+    pub static_token: String,
+    minted: Mutex<HashMap<String, Instant>>,
+    pub stats: Stats,
+    events: Mutex<Vec<String>>,
+    pub sessions: Mutex<HashMap<String, Arc<RelaySession>>>,
+    pub identities: Identities,
+    pub base_url: Mutex<String>,
+    pub state_dir: PathBuf,
+    next_sid: AtomicU64,
+}
+
+impl State {
+    pub fn new(config: Config, static_token: String, identities: Identities, state_dir: PathBuf) -> Self {
+        State {
+            config,
+            static_token,
+            minted: Mutex::new(HashMap::new()),
+            stats: Stats::default(),
+            events: Mutex::new(Vec::new()),
+            sessions: Mutex::new(HashMap::new()),
+            identities,
+            base_url: Mutex::new(String::new()),
+            state_dir,
+            next_sid: AtomicU64::new(1),
+        }
+    }
+
+    /// Records an event (also printed to stderr by the binary with --log).
+    pub fn event(&self, e: impl Into<String>) {
+        let e = e.into();
+        if std::env::var_os("FAKE_GCP_LOG").is_some() {
+            eprintln!("fake-gcp: {e}");
+        }
+        self.events.lock().unwrap().push(e);
+    }
+
+    pub fn events(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Mints a new access token valid for the configured lifetime.
+    pub fn mint_token(&self) -> String {
+        let t = format!("ya29.fake-{}", random_hex(24));
+        let exp = Instant::now() + Duration::from_secs(self.config.token_lifetime_secs);
+        self.minted.lock().unwrap().insert(t.clone(), exp);
+        t
+    }
+
+    /// Is `token` a valid bearer token right now?
+    pub fn token_valid(&self, token: &str) -> bool {
+        if token == self.static_token {
+            return true;
+        }
+        self.minted
+            .lock()
+            .unwrap()
+            .get(token)
+            .is_some_and(|exp| *exp > Instant::now())
+    }
+
+    pub fn new_sid(&self) -> String {
+        format!(
+            "fake-sid-{}-{}",
+            self.next_sid.fetch_add(1, Ordering::SeqCst),
+            random_hex(8)
+        )
+    }
+}
+
+pub fn random_hex(n: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
