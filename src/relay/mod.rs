@@ -26,7 +26,7 @@ pub enum CloseMeaning {
 /// Errors of the relay layer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RelayError {
-    #[error("IAP refused the tunnel to {target}: close {code} '{reason}'")]
+    #[error("IAP denied access to {target}: close {code} '{reason}'")]
     NotAuthorized {
         target: String,
         code: u16,

@@ -17,8 +17,8 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}:{} (zone {}, project {})",
-            self.instance, self.port, self.zone, self.project
+            "{} (zone {}, project {})",
+            self.instance, self.zone, self.project
         )
     }
 }

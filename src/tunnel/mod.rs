@@ -359,24 +359,30 @@ async fn write_local<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Byt
 /// Connects and carries `input`/`output` through one relay session until
 /// either side ends it. Returns once everything received has been written
 /// to `output`.
-pub async fn run<R, W>(
+///
+/// `stop` ends the session early and cleanly (final ACK, Close 1000), e.g.
+/// when ssh sends SIGHUP to its ProxyCommand on exit.
+pub async fn run<R, W, S>(
     input: R,
     output: W,
     relay: &Relay,
     target: &Target,
     cfg: &TunnelConfig,
+    stop: S,
 ) -> Result<(), RelayError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
+    S: Future<Output = ()>,
 {
     let mut session = Session::new();
     let LinkHandle(link) = relay.connect_session(target, &mut session, cfg).await?;
-    carry(input, output, link, session, relay, target, cfg).await
+    carry(input, output, link, session, relay, target, cfg, stop).await
 }
 
 /// [`run`] on an already established session.
-pub async fn carry_established<R, W>(
+#[allow(clippy::too_many_arguments)]
+pub async fn carry_established<R, W, S>(
     input: R,
     output: W,
     link: LinkHandle,
@@ -384,15 +390,18 @@ pub async fn carry_established<R, W>(
     relay: &Relay,
     target: &Target,
     cfg: &TunnelConfig,
+    stop: S,
 ) -> Result<(), RelayError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
+    S: Future<Output = ()>,
 {
-    carry(input, output, link.0, session, relay, target, cfg).await
+    carry(input, output, link.0, session, relay, target, cfg, stop).await
 }
 
-async fn carry<R, W>(
+#[allow(clippy::too_many_arguments)]
+async fn carry<R, W, S>(
     mut input: R,
     output: W,
     mut link: Link,
@@ -400,11 +409,14 @@ async fn carry<R, W>(
     relay: &Relay,
     target: &Target,
     cfg: &TunnelConfig,
+    stop: S,
 ) -> Result<(), RelayError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
+    S: Future<Output = ()>,
 {
+    let mut stop = std::pin::pin!(stop);
     let (out_tx, out_rx) = mpsc::channel::<Bytes>(64);
     let out_task = tokio::spawn(write_local(output, out_rx));
     let mut scratch = vec![0u8; MAX_DATA_LEN];
@@ -460,6 +472,10 @@ where
                 Some(Err(e)) => LinkEnd::Lost(e.to_string()),
                 None => LinkEnd::Lost("the relay connection ended without a Close frame".into()),
             },
+            () = &mut stop => {
+                tracing::debug!("stopping on request");
+                break Ok(());
+            }
             _ = tick.tick() => {
                 if let Some(v) = session.ack_pending() {
                     link.send_ack(&mut session, v).await;

@@ -1,0 +1,231 @@
+//! Shared test harness: a private OpenSSH sshd (run inetd-style, one
+//! `sshd -i` per tunnel session, so no fixed port is needed), the fake
+//! Google endpoints on 127.0.0.1, and helpers to run the real `ssh`, `scp`,
+//! `rsync`, `sftp` and `iap-ssh` binaries against them.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use fake_gcp::{Backend, Config, FakeGcp, Instance};
+
+pub const PROJECT: &str = "p1";
+pub const ZONE: &str = "us-central1-a";
+pub const VM: &str = "vm1";
+/// A port of VM whose backend refuses connections (close 4003).
+pub const CLOSED_PORT: u16 = 23;
+
+pub const TIMEOUT: Duration = Duration::from_secs(300);
+
+pub fn iap_ssh_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_iap-ssh"))
+}
+
+fn run_ok(cmd: &mut StdCommand) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A private sshd configuration; the daemon runs per connection as
+/// `/usr/sbin/sshd -i` under the fake relay.
+pub struct Sshd {
+    pub dir: PathBuf,
+    pub client_key: PathBuf,
+    pub config: PathBuf,
+    pub known_hosts: PathBuf,
+}
+
+impl Sshd {
+    pub fn new(dir: &Path) -> Sshd {
+        let sshd = Path::new("/usr/sbin/sshd");
+        assert!(
+            sshd.exists(),
+            "/usr/sbin/sshd is missing: install openssh-server (the README's test command does)"
+        );
+        std::fs::create_dir_all(dir).unwrap();
+        // Privilege separation directory required by sshd.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let hostkey = dir.join("hostkey");
+        let client_key = dir.join("client");
+        for (f, c) in [(&hostkey, "host"), (&client_key, "client")] {
+            run_ok(StdCommand::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", c, "-f"]).arg(f));
+        }
+        std::fs::copy(dir.join("client.pub"), dir.join("authorized_keys")).unwrap();
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "HostKey {d}/hostkey\nPidFile none\nAuthorizedKeysFile {d}/authorized_keys\n\
+                 PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n\
+                 Subsystem sftp /usr/lib/openssh/sftp-server\nLogLevel VERBOSE\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        run_ok(StdCommand::new(sshd).arg("-t").arg("-f").arg(&config));
+        Sshd {
+            dir: dir.to_path_buf(),
+            client_key,
+            config,
+            known_hosts: dir.join("known_hosts"),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        Backend::Exec(vec![
+            "/usr/sbin/sshd".into(),
+            "-i".into(),
+            "-e".into(),
+            "-f".into(),
+            self.config.display().to_string(),
+        ])
+    }
+}
+
+/// One test world: temp dir, fake Google endpoints, private sshd.
+pub struct World {
+    pub tmp: tempfile::TempDir,
+    pub home: PathBuf,
+    pub sshd: Sshd,
+    pub fake: FakeGcp,
+}
+
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+impl World {
+    pub fn new() -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let sshd = Sshd::new(&tmp.path().join("sshd"));
+        let mut ports = std::collections::BTreeMap::new();
+        ports.insert(22, sshd.backend());
+        ports.insert(CLOSED_PORT, Backend::Tcp(format!("127.0.0.1:{}", closed_port())));
+        ports.insert(7, Backend::Exec(vec!["cat".into()]));
+        let config = Config {
+            instances: vec![Instance {
+                project: PROJECT.into(),
+                zone: ZONE.into(),
+                name: VM.into(),
+                id: "4242424242424242424".into(),
+                interfaces: vec!["nic0".into()],
+                ports,
+            }],
+            access_token: None,
+            token_lifetime_secs: 3599,
+        };
+        let fake = FakeGcp::spawn(config, &tmp.path().join("fake")).unwrap();
+        World { tmp, home, sshd, fake }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// Applies a clean environment to `cmd`: no ambient Google credentials,
+    /// HOME in the temp dir, endpoints pointing at the fake, and the fake's
+    /// static token unless `with_token` is false.
+    pub fn env(&self, cmd: &mut Command, with_token: bool) {
+        for (k, _) in std::env::vars() {
+            if k.starts_with("IAP_SSH_")
+                || k.starts_with("CLOUDSDK_")
+                || k.starts_with("XDG_")
+                || k == "GOOGLE_APPLICATION_CREDENTIALS"
+                || k.ends_with("_proxy")
+                || k.ends_with("_PROXY")
+            {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.env("HOME", &self.home).env("RUST_BACKTRACE", "0");
+        for (k, v) in self.fake.info.iap_ssh_env() {
+            cmd.env(k, v);
+        }
+        if with_token {
+            cmd.env("IAP_SSH_ACCESS_TOKEN", &self.fake.info.access_token);
+        }
+        cmd.timeout(TIMEOUT);
+    }
+
+    /// `iap-ssh ARGS` in the clean environment.
+    pub fn iap_ssh(&self, with_token: bool) -> Command {
+        let mut c = Command::new(iap_ssh_bin());
+        self.env(&mut c, with_token);
+        c
+    }
+
+    /// The ProxyCommand (an ssh config value) that runs `iap-ssh proxy`.
+    pub fn proxy_command(&self) -> String {
+        format!("{} proxy {VM}.{ZONE}.{PROJECT} %p", iap_ssh_bin().display())
+    }
+
+    /// Options shared by ssh, scp and sftp.
+    pub fn ssh_opts(&self, proxy: &str) -> Vec<String> {
+        vec![
+            "-F".into(),
+            "/dev/null".into(),
+            "-i".into(),
+            self.sshd.client_key.display().to_string(),
+            "-o".into(),
+            "IdentitiesOnly=yes".into(),
+            "-o".into(),
+            "StrictHostKeyChecking=no".into(),
+            "-o".into(),
+            format!("UserKnownHostsFile={}", self.sshd.known_hosts.display()),
+            "-o".into(),
+            "BatchMode=yes".into(),
+            "-o".into(),
+            "LogLevel=ERROR".into(),
+            "-o".into(),
+            format!("ProxyCommand={proxy}"),
+        ]
+    }
+
+    /// A real client (`ssh`, `scp`, `sftp`, `rsync`) in the clean environment.
+    pub fn tool(&self, name: &str) -> Command {
+        let mut c = Command::new(name);
+        self.env(&mut c, true);
+        c
+    }
+
+    pub fn user(&self) -> String {
+        let out = StdCommand::new("id").arg("-un").output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    pub fn remote(&self) -> String {
+        format!("{}@{VM}", self.user())
+    }
+}
+
+/// Writes `len` pseudo-random bytes (xorshift; fast and incompressible).
+pub fn random_file(path: &Path, len: usize, seed: u64) {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    std::fs::write(path, v).unwrap();
+}
+
+/// Asserts two files are byte-for-byte equal, without dumping them.
+pub fn assert_same_file(a: &Path, b: &Path) {
+    let x = std::fs::read(a).unwrap();
+    let y = std::fs::read(b).unwrap_or_else(|e| panic!("{}: {e}", b.display()));
+    assert_eq!(x.len(), y.len(), "{} and {} differ in size", a.display(), b.display());
+    assert!(x == y, "{} and {} differ", a.display(), b.display());
+}
+
+pub fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

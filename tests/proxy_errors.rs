@@ -1,0 +1,143 @@
+//! Every failure a user can meet on the ProxyCommand path: exactly one line
+//! with cause and fix on stderr, the documented exit status, no panic.
+
+mod common;
+
+use common::*;
+
+fn proxy_fails(w: &World, with_token: bool, extra_env: &[(&str, &str)], target: &str, port: &str) -> (i32, String) {
+    let mut c = w.iap_ssh(with_token);
+    for (k, v) in extra_env {
+        c.env(k, v);
+    }
+    let out = c.args(["proxy", target, port]).write_stdin("").output().unwrap();
+    let err = stderr_of(&out);
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(!err.contains("stack backtrace"), "backtrace: {err}");
+    assert_eq!(err.lines().count(), 1, "exactly one line expected, got: {err}");
+    assert!(out.stdout.is_empty());
+    (out.status.code().expect("exit code"), err)
+}
+
+#[test]
+fn close_4033_bad_token() {
+    let w = World::new();
+    let (code, err) = proxy_fails(&w, false, &[("IAP_SSH_ACCESS_TOKEN", "not-a-valid-token")], "vm1.us-central1-a.p1", "22");
+    assert_eq!(code, 4);
+    assert_eq!(
+        err,
+        "iap-ssh: IAP denied access to vm1 (zone us-central1-a, project p1): close 4033 'not authorized'; \
+         hint: grant your account the role roles/iap.tunnelResourceAccessor on the project or instance, and check the project id\n"
+    );
+}
+
+#[test]
+fn close_4033_unknown_project() {
+    let w = World::new();
+    let (code, err) = proxy_fails(&w, true, &[], "vm1.us-central1-a.no-such-project", "22");
+    assert_eq!(code, 4);
+    assert!(err.contains("close 4033 'not authorized'"), "{err}");
+}
+
+#[test]
+fn close_4047_unknown_instance() {
+    let w = World::new();
+    let (code, err) = proxy_fails(&w, true, &[], "nope.us-central1-a.p1", "22");
+    assert_eq!(code, 5);
+    assert_eq!(
+        err,
+        "iap-ssh: IAP cannot find instance nope (zone us-central1-a, project p1): close 4047 'Failed to lookup instance'; \
+         hint: check the instance name, zone and project (`gcloud compute instances list`); a VM created moments ago may not be known to IAP yet\n"
+    );
+}
+
+#[test]
+fn close_4047_unknown_interface() {
+    let w = World::new();
+    let mut c = w.iap_ssh(true);
+    let out = c
+        .args(["proxy", "--interface", "nic1", "vm1.us-central1-a.p1", "22"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert!(stderr_of(&out).contains("close 4047"));
+}
+
+#[test]
+fn close_4003_backend_refused() {
+    let w = World::new();
+    let (code, err) = proxy_fails(&w, true, &[], "vm1.us-central1-a.p1", &CLOSED_PORT.to_string());
+    assert_eq!(code, 6);
+    assert_eq!(
+        err,
+        "iap-ssh: IAP could not connect to port 23 of vm1 (zone us-central1-a, project p1): close 4003 'failed to connect to backend'; \
+         hint: allow ingress from 35.235.240.0/20 to tcp:23 in a firewall rule on the VM's network, and check the VM is running and listening on port 23\n"
+    );
+}
+
+#[test]
+fn ssh_shows_the_proxy_error_line() {
+    let w = World::new();
+    let proxy = format!("{} proxy nope.{ZONE}.{PROJECT} %p", iap_ssh_bin().display());
+    let out = w.tool("ssh").args(w.ssh_opts(&proxy)).arg(w.remote()).arg("true").output().unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("iap-ssh: IAP cannot find instance nope (zone us-central1-a, project p1): close 4047"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_credentials() {
+    let w = World::new();
+    let (code, err) = proxy_fails(&w, false, &[("IAP_SSH_METADATA_URL", "")], "vm1.us-central1-a.p1", "22");
+    assert_eq!(code, 3);
+    assert_eq!(
+        err,
+        "iap-ssh: no Google credentials found; hint: run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key file\n"
+    );
+    assert_eq!(
+        fake_gcp::state::Stats::get(&w.fake.state.stats.connects),
+        0,
+        "nothing may reach the relay without credentials"
+    );
+}
+
+#[test]
+fn plaintext_relay_url_to_remote_host_is_refused() {
+    let w = World::new();
+    let (code, err) = proxy_fails(&w, true, &[("IAP_SSH_TUNNEL_URL", "ws://tunnel.example.com")], "vm1.z.p", "22");
+    assert_eq!(code, 2);
+    assert!(err.starts_with("iap-ssh: IAP_SSH_TUNNEL_URL=ws://tunnel.example.com sends traffic unencrypted"), "{err}");
+}
+
+#[test]
+fn untrusted_relay_certificate() {
+    let w = World::new();
+    let (code, err) = proxy_fails(&w, true, &[("IAP_SSH_CA_FILE", "")], "vm1.us-central1-a.p1", "22");
+    assert_eq!(code, 1);
+    assert!(err.contains("certificate"), "{err}");
+    assert!(err.contains("IAP_SSH_CA_FILE"), "{err}");
+}
+
+#[test]
+fn relay_unreachable() {
+    let w = World::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("wss://127.0.0.1:{port}");
+    let (code, err) = proxy_fails(&w, true, &[("IAP_SSH_TUNNEL_URL", &url)], "vm1.us-central1-a.p1", "22");
+    assert_eq!(code, 1);
+    assert!(err.starts_with(&format!("iap-ssh: cannot connect to the IAP relay at 127.0.0.1:{port}")), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let w = World::new();
+    let (code, err) = proxy_fails(&w, true, &[], "vm1", "22");
+    assert_eq!(code, 2);
+    assert!(err.contains("no zone given"), "{err}");
+    let out = w.iap_ssh(true).args(["proxy", "vm1.z.p", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
