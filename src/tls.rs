@@ -42,7 +42,7 @@ fn read_ca_file(path: &Path, roots: &mut RootCertStore) -> Result<(), TlsError> 
 }
 
 /// Builds the client configuration: system roots + `ca_file` roots.
-pub fn client_config(ca_file: Option<&Path>, alpn_http1: bool) -> Result<ClientConfig, TlsError> {
+pub fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig, TlsError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(native.certs);
@@ -53,15 +53,12 @@ pub fn client_config(ca_file: Option<&Path>, alpn_http1: bool) -> Result<ClientC
         return Err(TlsError::NoRoots);
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = ClientConfig::builder_with_provider(provider)
+    // No ALPN here: hyper-rustls sets its own (and refuses a preset one);
+    // the relay WebSocket needs none.
+    ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Setup(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    if alpn_http1 {
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    }
-    Ok(cfg)
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| TlsError::Setup(e.to_string()))
 }
 
 /// `IAP_SSH_CA_FILE` from the environment, if set and non-empty.
@@ -72,8 +69,8 @@ pub fn ca_file_from_env() -> Option<PathBuf> {
 }
 
 /// Shared client configuration from the environment.
-pub fn from_env(alpn_http1: bool) -> Result<Arc<ClientConfig>, TlsError> {
-    client_config(ca_file_from_env().as_deref(), alpn_http1).map(Arc::new)
+pub fn from_env() -> Result<Arc<ClientConfig>, TlsError> {
+    client_config(ca_file_from_env().as_deref()).map(Arc::new)
 }
 
 #[cfg(test)]
@@ -82,12 +79,12 @@ mod tests {
 
     #[test]
     fn missing_and_empty_ca_files_are_clear_errors() {
-        let e = client_config(Some(Path::new("/nonexistent/ca.pem")), false).unwrap_err();
+        let e = client_config(Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("empty.pem");
         std::fs::write(&p, "not a certificate\n").unwrap();
-        let e = client_config(Some(&p), false).unwrap_err();
+        let e = client_config(Some(&p)).unwrap_err();
         assert!(matches!(e, TlsError::CaFileEmpty(_)), "{e}");
     }
 }

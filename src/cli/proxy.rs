@@ -92,11 +92,10 @@ pub fn resolve_target(a: &ProxyArgs) -> Result<Target, UserError> {
 pub fn run(a: ProxyArgs) -> Result<i32, UserError> {
     let target = resolve_target(&a)?;
     let endpoints = Endpoints::from_env()?;
-    let tls = crate::tls::from_env(false)?;
+    let tls = crate::tls::from_env()?;
     let source = discover(&|k| std::env::var(k).ok(), &endpoints)?;
     tracing::info!("credentials: {}", source.describe());
-    let http_tls = crate::tls::from_env(true)?;
-    let tokens = TokenProvider::new(source, endpoints.clone(), http_tls, TokenProvider::default_cache_dir());
+    let tokens = TokenProvider::new(source, endpoints.clone(), tls.clone(), TokenProvider::default_cache_dir());
     let relay = Relay {
         tunnel_base: endpoints.tunnel_base.clone(),
         tls,

@@ -61,6 +61,8 @@ pub enum RelayError {
     Protocol(#[from] session::ProtocolError),
     #[error("{0}")]
     Transport(#[from] transport::TransportError),
+    #[error("{cause}")]
+    Auth { code: i32, cause: String, fix: String },
     #[error("lost the connection to IAP for {target} and could not resume: {last}")]
     ReconnectExhausted { target: String, last: String },
 }
@@ -135,6 +137,7 @@ impl RelayError {
                 "the relay broke the IAP protocol; retry, and report it with the output of -v if it repeats".into(),
             ),
             RelayError::Transport(t) => return t.clone().into_user_error(),
+            RelayError::Auth { code, fix, .. } => (*code, fix.clone()),
         };
         UserError::new(code, self.to_string()).with_fix(fix)
     }

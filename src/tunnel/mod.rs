@@ -38,6 +38,10 @@ pub struct TunnelConfig {
     /// After local EOF, how long to wait for the relay to acknowledge
     /// everything we sent before closing anyway.
     pub flush_timeout: Duration,
+    /// After local EOF, keep receiving until the relay has been quiet this
+    /// long (the protocol has no half-close, so a reply to the last bytes
+    /// sent would otherwise be cut off).
+    pub linger: Duration,
     /// How long to keep trying to resume a dropped session.
     pub reconnect_window: Duration,
 }
@@ -49,6 +53,7 @@ impl Default for TunnelConfig {
             ack_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(60),
             flush_timeout: Duration::from_secs(10),
+            linger: Duration::from_secs(1),
             reconnect_window: Duration::from_secs(15 * 60),
         }
     }
@@ -208,10 +213,12 @@ fn jitter() -> Duration {
 impl Relay {
     async fn open(&self, url: &str, force_token: bool, cfg: &TunnelConfig) -> Result<Ws, RelayError> {
         let token = self.tokens.token(force_token).await.map_err(|e| {
-            RelayError::Transport(TransportError::Unreachable {
-                host: "token endpoint".into(),
-                reason: e.to_string(),
-            })
+            let u = crate::error::UserError::from(e);
+            RelayError::Auth {
+                code: u.code,
+                cause: u.cause,
+                fix: u.fix.unwrap_or_default(),
+            }
         })?;
         Ok(transport::open(url, &token.access, self.tls.clone(), cfg.connect_timeout).await?)
     }
@@ -422,13 +429,28 @@ where
     let mut scratch = vec![0u8; MAX_DATA_LEN];
     let mut input_open = true;
     let mut eof_deadline: Option<Instant> = None;
+    // Last time local EOF happened or relay data arrived (for the linger).
+    let mut last_activity = Instant::now();
     let mut tick = tokio::time::interval(cfg.ack_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let result: Result<(), RelayError> = loop {
-        if !input_open && session.unconfirmed_bytes() == 0 {
-            break Ok(());
+        if !input_open {
+            let quiet = last_activity.elapsed() >= cfg.linger;
+            if session.unconfirmed_bytes() == 0 && quiet {
+                break Ok(());
+            }
+            if eof_deadline.is_some_and(|d| Instant::now() >= d) {
+                tracing::debug!("{} bytes still unacknowledged at close", session.unconfirmed_bytes());
+                break Ok(());
+            }
         }
+        // After EOF: wake when the linger ends, or (while data is still
+        // unacknowledged) at the flush deadline; ACKs wake the loop anyway.
+        let wake = tokio::time::Instant::from_std(match eof_deadline {
+            Some(d) if session.unconfirmed_bytes() > 0 => d,
+            _ => last_activity + cfg.linger,
+        });
         let can_read = input_open && session.unconfirmed_bytes() < cfg.send_window;
         let end: LinkEnd = tokio::select! {
             r = input.read(&mut scratch), if can_read => {
@@ -444,7 +466,8 @@ where
                     _ => {
                         tracing::debug!("local input closed; flushing {} unacknowledged bytes", session.unconfirmed_bytes());
                         input_open = false;
-                        eof_deadline = Some(Instant::now() + cfg.flush_timeout);
+                        last_activity = Instant::now();
+                        eof_deadline = Some(last_activity + cfg.flush_timeout);
                         continue;
                     }
                 }
@@ -456,6 +479,7 @@ where
                         Err(e) => break Err(e.into()),
                     };
                     if let Event::Data(d) = ev {
+                        last_activity = Instant::now();
                         if out_tx.send(d).await.is_err() {
                             tracing::debug!("local output closed");
                             break Ok(());
@@ -472,6 +496,7 @@ where
                 Some(Err(e)) => LinkEnd::Lost(e.to_string()),
                 None => LinkEnd::Lost("the relay connection ended without a Close frame".into()),
             },
+            () = tokio::time::sleep_until(wake), if !input_open => continue,
             () = &mut stop => {
                 tracing::debug!("stopping on request");
                 break Ok(());
@@ -479,10 +504,6 @@ where
             _ = tick.tick() => {
                 if let Some(v) = session.ack_pending() {
                     link.send_ack(&mut session, v).await;
-                }
-                if eof_deadline.is_some_and(|d| Instant::now() >= d) {
-                    tracing::debug!("{} bytes still unacknowledged at close", session.unconfirmed_bytes());
-                    break Ok(());
                 }
                 continue;
             }
