@@ -51,7 +51,9 @@ pub fn is_loopback_host(host: &str) -> bool {
     if h.eq_ignore_ascii_case("localhost") {
         return true;
     }
-    h.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    h.parse::<IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(false)
 }
 
 /// The GCE metadata server is plain HTTP by design and link-local.
@@ -165,12 +167,7 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
-        Endpoints::from_lookup(move |k| {
-            pairs
-                .iter()
-                .find(|(a, _)| a == k)
-                .map(|(_, b)| b.clone())
-        })
+        Endpoints::from_lookup(move |k| pairs.iter().find(|(a, _)| a == k).map(|(_, b)| b.clone()))
     }
 
     #[test]
@@ -194,7 +191,10 @@ mod tests {
         );
         assert_eq!(tunnel_base("wss://h:1/x").unwrap(), "wss://h:1/x");
         assert_eq!(tunnel_base("wss://h:1/x/").unwrap(), "wss://h:1/x");
-        assert_eq!(tunnel_base("ws://localhost:9/").unwrap(), "ws://localhost:9/v4");
+        assert_eq!(
+            tunnel_base("ws://localhost:9/").unwrap(),
+            "ws://localhost:9/v4"
+        );
         assert_eq!(tunnel_base("ws://[::1]:9").unwrap(), "ws://[::1]:9/v4");
     }
 
@@ -236,7 +236,14 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["127.0.0.1", "127.8.9.1", "localhost", "LOCALHOST", "[::1]", "::1"] {
+        for h in [
+            "127.0.0.1",
+            "127.8.9.1",
+            "localhost",
+            "LOCALHOST",
+            "[::1]",
+            "::1",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
         for h in ["10.0.0.1", "example.com", "localhost.example.com", "[::2]"] {

@@ -79,8 +79,9 @@ impl From<crate::endpoints::EndpointError> for UserError {
 
 impl From<crate::tls::TlsError> for UserError {
     fn from(e: crate::tls::TlsError) -> Self {
-        UserError::new(exit::OTHER, e.to_string())
-            .with_fix("set IAP_SSH_CA_FILE to a readable PEM file of extra root certificates, or unset it")
+        UserError::new(exit::OTHER, e.to_string()).with_fix(
+            "set IAP_SSH_CA_FILE to a readable PEM file of extra root certificates, or unset it",
+        )
     }
 }
 

@@ -81,10 +81,7 @@ impl HttpClient {
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        b = b.header(
-            "user-agent",
-            concat!("iap-ssh/", env!("CARGO_PKG_VERSION")),
-        );
+        b = b.header("user-agent", concat!("iap-ssh/", env!("CARGO_PKG_VERSION")));
         let payload = match body {
             Some((ctype, data)) => {
                 b = b.header("content-type", ctype);

@@ -15,7 +15,9 @@ pub enum TlsError {
     CaFile { path: PathBuf, reason: String },
     #[error("CA file {0} holds no PEM certificate")]
     CaFileEmpty(PathBuf),
-    #[error("no trusted root certificates: the system store is empty and IAP_SSH_CA_FILE is not set")]
+    #[error(
+        "no trusted root certificates: the system store is empty and IAP_SSH_CA_FILE is not set"
+    )]
     NoRoots,
     #[error("TLS setup failed: {0}")]
     Setup(String),

@@ -56,14 +56,22 @@ fn service_account_key_and_token_cache() {
     assert!(token.starts_with("ya29.fake-"));
     // Second start: served from the cache, no token request.
     let second = echo(&w, &gac);
-    assert_eq!(Stats::get(&w.fake.state.stats.token_requests), 1, "cache not used");
+    assert_eq!(
+        Stats::get(&w.fake.state.stats.token_requests),
+        1,
+        "cache not used"
+    );
     for out in [&first, &second] {
         let err = stderr_of(out);
         assert!(err.contains("service account tunnel-sa@"), "{err}");
         assert!(!err.contains(&token), "the token leaked into -vv output");
     }
     assert!(
-        w.fake.state.events().iter().any(|e| e == "token jwt-bearer ok"),
+        w.fake
+            .state
+            .events()
+            .iter()
+            .any(|e| e == "token jwt-bearer ok"),
         "{:?}",
         w.fake.state.events()
     );
@@ -72,15 +80,27 @@ fn service_account_key_and_token_cache() {
 #[test]
 fn authorized_user_from_gcloud_adc_file() {
     let w = World::new();
-    let adc = w.home.join(".config/gcloud/application_default_credentials.json");
+    let adc = w
+        .home
+        .join(".config/gcloud/application_default_credentials.json");
     std::fs::create_dir_all(adc.parent().unwrap()).unwrap();
     std::fs::copy(&w.fake.info.authorized_user_file, &adc).unwrap();
     let out = echo(&w, &[]);
-    assert!(stderr_of(&out).contains("authorized user credentials"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("authorized user credentials"),
+        "{}",
+        stderr_of(&out)
+    );
     assert_eq!(Stats::get(&w.fake.state.stats.token_requests), 1);
     let token = cached_token(&w);
     assert!(!stderr_of(&out).contains(&token));
-    assert!(w.fake.state.events().iter().any(|e| e == "token refresh_token ok"));
+    assert!(
+        w.fake
+            .state
+            .events()
+            .iter()
+            .any(|e| e == "token refresh_token ok")
+    );
 }
 
 #[test]
@@ -116,7 +136,10 @@ fn revoked_refresh_token_is_a_clear_error() {
     let err = stderr_of(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("invalid_grant"), "{err}");
-    assert!(err.contains("gcloud auth application-default login"), "{err}");
+    assert!(
+        err.contains("gcloud auth application-default login"),
+        "{err}"
+    );
     assert!(!err.contains("1//revoked"), "refresh token leaked: {err}");
 }
 
@@ -140,7 +163,10 @@ fn static_token_from_gcloud_variable_and_never_printed() {
     let t = w.fake.info.access_token.clone();
     let out = echo(&w, &[("CLOUDSDK_AUTH_ACCESS_TOKEN", t.clone())]);
     let err = stderr_of(&out);
-    assert!(err.contains("static token from CLOUDSDK_AUTH_ACCESS_TOKEN"), "{err}");
+    assert!(
+        err.contains("static token from CLOUDSDK_AUTH_ACCESS_TOKEN"),
+        "{err}"
+    );
     assert!(!err.contains(&t), "static token leaked: {err}");
     assert!(cache_files(&w).is_empty(), "static tokens are not cached");
 }
@@ -158,5 +184,11 @@ fn bad_credential_file() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = stderr_of(&out);
-    assert!(err.starts_with(&format!("iap-ssh: credential file {}: not JSON", f.display())), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "iap-ssh: credential file {}: not JSON",
+            f.display()
+        )),
+        "{err}"
+    );
 }

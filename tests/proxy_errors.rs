@@ -5,16 +5,30 @@ mod common;
 
 use common::*;
 
-fn proxy_fails(w: &World, with_token: bool, extra_env: &[(&str, &str)], target: &str, port: &str) -> (i32, String) {
+fn proxy_fails(
+    w: &World,
+    with_token: bool,
+    extra_env: &[(&str, &str)],
+    target: &str,
+    port: &str,
+) -> (i32, String) {
     let mut c = w.iap_ssh(with_token);
     for (k, v) in extra_env {
         c.env(k, v);
     }
-    let out = c.args(["proxy", target, port]).write_stdin("").output().unwrap();
+    let out = c
+        .args(["proxy", target, port])
+        .write_stdin("")
+        .output()
+        .unwrap();
     let err = stderr_of(&out);
     assert!(!err.contains("panicked"), "panic: {err}");
     assert!(!err.contains("stack backtrace"), "backtrace: {err}");
-    assert_eq!(err.lines().count(), 1, "exactly one line expected, got: {err}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "exactly one line expected, got: {err}"
+    );
     assert!(out.stdout.is_empty());
     (out.status.code().expect("exit code"), err)
 }
@@ -22,7 +36,13 @@ fn proxy_fails(w: &World, with_token: bool, extra_env: &[(&str, &str)], target: 
 #[test]
 fn close_4033_bad_token() {
     let w = World::new();
-    let (code, err) = proxy_fails(&w, false, &[("IAP_SSH_ACCESS_TOKEN", "not-a-valid-token")], "vm1.us-central1-a.p1", "22");
+    let (code, err) = proxy_fails(
+        &w,
+        false,
+        &[("IAP_SSH_ACCESS_TOKEN", "not-a-valid-token")],
+        "vm1.us-central1-a.p1",
+        "22",
+    );
     assert_eq!(code, 4);
     assert_eq!(
         err,
@@ -67,7 +87,13 @@ fn close_4047_unknown_interface() {
 #[test]
 fn close_4003_backend_refused() {
     let w = World::new();
-    let (code, err) = proxy_fails(&w, true, &[], "vm1.us-central1-a.p1", &CLOSED_PORT.to_string());
+    let (code, err) = proxy_fails(
+        &w,
+        true,
+        &[],
+        "vm1.us-central1-a.p1",
+        &CLOSED_PORT.to_string(),
+    );
     assert_eq!(code, 6);
     assert_eq!(
         err,
@@ -80,11 +106,19 @@ fn close_4003_backend_refused() {
 fn ssh_shows_the_proxy_error_line() {
     let w = World::new();
     let proxy = format!("{} proxy nope.{ZONE}.{PROJECT} %p", iap_ssh_bin().display());
-    let out = w.tool("ssh").args(w.ssh_opts(&proxy)).arg(w.remote()).arg("true").output().unwrap();
+    let out = w
+        .tool("ssh")
+        .args(w.ssh_opts(&proxy))
+        .arg(w.remote())
+        .arg("true")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(255));
     let err = stderr_of(&out);
     assert!(
-        err.contains("iap-ssh: IAP cannot find instance nope (zone us-central1-a, project p1): close 4047"),
+        err.contains(
+            "iap-ssh: IAP cannot find instance nope (zone us-central1-a, project p1): close 4047"
+        ),
         "{err}"
     );
 }
@@ -92,7 +126,13 @@ fn ssh_shows_the_proxy_error_line() {
 #[test]
 fn no_credentials() {
     let w = World::new();
-    let (code, err) = proxy_fails(&w, false, &[("IAP_SSH_METADATA_URL", "")], "vm1.us-central1-a.p1", "22");
+    let (code, err) = proxy_fails(
+        &w,
+        false,
+        &[("IAP_SSH_METADATA_URL", "")],
+        "vm1.us-central1-a.p1",
+        "22",
+    );
     assert_eq!(code, 3);
     assert_eq!(
         err,
@@ -108,15 +148,32 @@ fn no_credentials() {
 #[test]
 fn plaintext_relay_url_to_remote_host_is_refused() {
     let w = World::new();
-    let (code, err) = proxy_fails(&w, true, &[("IAP_SSH_TUNNEL_URL", "ws://tunnel.example.com")], "vm1.z.p", "22");
+    let (code, err) = proxy_fails(
+        &w,
+        true,
+        &[("IAP_SSH_TUNNEL_URL", "ws://tunnel.example.com")],
+        "vm1.z.p",
+        "22",
+    );
     assert_eq!(code, 2);
-    assert!(err.starts_with("iap-ssh: IAP_SSH_TUNNEL_URL=ws://tunnel.example.com sends traffic unencrypted"), "{err}");
+    assert!(
+        err.starts_with(
+            "iap-ssh: IAP_SSH_TUNNEL_URL=ws://tunnel.example.com sends traffic unencrypted"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn untrusted_relay_certificate() {
     let w = World::new();
-    let (code, err) = proxy_fails(&w, true, &[("IAP_SSH_CA_FILE", "")], "vm1.us-central1-a.p1", "22");
+    let (code, err) = proxy_fails(
+        &w,
+        true,
+        &[("IAP_SSH_CA_FILE", "")],
+        "vm1.us-central1-a.p1",
+        "22",
+    );
     assert_eq!(code, 1);
     assert!(err.contains("certificate"), "{err}");
     assert!(err.contains("IAP_SSH_CA_FILE"), "{err}");
@@ -125,11 +182,26 @@ fn untrusted_relay_certificate() {
 #[test]
 fn relay_unreachable() {
     let w = World::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("wss://127.0.0.1:{port}");
-    let (code, err) = proxy_fails(&w, true, &[("IAP_SSH_TUNNEL_URL", &url)], "vm1.us-central1-a.p1", "22");
+    let (code, err) = proxy_fails(
+        &w,
+        true,
+        &[("IAP_SSH_TUNNEL_URL", &url)],
+        "vm1.us-central1-a.p1",
+        "22",
+    );
     assert_eq!(code, 1);
-    assert!(err.starts_with(&format!("iap-ssh: cannot connect to the IAP relay at 127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "iap-ssh: cannot connect to the IAP relay at 127.0.0.1:{port}"
+        )),
+        "{err}"
+    );
 }
 
 #[test]
@@ -138,6 +210,10 @@ fn usage_errors_exit_2() {
     let (code, err) = proxy_fails(&w, true, &[], "vm1", "22");
     assert_eq!(code, 2);
     assert!(err.contains("no zone given"), "{err}");
-    let out = w.iap_ssh(true).args(["proxy", "vm1.z.p", "0"]).output().unwrap();
+    let out = w
+        .iap_ssh(true)
+        .args(["proxy", "vm1.z.p", "0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

@@ -20,7 +20,11 @@ fn ssh_runs_a_command() {
     assert!(out.status.success(), "ssh failed: {}", stderr_of(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
     assert!(
-        w.fake.state.events().iter().any(|e| e.starts_with("client close 1000")),
+        w.fake
+            .state
+            .events()
+            .iter()
+            .any(|e| e.starts_with("client close 1000")),
         "iap-ssh must end the session with Close 1000: {:?}",
         w.fake.state.events()
     );
@@ -52,7 +56,11 @@ fn scp_both_ways(legacy: bool) {
         .arg(&back)
         .output()
         .unwrap();
-    assert!(down.status.success(), "scp down failed: {}", stderr_of(&down));
+    assert!(
+        down.status.success(),
+        "scp down failed: {}",
+        stderr_of(&down)
+    );
     assert_same_file(&src, &back);
 }
 
@@ -98,7 +106,11 @@ fn rsync_64mib_both_ways() {
         .arg(&back)
         .output()
         .unwrap();
-    assert!(down.status.success(), "rsync down failed: {}", stderr_of(&down));
+    assert!(
+        down.status.success(),
+        "rsync down failed: {}",
+        stderr_of(&down)
+    );
     assert_same_file(&src, &back);
 }
 

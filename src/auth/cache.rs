@@ -17,7 +17,10 @@ struct Entry {
 
 fn file_name(key: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-    let hex: String = d.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = d.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("{hex}.json")
 }
 
@@ -37,7 +40,10 @@ pub fn store(dir: &Path, key: &str, t: &Token) -> std::io::Result<()> {
     create_private_dir(dir)?;
     let e = Entry {
         access_token: t.access.secret().to_string(),
-        expires_at: exp.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        expires_at: exp
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
     };
     let data = serde_json::to_vec(&e).map_err(std::io::Error::other)?;
     crate::fsutil::write_private_atomic(&dir.join(file_name(key)), &data)
@@ -54,7 +60,6 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

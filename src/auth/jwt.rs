@@ -52,8 +52,15 @@ mod tests {
 
     #[test]
     fn rejects_non_pkcs8_keys() {
-        let e = assertion("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n", None, "a", "b", "c", 0)
-            .unwrap_err();
+        let e = assertion(
+            "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+            None,
+            "a",
+            "b",
+            "c",
+            0,
+        )
+        .unwrap_err();
         assert!(e.contains("PKCS#8"), "{e}");
     }
 }

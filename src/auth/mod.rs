@@ -155,15 +155,13 @@ impl TokenProvider {
             });
         }
         let key = self.source.cache_key(&self.endpoints);
-        if !force {
-            if let Some(dir) = &self.cache_dir {
-                if let Some(t) = cache::load(dir, &key) {
-                    if t.fresh_enough(now) {
-                        tracing::debug!("using cached access token for {}", self.source.describe());
-                        return Ok(t);
-                    }
-                }
-            }
+        if !force
+            && let Some(dir) = &self.cache_dir
+            && let Some(t) = cache::load(dir, &key)
+            && t.fresh_enough(now)
+        {
+            tracing::debug!("using cached access token for {}", self.source.describe());
+            return Ok(t);
         }
         let http = self
             .http
@@ -171,10 +169,10 @@ impl TokenProvider {
             .await;
         tracing::debug!("requesting an access token for {}", self.source.describe());
         let t = sources::fetch(&self.source, &self.endpoints, http).await?;
-        if let Some(dir) = &self.cache_dir {
-            if let Err(e) = cache::store(dir, &key, &t) {
-                tracing::debug!("token cache not written: {e}");
-            }
+        if let Some(dir) = &self.cache_dir
+            && let Err(e) = cache::store(dir, &key, &t)
+        {
+            tracing::debug!("token cache not written: {e}");
         }
         Ok(t)
     }

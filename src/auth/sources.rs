@@ -33,9 +33,18 @@ pub struct ServiceAccountKey {
 /// A credential source, found by [`discover`].
 #[derive(Clone)]
 pub enum Source {
-    Static { token: String, var: &'static str },
-    ServiceAccount { path: PathBuf, key: ServiceAccountKey },
-    AuthorizedUser { path: PathBuf, creds: AuthorizedUser },
+    Static {
+        token: String,
+        var: &'static str,
+    },
+    ServiceAccount {
+        path: PathBuf,
+        key: ServiceAccountKey,
+    },
+    AuthorizedUser {
+        path: PathBuf,
+        creds: AuthorizedUser,
+    },
     Metadata,
 }
 
@@ -44,11 +53,9 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Static { var, .. } => format!("static token from {var}"),
-            Source::ServiceAccount { path, key } => format!(
-                "service account {} ({})",
-                key.client_email,
-                path.display()
-            ),
+            Source::ServiceAccount { path, key } => {
+                format!("service account {} ({})", key.client_email, path.display())
+            }
             Source::AuthorizedUser { path, .. } => {
                 format!("authorized user credentials ({})", path.display())
             }
@@ -67,7 +74,8 @@ impl Source {
                 sa_token_url(key, ep)
             ),
             Source::AuthorizedUser { creds, .. } => {
-                let rt = ring::digest::digest(&ring::digest::SHA256, creds.refresh_token.as_bytes());
+                let rt =
+                    ring::digest::digest(&ring::digest::SHA256, creds.refresh_token.as_bytes());
                 format!(
                     "user\0{}\0{:?}\0{}",
                     creds.client_id,
@@ -142,7 +150,10 @@ fn adc_paths(get: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
         v.push(PathBuf::from(c).join("application_default_credentials.json"));
     }
     if let Some(c) = dirs::config_dir() {
-        v.push(c.join("gcloud").join("application_default_credentials.json"));
+        v.push(
+            c.join("gcloud")
+                .join("application_default_credentials.json"),
+        );
     }
     if let Some(h) = dirs::home_dir() {
         v.push(
@@ -157,22 +168,25 @@ fn adc_paths(get: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
 
 /// Are we on a Compute Engine VM? Checked from DMI data, without network.
 fn on_gce() -> bool {
-    ["/sys/class/dmi/id/product_name", "/sys/class/dmi/id/bios_vendor"]
-        .iter()
-        .any(|p| {
-            std::fs::read_to_string(p)
-                .map(|s| s.contains("Google"))
-                .unwrap_or(false)
-        })
+    [
+        "/sys/class/dmi/id/product_name",
+        "/sys/class/dmi/id/bios_vendor",
+    ]
+    .iter()
+    .any(|p| {
+        std::fs::read_to_string(p)
+            .map(|s| s.contains("Google"))
+            .unwrap_or(false)
+    })
 }
 
 /// Finds the credential source, in the documented order.
-pub fn discover(
-    get: &dyn Fn(&str) -> Option<String>,
-    ep: &Endpoints,
-) -> Result<Source, AuthError> {
+pub fn discover(get: &dyn Fn(&str) -> Option<String>, ep: &Endpoints) -> Result<Source, AuthError> {
     for var in ["IAP_SSH_ACCESS_TOKEN", "CLOUDSDK_AUTH_ACCESS_TOKEN"] {
-        if let Some(t) = get(var).map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) {
+        if let Some(t) = get(var)
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+        {
             return Ok(Source::Static { token: t, var });
         }
     }
@@ -211,9 +225,7 @@ fn parse_token_response(
             ..
         }) if status.is_success() && !t.is_empty() => Ok(Token {
             access: AccessToken::new(t),
-            expires_at: Some(
-                SystemTime::now() + Duration::from_secs(expires_in.unwrap_or(3600)),
-            ),
+            expires_at: Some(SystemTime::now() + Duration::from_secs(expires_in.unwrap_or(3600))),
         }),
         Ok(TokenResponse {
             error: Some(e),
@@ -344,8 +356,13 @@ mod tests {
 
     #[test]
     fn gac_pointing_nowhere_is_an_error_not_a_fallthrough() {
-        let get = |k: &str| (k == "GOOGLE_APPLICATION_CREDENTIALS").then(|| "/nonexistent/k.json".to_string());
-        assert!(matches!(discover(&get, &ep()), Err(AuthError::BadFile { .. })));
+        let get = |k: &str| {
+            (k == "GOOGLE_APPLICATION_CREDENTIALS").then(|| "/nonexistent/k.json".to_string())
+        };
+        assert!(matches!(
+            discover(&get, &ep()),
+            Err(AuthError::BadFile { .. })
+        ));
     }
 
     #[test]
@@ -357,7 +374,10 @@ mod tests {
             r#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r","account":""}"#,
         )
         .unwrap();
-        assert!(matches!(read_credential_file(&p), Ok(Source::AuthorizedUser { .. })));
+        assert!(matches!(
+            read_credential_file(&p),
+            Ok(Source::AuthorizedUser { .. })
+        ));
         std::fs::write(&p, r#"{"type":"external_account"}"#).unwrap();
         let e = read_credential_file(&p).err().unwrap();
         assert!(e.to_string().contains("external_account"), "{e}");

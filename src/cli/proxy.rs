@@ -40,9 +40,9 @@ fn usage(msg: impl Into<String>, fix: &str) -> UserError {
 fn check_name(kind: &str, v: &str, extra: &[char]) -> Result<(), UserError> {
     let ok = !v.is_empty()
         && v.len() <= 100
-        && v
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || extra.contains(&c));
+        && v.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || extra.contains(&c)
+        });
     if ok {
         Ok(())
     } else {
@@ -64,18 +64,28 @@ pub fn resolve_target(a: &ProxyArgs) -> Result<Target, UserError> {
                     "pass the instance name with --zone and --project, or NAME.ZONE.PROJECT",
                 ));
             };
-            (name.to_string(), Some(zone.to_string()), Some(project.to_string()))
+            (
+                name.to_string(),
+                Some(zone.to_string()),
+                Some(project.to_string()),
+            )
         }
         None => (a.instance.clone(), None, None),
     };
     // Dotted parts win over environment defaults; with a dotted name the
     // clap env fallback values are only used when they agree.
-    let zone = zone
-        .or_else(|| a.zone.clone())
-        .ok_or_else(|| usage("no zone given", "pass --zone ZONE, set CLOUDSDK_COMPUTE_ZONE, or use NAME.ZONE.PROJECT"))?;
-    let project = project
-        .or_else(|| a.project.clone())
-        .ok_or_else(|| usage("no project given", "pass --project PROJECT, set CLOUDSDK_CORE_PROJECT, or use NAME.ZONE.PROJECT"))?;
+    let zone = zone.or_else(|| a.zone.clone()).ok_or_else(|| {
+        usage(
+            "no zone given",
+            "pass --zone ZONE, set CLOUDSDK_COMPUTE_ZONE, or use NAME.ZONE.PROJECT",
+        )
+    })?;
+    let project = project.or_else(|| a.project.clone()).ok_or_else(|| {
+        usage(
+            "no project given",
+            "pass --project PROJECT, set CLOUDSDK_CORE_PROJECT, or use NAME.ZONE.PROJECT",
+        )
+    })?;
     check_name("instance", &name, &[])?;
     check_name("zone", &zone, &[])?;
     check_name("project", &project, &['.', ':'])?;
@@ -95,7 +105,12 @@ pub fn run(a: ProxyArgs) -> Result<i32, UserError> {
     let tls = crate::tls::from_env()?;
     let source = discover(&|k| std::env::var(k).ok(), &endpoints)?;
     tracing::info!("credentials: {}", source.describe());
-    let tokens = TokenProvider::new(source, endpoints.clone(), tls.clone(), TokenProvider::default_cache_dir());
+    let tokens = TokenProvider::new(
+        source,
+        endpoints.clone(),
+        tls.clone(),
+        TokenProvider::default_cache_dir(),
+    );
     let relay = Relay {
         tunnel_base: endpoints.tunnel_base.clone(),
         tls,

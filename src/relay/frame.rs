@@ -344,10 +344,7 @@ mod tests {
 
     #[test]
     fn unknown_tags_and_long_close_are_decoded_not_errors() {
-        assert_eq!(
-            Frame::decode(&hex("00 03 01 02 03")),
-            Ok(Frame::Unknown(3))
-        );
+        assert_eq!(Frame::decode(&hex("00 03 01 02 03")), Ok(Frame::Unknown(3)));
         assert_eq!(Frame::decode(&hex("12 34")), Ok(Frame::Unknown(0x1234)));
         let lc = Frame::LongClose {
             code: 4004,

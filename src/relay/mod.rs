@@ -62,7 +62,11 @@ pub enum RelayError {
     #[error("{0}")]
     Transport(#[from] transport::TransportError),
     #[error("{cause}")]
-    Auth { code: i32, cause: String, fix: String },
+    Auth {
+        code: i32,
+        cause: String,
+        fix: String,
+    },
     #[error("lost the connection to IAP for {target} and could not resume: {last}")]
     ReconnectExhausted { target: String, last: String },
 }
@@ -169,7 +173,11 @@ mod tests {
         };
         let u = e.into_user_error();
         assert_eq!(u.code, exit::BACKEND_UNREACHABLE);
-        assert!(u.line().contains("35.235.240.0/20 to tcp:3389"), "{}", u.line());
+        assert!(
+            u.line().contains("35.235.240.0/20 to tcp:3389"),
+            "{}",
+            u.line()
+        );
         let CloseMeaning::Fatal(e) = classify_close(4033, "not authorized", &t()) else {
             panic!()
         };

@@ -328,7 +328,11 @@ mod tests {
             .unwrap();
         s.on_frame(Frame::Data(Bytes::from(vec![0u8; 16384])))
             .unwrap();
-        assert_eq!(s.ack_due(), None, "exactly 32 KiB is not over the threshold");
+        assert_eq!(
+            s.ack_due(),
+            None,
+            "exactly 32 KiB is not over the threshold"
+        );
         assert_eq!(s.ack_pending(), Some(32768));
         s.on_frame(Frame::Data(Bytes::from_static(b"x"))).unwrap();
         assert_eq!(s.ack_due(), Some(32769));

@@ -47,7 +47,9 @@ impl TransportError {
                 exit::OTHER,
                 "check your network connection (IAP needs outbound HTTPS to tunnel.cloudproxy.app:443)",
             ),
-            TransportError::Http { status: 401 | 403, .. } => (
+            TransportError::Http {
+                status: 401 | 403, ..
+            } => (
                 exit::NOT_AUTHORIZED,
                 "check your credentials (`gcloud auth application-default login`) and that you have roles/iap.tunnelResourceAccessor",
             ),
@@ -99,7 +101,10 @@ pub async fn open(
         })?;
     let h = req.headers_mut();
     h.insert("origin", HeaderValue::from_static(ORIGIN));
-    h.insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
+    h.insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
     h.insert("user-agent", HeaderValue::from_static(USER_AGENT));
     let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.secret())).map_err(|_| {
         TransportError::Unreachable {
@@ -128,9 +133,9 @@ pub async fn open(
             host,
             status: resp.status().as_u16(),
         }),
-        Err(WsError::Protocol(tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_))) => {
-            Err(TransportError::NoSubprotocol { host })
-        }
+        Err(WsError::Protocol(
+            tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_),
+        )) => Err(TransportError::NoSubprotocol { host }),
         Err(e) => Err(TransportError::Unreachable {
             host,
             reason: crate::http::error_chain(&e),

@@ -87,7 +87,12 @@ mod tests {
     #[test]
     fn reconnect_matches_gcloud() {
         assert_eq!(
-            reconnect_url("wss://127.0.0.1:18093/v4", "fake-sid-1", 17, "us-central1-a"),
+            reconnect_url(
+                "wss://127.0.0.1:18093/v4",
+                "fake-sid-1",
+                17,
+                "us-central1-a"
+            ),
             "wss://127.0.0.1:18093/v4/reconnect?sid=fake-sid-1&ack=17&newWebsocket=True&zone=us-central1-a"
         );
     }

@@ -170,9 +170,7 @@ impl Link {
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Ok(Err(LinkEnd::Lost(e.to_string()))),
                 None => {
-                    return Ok(Err(LinkEnd::Lost(
-                        "the relay closed the connection".into(),
-                    )));
+                    return Ok(Err(LinkEnd::Lost("the relay closed the connection".into())));
                 }
             }
         }
@@ -211,7 +209,12 @@ fn jitter() -> Duration {
 }
 
 impl Relay {
-    async fn open(&self, url: &str, force_token: bool, cfg: &TunnelConfig) -> Result<Ws, RelayError> {
+    async fn open(
+        &self,
+        url: &str,
+        force_token: bool,
+        cfg: &TunnelConfig,
+    ) -> Result<Ws, RelayError> {
         let token = self.tokens.token(force_token).await.map_err(|e| {
             let u = crate::error::UserError::from(e);
             RelayError::Auth {
@@ -240,17 +243,19 @@ impl Relay {
                     tracing::debug!("session established");
                     return Ok(LinkHandle(link));
                 }
-                Err(LinkEnd::Closed { code, reason }) => match classify_close(code, &reason, target) {
-                    CloseMeaning::Reauthenticate if !force => force = true,
-                    CloseMeaning::Fatal(e) => return Err(e),
-                    _ => {
-                        return Err(RelayError::Closed {
-                            target: target.to_string(),
-                            code,
-                            reason,
-                        });
+                Err(LinkEnd::Closed { code, reason }) => {
+                    match classify_close(code, &reason, target) {
+                        CloseMeaning::Reauthenticate if !force => force = true,
+                        CloseMeaning::Fatal(e) => return Err(e),
+                        _ => {
+                            return Err(RelayError::Closed {
+                                target: target.to_string(),
+                                code,
+                                reason,
+                            });
+                        }
                     }
-                },
+                }
                 Err(LinkEnd::Lost(reason)) => {
                     return Err(RelayError::Transport(TransportError::Unreachable {
                         host: crate::relay::url::connect_url(&self.tunnel_base, target)
@@ -277,7 +282,8 @@ impl Relay {
         first_reason: String,
     ) -> Result<Link, RelayError> {
         let started = Instant::now();
-        let sid = String::from_utf8_lossy(session.sid().map(|s| s.as_ref()).unwrap_or(b"")).into_owned();
+        let sid =
+            String::from_utf8_lossy(session.sid().map(|s| s.as_ref()).unwrap_or(b"")).into_owned();
         let mut last = first_reason;
         let mut attempt: u32 = 0;
         loop {
@@ -293,7 +299,10 @@ impl Relay {
                 tokio::time::sleep(sleep).await;
             }
             attempt += 1;
-            tracing::info!("resuming session (attempt {attempt}, {} bytes received): {last}", session.received());
+            tracing::info!(
+                "resuming session (attempt {attempt}, {} bytes received): {last}",
+                session.received()
+            );
             session.begin_reconnect();
             let url = reconnect_url(&self.tunnel_base, &sid, session.received(), &target.zone);
             let ws = match self.open(&url, force, cfg).await {
@@ -326,21 +335,23 @@ impl Relay {
                     return Ok(link);
                 }
                 Ok(_) => return Err(ProtocolError::SidOnReconnect.into()),
-                Err(LinkEnd::Closed { code, reason }) => match classify_close(code, &reason, target) {
-                    CloseMeaning::Reauthenticate => {
-                        force = true;
-                        last = format!("close {code} '{reason}'");
+                Err(LinkEnd::Closed { code, reason }) => {
+                    match classify_close(code, &reason, target) {
+                        CloseMeaning::Reauthenticate => {
+                            force = true;
+                            last = format!("close {code} '{reason}'");
+                        }
+                        CloseMeaning::Transient => last = format!("close {code} '{reason}'"),
+                        CloseMeaning::Fatal(e) => return Err(e),
+                        CloseMeaning::Eof => {
+                            return Err(RelayError::ResumeRefused {
+                                target: target.to_string(),
+                                code,
+                                reason,
+                            });
+                        }
                     }
-                    CloseMeaning::Transient => last = format!("close {code} '{reason}'"),
-                    CloseMeaning::Fatal(e) => return Err(e),
-                    CloseMeaning::Eof => {
-                        return Err(RelayError::ResumeRefused {
-                            target: target.to_string(),
-                            code,
-                            reason,
-                        });
-                    }
-                },
+                }
                 Err(LinkEnd::Lost(r)) => last = r,
             }
         }
@@ -441,7 +452,10 @@ where
                 break Ok(());
             }
             if eof_deadline.is_some_and(|d| Instant::now() >= d) {
-                tracing::debug!("{} bytes still unacknowledged at close", session.unconfirmed_bytes());
+                tracing::debug!(
+                    "{} bytes still unacknowledged at close",
+                    session.unconfirmed_bytes()
+                );
                 break Ok(());
             }
         }

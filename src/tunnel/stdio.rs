@@ -25,5 +25,13 @@ async fn terminated() {
 /// Carries stdin/stdout through a relay session to `target`; a signal ends
 /// the session cleanly (Close 1000) instead of dropping it.
 pub async fn proxy(relay: &Relay, target: &Target, cfg: &TunnelConfig) -> Result<(), RelayError> {
-    run(tokio::io::stdin(), tokio::io::stdout(), relay, target, cfg, terminated()).await
+    run(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        relay,
+        target,
+        cfg,
+        terminated(),
+    )
+    .await
 }

@@ -25,7 +25,11 @@ pub fn iap_ssh_bin() -> PathBuf {
 
 fn run_ok(cmd: &mut StdCommand) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A private sshd configuration; the daemon runs per connection as
@@ -50,7 +54,11 @@ impl Sshd {
         let hostkey = dir.join("hostkey");
         let client_key = dir.join("client");
         for (f, c) in [(&hostkey, "host"), (&client_key, "client")] {
-            run_ok(StdCommand::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", c, "-f"]).arg(f));
+            run_ok(
+                StdCommand::new("ssh-keygen")
+                    .args(["-q", "-t", "ed25519", "-N", "", "-C", c, "-f"])
+                    .arg(f),
+            );
         }
         std::fs::copy(dir.join("client.pub"), dir.join("authorized_keys")).unwrap();
         let config = dir.join("sshd_config");
@@ -106,7 +114,10 @@ impl World {
         let sshd = Sshd::new(&tmp.path().join("sshd"));
         let mut ports = std::collections::BTreeMap::new();
         ports.insert(22, sshd.backend());
-        ports.insert(CLOSED_PORT, Backend::Tcp(format!("127.0.0.1:{}", closed_port())));
+        ports.insert(
+            CLOSED_PORT,
+            Backend::Tcp(format!("127.0.0.1:{}", closed_port())),
+        );
         ports.insert(7, Backend::Exec(vec!["cat".into()]));
         let config = Config {
             instances: vec![Instance {
@@ -121,7 +132,12 @@ impl World {
             token_lifetime_secs: 3599,
         };
         let fake = FakeGcp::spawn(config, &tmp.path().join("fake")).unwrap();
-        World { tmp, home, sshd, fake }
+        World {
+            tmp,
+            home,
+            sshd,
+            fake,
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -222,7 +238,13 @@ pub fn random_file(path: &Path, len: usize, seed: u64) {
 pub fn assert_same_file(a: &Path, b: &Path) {
     let x = std::fs::read(a).unwrap();
     let y = std::fs::read(b).unwrap_or_else(|e| panic!("{}: {e}", b.display()));
-    assert_eq!(x.len(), y.len(), "{} and {} differ in size", a.display(), b.display());
+    assert_eq!(
+        x.len(),
+        y.len(),
+        "{} and {} differ in size",
+        a.display(),
+        b.display()
+    );
     assert!(x == y, "{} and {} differ", a.display(), b.display());
 }
 

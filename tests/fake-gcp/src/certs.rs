@@ -26,7 +26,8 @@ pub fn generate() -> anyhow::Result<Certs> {
     let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
 
     let mut leaf = CertificateParams::new(Vec::<String>::new())?;
-    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
     leaf.subject_alt_names = vec![
         SanType::DnsName("localhost".try_into()?),
         SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
@@ -40,12 +41,11 @@ pub fn generate() -> anyhow::Result<Certs> {
 
     let chain: Vec<CertificateDer<'static>> = vec![leaf_cert.der().clone(), ca.der().clone()];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    let mut server = ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)?;
+    let mut server =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Certs {
         ca_pem: ca.pem(),

@@ -102,7 +102,12 @@ impl FakeGcp {
         std::fs::write(&sa_file, identities.service_account_json(&token_url))?;
         let au_file = state_dir.join("authorized_user.json");
         std::fs::write(&au_file, identities.authorized_user_json())?;
-        let state = Arc::new(State::new(config, token.clone(), identities, state_dir.to_path_buf()));
+        let state = Arc::new(State::new(
+            config,
+            token.clone(),
+            identities,
+            state_dir.to_path_buf(),
+        ));
         *state.base_url.lock().unwrap() = format!("https://{base}/");
         let task = tokio::spawn(server::serve(state.clone(), listener, certs.server));
         let info = ReadyInfo {

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 fn usage() -> ! {
-    eprintln!("usage: fake-gcp --state-dir DIR --config FILE   (FAKE_GCP_LOG=1 logs events to stderr)");
+    eprintln!(
+        "usage: fake-gcp --state-dir DIR --config FILE   (FAKE_GCP_LOG=1 logs events to stderr)"
+    );
     std::process::exit(2);
 }
 
@@ -20,7 +22,9 @@ async fn main() {
             _ => usage(),
         }
     }
-    let (Some(state_dir), Some(config)) = (state_dir, config) else { usage() };
+    let (Some(state_dir), Some(config)) = (state_dir, config) else {
+        usage()
+    };
     let cfg: fake_gcp::Config = match std::fs::read(&config)
         .map_err(|e| e.to_string())
         .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))

@@ -30,7 +30,10 @@ fn sa_keypair() -> &'static (String, RsaPublicKey) {
     static K: OnceLock<(String, RsaPublicKey)> = OnceLock::new();
     K.get_or_init(|| {
         let k = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("RSA key generation");
-        let pem = k.to_pkcs8_pem(LineEnding::LF).expect("PKCS#8 PEM").to_string();
+        let pem = k
+            .to_pkcs8_pem(LineEnding::LF)
+            .expect("PKCS#8 PEM")
+            .to_string();
         (pem, RsaPublicKey::from(&k))
     })
 }
@@ -105,7 +108,11 @@ fn verify_jwt(state: &State, assertion: &str) -> Result<(), String> {
     if parts.len() != 3 {
         return Err("assertion is not a JWT".into());
     }
-    let dec = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(|e| format!("bad base64: {e}"));
+    let dec = |s: &str| {
+        URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|e| format!("bad base64: {e}"))
+    };
     let header: serde_json::Value =
         serde_json::from_slice(&dec(parts[0])?).map_err(|e| format!("bad header: {e}"))?;
     let claims: serde_json::Value =
@@ -166,17 +173,23 @@ pub fn token_endpoint(state: &State, body: &[u8]) -> Reply {
             state.event("token refresh_token ok");
             token_reply(state)
         }
-        "urn:ietf:params:oauth:grant-type:jwt-bearer" => match verify_jwt(state, get("assertion")) {
-            Ok(()) => {
-                state.event("token jwt-bearer ok");
-                token_reply(state)
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
+            match verify_jwt(state, get("assertion")) {
+                Ok(()) => {
+                    state.event("token jwt-bearer ok");
+                    token_reply(state)
+                }
+                Err(e) => {
+                    state.event(format!("token jwt-bearer invalid_grant: {e}"));
+                    error(400, "invalid_grant", &e)
+                }
             }
-            Err(e) => {
-                state.event(format!("token jwt-bearer invalid_grant: {e}"));
-                error(400, "invalid_grant", &e)
-            }
-        },
-        other => error(400, "unsupported_grant_type", &format!("grant_type {other:?}")),
+        }
+        other => error(
+            400,
+            "unsupported_grant_type",
+            &format!("grant_type {other:?}"),
+        ),
     }
 }
 

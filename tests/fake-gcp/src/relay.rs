@@ -202,7 +202,10 @@ async fn pump_backend(state: Arc<State>, s: Arc<RelaySession>, mut r: BoxRead) {
     }
 }
 
-async fn write_ws(mut sink: futures_util::stream::SplitSink<Ws, Message>, mut rx: mpsc::UnboundedReceiver<Message>) {
+async fn write_ws(
+    mut sink: futures_util::stream::SplitSink<Ws, Message>,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+) {
     while let Some(m) = rx.recv().await {
         let mut closing = matches!(m, Message::Close(_));
         if sink.feed(m).await.is_err() {
@@ -227,7 +230,13 @@ async fn write_ws(mut sink: futures_util::stream::SplitSink<Ws, Message>, mut rx
 
 /// Serves one WebSocket of a session. `first` is the SID or
 /// RECONNECT_SUCCESS_ACK; `resend_from` the client's `ack` on reconnect.
-async fn serve_link(state: Arc<State>, s: Arc<RelaySession>, ws: Ws, first: Bytes, resend_from: Option<u64>) {
+async fn serve_link(
+    state: Arc<State>,
+    s: Arc<RelaySession>,
+    ws: Ws,
+    first: Bytes,
+    resend_from: Option<u64>,
+) {
     let (sink, mut stream) = ws.split();
     let (tx, rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_ws(sink, rx));
@@ -343,7 +352,9 @@ pub async fn handle(
     query: HashMap<String, String>,
     headers: hyper::HeaderMap,
 ) {
-    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config())).await;
+    let ws =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config()))
+            .await;
     let q = |k: &str| query.get(k).cloned().unwrap_or_default();
     let token_ok = bearer(&headers).is_some_and(|t| state.token_valid(&t));
     if path.ends_with("/reconnect") {
@@ -373,7 +384,8 @@ pub async fn handle(
     }
 
     state.stats.connects.fetch_add(1, Ordering::SeqCst);
-    let (project, zone, instance, interface) = (q("project"), q("zone"), q("instance"), q("interface"));
+    let (project, zone, instance, interface) =
+        (q("project"), q("zone"), q("instance"), q("interface"));
     let port: u16 = q("port").parse().unwrap_or(0);
     state.event(format!(
         "connect project={project} zone={zone} instance={instance} interface={interface} port={port} new_websocket={} user_agent={} origin={}",
@@ -415,7 +427,11 @@ pub async fn handle(
         backend_w: tokio::sync::Mutex::new(Some(w)),
         child: Mutex::new(child),
     });
-    state.sessions.lock().unwrap().insert(sid.clone(), s.clone());
+    state
+        .sessions
+        .lock()
+        .unwrap()
+        .insert(sid.clone(), s.clone());
     state.event(format!("session {sid} established"));
     tokio::spawn(pump_backend(state.clone(), s.clone(), r));
     // Bytes the backend produced before the link is attached are in the

@@ -38,7 +38,10 @@ fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Full<Bytes
         .get("upgrade")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let Some(key) = h.get("sec-websocket-key").map(|k| derive_accept_key(k.as_bytes())) else {
+    let Some(key) = h
+        .get("sec-websocket-key")
+        .map(|k| derive_accept_key(k.as_bytes()))
+    else {
         return reply(400, "text/plain", "not a WebSocket request");
     };
     if !is_ws {
@@ -50,16 +53,21 @@ fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Full<Bytes
         .is_some_and(|v| v.split(',').any(|p| p.trim() == SUBPROTOCOL));
     if !offered {
         state.event("upgrade refused: subprotocol not offered");
-        return reply(400, "text/plain", "subprotocol relay.tunnel.cloudproxy.app required");
+        return reply(
+            400,
+            "text/plain",
+            "subprotocol relay.tunnel.cloudproxy.app required",
+        );
     }
     if h.get("origin").and_then(|v| v.to_str().ok()) != Some("bot:iap-tunneler") {
         state.event("upgrade refused: bad origin");
         return reply(403, "text/plain", "bad origin");
     }
     let path = req.uri().path().to_string();
-    let query: HashMap<String, String> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
     let headers = req.headers().clone();
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {

@@ -41,7 +41,12 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(config: Config, static_token: String, identities: Identities, state_dir: PathBuf) -> Self {
+    pub fn new(
+        config: Config,
+        static_token: String,
+        identities: Identities,
+        state_dir: PathBuf,
+    ) -> Self {
         State {
             config,
             static_token,

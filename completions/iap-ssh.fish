@@ -1,0 +1,45 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_iap_ssh_global_optspecs
+    string join \n v/verbose h/help V/version
+end
+
+function __fish_iap_ssh_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_iap_ssh_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_iap_ssh_using_subcommand
+    set -l cmd (__fish_iap_ssh_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l project -d 'Project id (default: from NAME.ZONE.PROJECT, else CLOUDSDK_CORE_PROJECT)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l zone -d 'Zone (default: from NAME.ZONE.PROJECT, else CLOUDSDK_COMPUTE_ZONE)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l interface -d 'Network interface of the VM' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l reconnect-window -d 'How long to keep trying to resume a dropped session, in seconds' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy completions help" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
