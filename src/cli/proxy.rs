@@ -24,6 +24,13 @@ pub struct ProxyArgs {
     /// How long to keep trying to resume a dropped session, in seconds
     #[arg(long, default_value_t = 900, value_name = "SECONDS")]
     pub reconnect_window: u64,
+    /// Resume the session when the relay has not answered for this long
+    /// while data is unacknowledged, in seconds
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
+    /// Send a keepalive after this many idle seconds (0: never)
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub keepalive: u64,
     /// Instance name, or NAME.ZONE.PROJECT (so a Host block can pass %h)
     pub instance: String,
     /// Port on the VM
@@ -118,6 +125,8 @@ pub fn run(a: ProxyArgs) -> Result<i32, UserError> {
     };
     let cfg = TunnelConfig {
         reconnect_window: std::time::Duration::from_secs(a.reconnect_window),
+        stall_timeout: std::time::Duration::from_secs(a.stall_timeout),
+        keepalive: (a.keepalive > 0).then(|| std::time::Duration::from_secs(a.keepalive)),
         ..TunnelConfig::default()
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -140,6 +149,8 @@ mod tests {
             zone: zone.map(Into::into),
             interface: "nic0".into(),
             reconnect_window: 900,
+            stall_timeout: 30,
+            keepalive: 30,
             instance: instance.into(),
             port: 22,
         }

@@ -44,6 +44,12 @@ pub struct TunnelConfig {
     pub linger: Duration,
     /// How long to keep trying to resume a dropped session.
     pub reconnect_window: Duration,
+    /// With data unacknowledged, a relay silent this long is presumed gone
+    /// (a half-open TCP connection after sleep or a network change) and the
+    /// session is resumed on a new connection.
+    pub stall_timeout: Duration,
+    /// Send a keepalive after this long without sending anything (None: off).
+    pub keepalive: Option<Duration>,
 }
 
 impl Default for TunnelConfig {
@@ -55,6 +61,8 @@ impl Default for TunnelConfig {
             flush_timeout: Duration::from_secs(10),
             linger: Duration::from_secs(1),
             reconnect_window: Duration::from_secs(15 * 60),
+            stall_timeout: Duration::from_secs(30),
+            keepalive: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -80,6 +88,10 @@ struct Link {
     stream: SplitStream<Ws>,
     tx: mpsc::Sender<Message>,
     writer: JoinHandle<()>,
+    /// Last time anything was queued for sending (for the keepalive).
+    last_tx: Instant,
+    /// Last time anything arrived from the relay (for stall detection).
+    last_rx: Instant,
 }
 
 async fn write_ws(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Message>) {
@@ -111,20 +123,43 @@ impl Link {
         let (sink, stream) = ws.split();
         let (tx, rx) = mpsc::channel(64);
         let writer = tokio::spawn(write_ws(sink, rx));
-        Link { stream, tx, writer }
+        let now = Instant::now();
+        Link {
+            stream,
+            tx,
+            writer,
+            last_tx: now,
+            last_rx: now,
+        }
     }
 
     /// Queues a message; false if the writer is gone (transport broken).
-    async fn send(&self, m: Message) -> bool {
+    async fn send(&mut self, m: Message) -> bool {
+        self.last_tx = Instant::now();
         self.tx.send(m).await.is_ok()
     }
 
-    async fn send_ack(&self, session: &mut Session, v: u64) -> bool {
+    async fn send_ack(&mut self, session: &mut Session, v: u64) -> bool {
         let ok = self.send(Message::Binary(encode_ack(v))).await;
         if ok {
             session.mark_acked(v);
         }
         ok
+    }
+
+    /// The writer failed: the relay may have closed the connection right
+    /// after a Close frame we have not read yet (e.g. 4004). Look for it
+    /// briefly; DATA still in the stream is dropped, which is safe because
+    /// it is not counted as received, so the resume asks for it again.
+    async fn broken(&mut self) -> LinkEnd {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Ok(Some(Ok(Message::Close(f)))) => return close_end(f),
+                Ok(Some(Ok(_))) => continue,
+                _ => return LinkEnd::Lost("the connection to the relay broke".into()),
+            }
+        }
     }
 
     /// Sends Close 1000 and waits (briefly) until it is on the wire.
@@ -335,6 +370,11 @@ impl Relay {
                     return Ok(link);
                 }
                 Ok(_) => return Err(ProtocolError::SidOnReconnect.into()),
+                // SID still attached: the relay has not yet noticed that the
+                // old connection is gone. It will; keep trying.
+                Err(LinkEnd::Closed { code: 4002, reason }) => {
+                    last = format!("close 4002 '{reason}'")
+                }
                 Err(LinkEnd::Closed { code, reason }) => {
                     match classify_close(code, &reason, target) {
                         CloseMeaning::Reauthenticate => {
@@ -461,6 +501,11 @@ where
         }
         // After EOF: wake when the linger ends, or (while data is still
         // unacknowledged) at the flush deadline; ACKs wake the loop anyway.
+        let stall_at = tokio::time::Instant::from_std(link.last_rx + cfg.stall_timeout);
+        let stalled = session.unconfirmed_bytes() > 0;
+        let keepalive_at = cfg
+            .keepalive
+            .map(|k| tokio::time::Instant::from_std(link.last_tx + k));
         let wake = tokio::time::Instant::from_std(match eof_deadline {
             Some(d) if session.unconfirmed_bytes() > 0 => d,
             _ => last_activity + cfg.linger,
@@ -475,7 +520,7 @@ where
                         if link.send(m).await {
                             continue;
                         }
-                        LinkEnd::Lost("the connection to the relay broke".into())
+                        link.broken().await
                     }
                     _ => {
                         tracing::debug!("local input closed; flushing {} unacknowledged bytes", session.unconfirmed_bytes());
@@ -488,6 +533,7 @@ where
             }
             m = link.stream.next() => match m {
                 Some(Ok(Message::Binary(b))) => {
+                    link.last_rx = Instant::now();
                     let ev = match Frame::decode(&b).map_err(ProtocolError::from).and_then(|f| session.on_frame(f)) {
                         Ok(ev) => ev,
                         Err(e) => break Err(e.into()),
@@ -506,10 +552,31 @@ where
                 }
                 Some(Ok(Message::Close(f))) => close_end(f),
                 Some(Ok(Message::Text(_))) => break Err(ProtocolError::BadOpcode("text").into()),
-                Some(Ok(_)) => continue,
+                Some(Ok(_)) => {
+                    link.last_rx = Instant::now();
+                    continue;
+                }
                 Some(Err(e)) => LinkEnd::Lost(e.to_string()),
                 None => LinkEnd::Lost("the relay connection ended without a Close frame".into()),
             },
+            () = tokio::time::sleep_until(stall_at), if stalled => LinkEnd::Lost(format!(
+                "no answer from the relay for {} s with {} bytes unacknowledged",
+                cfg.stall_timeout.as_secs(),
+                session.unconfirmed_bytes()
+            )),
+            // Keepalive: an unsolicited WebSocket Pong (RFC 6455 §5.5.3, a
+            // unidirectional heartbeat). This is what .NET's
+            // ClientWebSocket.KeepAliveInterval sends, which IAP Desktop uses
+            // against the real relay, so IAP tolerates it (the exact frame
+            // type .NET uses is UNCONFIRMED in our spec; Pong is the one a
+            // peer must never answer or fail on). Never a Ping: gcloud-style
+            // peers die on those, and a relay need not answer them.
+            () = tokio::time::sleep_until(keepalive_at.unwrap_or(stall_at)), if keepalive_at.is_some() => {
+                if link.send(Message::Pong(Bytes::new())).await {
+                    continue;
+                }
+                link.broken().await
+            }
             () = tokio::time::sleep_until(wake), if !input_open => continue,
             () = &mut stop => {
                 tracing::debug!("stopping on request");
@@ -538,6 +605,8 @@ where
             },
             LinkEnd::Lost(r) => (false, r),
         };
+        // Close the old connection first, so the relay detaches the SID.
+        drop(link);
         match relay.resume(target, &mut session, force, cfg, why).await {
             Ok(l) => link = l,
             Err(e) => {

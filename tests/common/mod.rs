@@ -108,6 +108,11 @@ fn closed_port() -> u16 {
 
 impl World {
     pub fn new() -> World {
+        World::with(|_| {})
+    }
+
+    /// A world whose fake configuration `tweak` adjusts (faults, token lifetime).
+    pub fn with(tweak: impl FnOnce(&mut Config)) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
@@ -130,7 +135,10 @@ impl World {
             }],
             access_token: None,
             token_lifetime_secs: 3599,
+            faults: Default::default(),
         };
+        let mut config = config;
+        tweak(&mut config);
         let fake = FakeGcp::spawn(config, &tmp.path().join("fake")).unwrap();
         World {
             tmp,
@@ -246,6 +254,36 @@ pub fn assert_same_file(a: &Path, b: &Path) {
         b.display()
     );
     assert!(x == y, "{} and {} differ", a.display(), b.display());
+}
+
+/// Runs `iap-ssh proxy ARGS vm1 7` (an echo service) with `len` random
+/// bytes on stdin; returns (output, input) for comparison.
+pub fn echo_through(w: &World, args: &[&str], len: usize) -> (std::process::Output, Vec<u8>) {
+    let input_path = w.path("echo-in.bin");
+    random_file(&input_path, len, len as u64);
+    let input = std::fs::read(&input_path).unwrap();
+    let mut c = w.iap_ssh(true);
+    let mut full: Vec<&str> = vec!["proxy"];
+    full.extend_from_slice(args);
+    full.extend_from_slice(&["vm1.us-central1-a.p1", "7"]);
+    let out = c
+        .args(&full)
+        .pipe_stdin(&input_path)
+        .unwrap()
+        .output()
+        .unwrap();
+    (out, input)
+}
+
+/// (sessions opened, reconnects, token grants) seen by the fake.
+pub fn stats(w: &World) -> (u64, u64, u64) {
+    use fake_gcp::state::Stats;
+    let s = &w.fake.state.stats;
+    (
+        Stats::get(&s.connects),
+        Stats::get(&s.reconnects),
+        Stats::get(&s.token_requests),
+    )
 }
 
 pub fn stderr_of(out: &std::process::Output) -> String {

@@ -50,9 +50,60 @@ pub struct Config {
     /// line). Random when absent.
     #[serde(default)]
     pub access_token: Option<String>,
-    /// Lifetime of tokens minted by the token endpoints, in seconds.
+    /// Lifetime of tokens minted by the token endpoints, in seconds. A
+    /// relay link whose token expires is closed with 4004.
     #[serde(default = "default_lifetime")]
     pub token_lifetime_secs: u64,
+    /// Fault injection (all off by default).
+    #[serde(default)]
+    pub faults: Faults,
+}
+
+/// A one-time silence: once a session has carried `after_bytes` (both
+/// directions), the relay neither reads nor writes for `secs`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stall {
+    pub after_bytes: u64,
+    pub secs: u64,
+}
+
+/// Faults the relay injects, to test resume and validation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    /// Drop the connection (no Close frame) after this many DATA bytes in
+    /// either direction on one WebSocket; counted afresh on each.
+    #[serde(default)]
+    pub drop_every_bytes: Option<u64>,
+    /// Close 4004 once when a session has carried this many bytes.
+    #[serde(default)]
+    pub close_4004_at_bytes: Option<u64>,
+    /// Close the session's current WebSocket with 4004 every this many
+    /// seconds (on the session's clock, across reconnects).
+    #[serde(default)]
+    pub close_4004_every_secs: Option<u64>,
+    /// Refuse the first K reconnects with HTTP 503.
+    #[serde(default)]
+    pub refuse_reconnects: u32,
+    /// Go silent once.
+    #[serde(default)]
+    pub stall: Option<Stall>,
+    /// Send unknown tags and LONG_CLOSE messages between the real ones.
+    #[serde(default)]
+    pub unknown_tags: bool,
+    /// Delay every ACK by this many milliseconds.
+    #[serde(default)]
+    pub ack_delay_ms: u64,
+    /// Never ACK client data.
+    #[serde(default)]
+    pub withhold_acks: bool,
+    /// Answer every reconnect with this close code (e.g. 4001 or 4074).
+    #[serde(default)]
+    pub resume_refuse_code: Option<u16>,
+    /// Break the protocol: `data_before_sid`, `second_sid`, `ack_backwards`,
+    /// `ack_beyond`, `data_too_long`, `truncated`, `text`.
+    #[serde(default)]
+    pub violation: Option<String>,
 }
 
 fn default_lifetime() -> u64 {

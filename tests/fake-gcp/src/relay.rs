@@ -52,6 +52,9 @@ pub struct RelaySession {
     acked: Notify,
     backend_w: tokio::sync::Mutex<Option<BoxWrite>>,
     child: Mutex<Option<tokio::process::Child>>,
+    fired_4004: std::sync::atomic::AtomicBool,
+    fired_stall: std::sync::atomic::AtomicBool,
+    reauth_epoch: Mutex<std::time::Instant>,
 }
 
 static LINK_IDS: AtomicU64 = AtomicU64::new(1);
@@ -202,59 +205,118 @@ async fn pump_backend(state: Arc<State>, s: Arc<RelaySession>, mut r: BoxRead) {
     }
 }
 
+/// Per-WebSocket controls shared by the reader loop and the writer task.
+struct LinkCtl {
+    /// DATA payload bytes written to the client on this link.
+    s2c: AtomicU64,
+    /// Set by the writer when the drop fault fires.
+    dropped: Notify,
+    /// The relay is silent until then (stall fault).
+    paused_until: Mutex<Option<tokio::time::Instant>>,
+}
+
 async fn write_ws(
     mut sink: futures_util::stream::SplitSink<Ws, Message>,
     mut rx: mpsc::UnboundedReceiver<Message>,
+    ctl: Arc<LinkCtl>,
+    drop_every: Option<u64>,
 ) {
-    while let Some(m) = rx.recv().await {
-        let mut closing = matches!(m, Message::Close(_));
+    loop {
+        let Some(m) = rx.recv().await else { return };
+        let pause = *ctl.paused_until.lock().unwrap();
+        if let Some(t) = pause {
+            tokio::time::sleep_until(t).await;
+        }
+        let closing = matches!(m, Message::Close(_));
+        if let (Message::Binary(b), Some(limit)) = (&m, drop_every)
+            && b.len() > 6
+            && u16::from_be_bytes([b[0], b[1]]) == protocol::DATA
+        {
+            let n = ctl.s2c.fetch_add(b.len() as u64 - 6, Ordering::SeqCst) + b.len() as u64 - 6;
+            if n > limit {
+                // Drop the connection without a Close frame.
+                ctl.dropped.notify_one();
+                return;
+            }
+        }
         if sink.feed(m).await.is_err() {
             return;
         }
-        while !closing {
-            match rx.try_recv() {
-                Ok(m) => {
-                    closing = matches!(m, Message::Close(_));
-                    if sink.feed(m).await.is_err() {
-                        return;
-                    }
-                }
-                Err(_) => break,
-            }
+        if (closing || rx.is_empty()) && sink.flush().await.is_err() {
+            return;
         }
-        if sink.flush().await.is_err() || closing {
+        if closing {
             return;
         }
     }
 }
 
+/// Sends a protocol violation chosen by the `violation` fault.
+fn violate(tx: &mpsc::UnboundedSender<Message>, kind: &str, sid: &str, received: u64) {
+    let m = match kind {
+        "second_sid" => protocol::sid(sid),
+        "ack_backwards" => {
+            let _ = tx.send(Message::Binary(protocol::u64_msg(protocol::ACK, received)));
+            protocol::u64_msg(protocol::ACK, received - 1)
+        }
+        "ack_beyond" => protocol::u64_msg(protocol::ACK, received + 1_000_000),
+        "data_too_long" => protocol::data(&vec![b'x'; protocol::MAX_DATA + 1]),
+        "truncated" => Bytes::from_static(&[0x00, 0x04, 0x00]),
+        "text" => {
+            let _ = tx.send(Message::Text("hello".into()));
+            return;
+        }
+        _ => return,
+    };
+    let _ = tx.send(Message::Binary(m));
+}
+
+fn unknown_tag_messages(tx: &mpsc::UnboundedSender<Message>) {
+    let _ = tx.send(Message::Binary(Bytes::from_static(&[0x00, 0x03, 1, 2, 3])));
+    let _ = tx.send(Message::Binary(Bytes::from_static(&[0x12, 0x34])));
+    let mut lc = vec![0x00, 0x0A, 0, 0, 0x0f, 0xa0, 0, 0, 0, 4];
+    lc.extend_from_slice(b"test");
+    let _ = tx.send(Message::Binary(Bytes::from(lc)));
+}
+
 /// Serves one WebSocket of a session. `first` is the SID or
-/// RECONNECT_SUCCESS_ACK; `resend_from` the client's `ack` on reconnect.
+/// RECONNECT_SUCCESS_ACK; `resend_from` the stream offset to re-send from.
 async fn serve_link(
     state: Arc<State>,
     s: Arc<RelaySession>,
     ws: Ws,
     first: Bytes,
-    resend_from: Option<u64>,
+    resend_from: u64,
+    token_expiry: Option<tokio::time::Instant>,
 ) {
+    let faults = state.config.faults.clone();
     let (sink, mut stream) = ws.split();
     let (tx, rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_ws(sink, rx));
+    let ctl = Arc::new(LinkCtl {
+        s2c: AtomicU64::new(0),
+        dropped: Notify::new(),
+        paused_until: Mutex::new(None),
+    });
+    let writer = tokio::spawn(write_ws(sink, rx, ctl.clone(), faults.drop_every_bytes));
     let link_id = LINK_IDS.fetch_add(1, Ordering::SeqCst);
     let mut last_ack_sent;
     {
         let mut i = s.inner.lock().unwrap();
         let _ = tx.send(Message::Binary(first));
-        if let Some(from) = resend_from {
-            let mut off = i.buf_start;
-            for c in &i.buf {
-                let end = off + c.len() as u64;
-                if end > from {
-                    let skip = from.saturating_sub(off) as usize;
-                    let _ = tx.send(Message::Binary(protocol::data(&c[skip..])));
-                }
-                off = end;
+        if faults.violation.as_deref() == Some("second_sid") {
+            violate(&tx, "second_sid", &s.sid, 0);
+        }
+        if faults.unknown_tags {
+            unknown_tag_messages(&tx);
+        }
+        let mut off = i.buf_start;
+        for c in &i.buf {
+            let end = off + c.len() as u64;
+            if end > resend_from {
+                let skip = resend_from.saturating_sub(off) as usize;
+                let _ = tx.send(Message::Binary(protocol::data(&c[skip..])));
             }
+            off = end;
         }
         if i.backend_eof {
             let _ = tx.send(close_msg(4010, "destination read failed"));
@@ -262,14 +324,88 @@ async fn serve_link(
         i.link = Some((link_id, tx.clone()));
         last_ack_sent = i.received;
     }
+    // Delayed ACKs go through one queue so they keep their order.
+    let delayed_acks = (faults.ack_delay_ms > 0).then(|| {
+        let (dtx, mut drx) = mpsc::unbounded_channel::<(tokio::time::Instant, Message)>();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some((due, m)) = drx.recv().await {
+                tokio::time::sleep_until(due).await;
+                if tx.send(m).is_err() {
+                    return;
+                }
+            }
+        });
+        dtx
+    });
+    let send_ack = |v: u64| {
+        if faults.withhold_acks {
+            return;
+        }
+        if faults.unknown_tags {
+            unknown_tag_messages(&tx);
+        }
+        let m = Message::Binary(protocol::u64_msg(protocol::ACK, v));
+        match &delayed_acks {
+            Some(d) => {
+                let due = tokio::time::Instant::now() + Duration::from_millis(faults.ack_delay_ms);
+                let _ = d.send((due, m));
+            }
+            None => {
+                let _ = tx.send(m);
+            }
+        }
+    };
+    let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
+    // The periodic 4004 runs on the session's clock, across its links.
+    let reauth_at = faults
+        .close_4004_every_secs
+        .map(|t| {
+            tokio::time::Instant::from_std(*s.reauth_epoch.lock().unwrap()) + Duration::from_secs(t)
+        })
+        .unwrap_or(far);
+    let token_expiry = token_expiry.unwrap_or(far);
+    let mut c2s: u64 = 0;
+    let mut violated = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let outcome: String = loop {
+        // Session-level one-shot faults, checked on every event.
+        let carried = {
+            let i = s.inner.lock().unwrap();
+            i.received + i.sent
+        };
+        if let Some(at) = faults.close_4004_at_bytes
+            && carried >= at
+            && !s.fired_4004.swap(true, Ordering::SeqCst)
+        {
+            let _ = tx.send(close_msg(4004, "reauthentication required"));
+            break "fault: close 4004 at byte offset".into();
+        }
+        if let Some(st) = &faults.stall
+            && carried >= st.after_bytes
+            && !s.fired_stall.swap(true, Ordering::SeqCst)
+        {
+            let until = tokio::time::Instant::now() + Duration::from_secs(st.secs);
+            *ctl.paused_until.lock().unwrap() = Some(until);
+            state.event(format!("fault: stall {} s sid={}", st.secs, s.sid));
+            tokio::time::sleep_until(until).await;
+        }
         let m = tokio::select! {
             m = stream.next() => m,
+            () = ctl.dropped.notified() => break "fault: drop (server to client)".into(),
+            () = tokio::time::sleep_until(reauth_at) => {
+                *s.reauth_epoch.lock().unwrap() = std::time::Instant::now();
+                let _ = tx.send(close_msg(4004, "reauthentication required"));
+                break "fault: periodic close 4004".into();
+            }
+            () = tokio::time::sleep_until(token_expiry) => {
+                let _ = tx.send(close_msg(4004, "reauthentication required"));
+                break "token expired: close 4004".into();
+            }
             _ = tick.tick() => {
                 let rec = s.inner.lock().unwrap().received;
                 if rec > last_ack_sent {
-                    let _ = tx.send(Message::Binary(protocol::u64_msg(protocol::ACK, rec)));
+                    send_ack(rec);
                     last_ack_sent = rec;
                 }
                 continue;
@@ -278,6 +414,12 @@ async fn serve_link(
         match m {
             Some(Ok(Message::Binary(b))) => match protocol::decode_client(&b) {
                 ClientMsg::Data(d) => {
+                    if let Some(limit) = faults.drop_every_bytes
+                        && c2s + d.len() as u64 > limit
+                    {
+                        break "fault: drop (client to server)".into();
+                    }
+                    c2s += d.len() as u64;
                     let ok = match s.backend_w.lock().await.as_mut() {
                         Some(w) => w.write_all(&d).await.is_ok(),
                         None => false,
@@ -291,8 +433,14 @@ async fn serve_link(
                         i.received += d.len() as u64;
                         i.received
                     };
+                    if let Some(v) = faults.violation.as_deref()
+                        && !violated
+                    {
+                        violated = true;
+                        violate(&tx, v, &s.sid, rec);
+                    }
                     if rec - last_ack_sent > ACK_EVERY {
-                        let _ = tx.send(Message::Binary(protocol::u64_msg(protocol::ACK, rec)));
+                        send_ack(rec);
                         last_ack_sent = rec;
                     }
                 }
@@ -324,6 +472,7 @@ async fn serve_link(
                 let _ = tx.send(close_msg(4007, "invalid websocket opcode"));
                 break "close 4007 text".into();
             }
+            Some(Ok(Message::Pong(_))) => state.event("pong received"),
             Some(Ok(_)) => {}
             Some(Err(e)) => break format!("link lost: {e}"),
             None => break "link lost: eof".into(),
@@ -332,7 +481,11 @@ async fn serve_link(
     state.event(format!("link end sid={}: {outcome}", s.sid));
     s.detach(link_id);
     drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    if outcome.starts_with("fault: drop") {
+        writer.abort();
+    } else {
+        let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    }
 }
 
 fn bearer(headers: &hyper::HeaderMap) -> Option<String> {
@@ -356,7 +509,11 @@ pub async fn handle(
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config()))
             .await;
     let q = |k: &str| query.get(k).cloned().unwrap_or_default();
-    let token_ok = bearer(&headers).is_some_and(|t| state.token_valid(&t));
+    let token = bearer(&headers).unwrap_or_default();
+    let token_ok = state.token_valid(&token);
+    let token_expiry = state
+        .token_expiry(&token)
+        .map(tokio::time::Instant::from_std);
     if path.ends_with("/reconnect") {
         state.stats.reconnects.fetch_add(1, Ordering::SeqCst);
         let sid = q("sid");
@@ -364,6 +521,9 @@ pub async fn handle(
         state.event(format!("reconnect sid={sid} ack={ack} zone={}", q("zone")));
         if !token_ok {
             return reject(&state, ws, 4033, "not authorized").await;
+        }
+        if let Some(code) = state.config.faults.resume_refuse_code {
+            return reject(&state, ws, code, "fault: resume refused").await;
         }
         let Some(s) = state.sessions.lock().unwrap().get(&sid).cloned() else {
             return reject(&state, ws, 4001, "sid unknown").await;
@@ -380,7 +540,7 @@ pub async fn handle(
         }
         let _ = s.confirm(ack);
         let first = protocol::u64_msg(protocol::RECONNECT_ACK, received);
-        return serve_link(state, s, ws, first, Some(ack)).await;
+        return serve_link(state, s, ws, first, ack, token_expiry).await;
     }
 
     state.stats.connects.fetch_add(1, Ordering::SeqCst);
@@ -426,6 +586,9 @@ pub async fn handle(
         acked: Notify::new(),
         backend_w: tokio::sync::Mutex::new(Some(w)),
         child: Mutex::new(child),
+        fired_4004: Default::default(),
+        fired_stall: Default::default(),
+        reauth_epoch: Mutex::new(std::time::Instant::now()),
     });
     state
         .sessions
@@ -436,5 +599,10 @@ pub async fn handle(
     tokio::spawn(pump_backend(state.clone(), s.clone(), r));
     // Bytes the backend produced before the link is attached are in the
     // buffer: send them from offset 0 right after the SID.
-    serve_link(state, s, ws, protocol::sid(&sid), Some(0)).await;
+    let first = if state.config.faults.violation.as_deref() == Some("data_before_sid") {
+        protocol::data(b"early")
+    } else {
+        protocol::sid(&sid)
+    };
+    serve_link(state, s, ws, first, 0, token_expiry).await;
 }

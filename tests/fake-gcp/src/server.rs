@@ -64,6 +64,10 @@ fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Full<Bytes
         return reply(403, "text/plain", "bad origin");
     }
     let path = req.uri().path().to_string();
+    if path.ends_with("/reconnect") && state.refuse_reconnect() {
+        state.event("fault: reconnect refused with HTTP 503");
+        return reply(503, "text/plain", "fault: reconnect refused");
+    }
     let query: HashMap<String, String> =
         form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
             .into_owned()

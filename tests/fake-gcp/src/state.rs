@@ -38,6 +38,7 @@ pub struct State {
     pub base_url: Mutex<String>,
     pub state_dir: PathBuf,
     next_sid: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl State {
@@ -58,6 +59,7 @@ impl State {
             base_url: Mutex::new(String::new()),
             state_dir,
             next_sid: AtomicU64::new(1),
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -92,6 +94,18 @@ impl State {
             .unwrap()
             .get(token)
             .is_some_and(|exp| *exp > Instant::now())
+    }
+
+    /// When a minted token expires (None for the static token or unknown ones).
+    pub fn token_expiry(&self, token: &str) -> Option<Instant> {
+        self.minted.lock().unwrap().get(token).copied()
+    }
+
+    /// Counts reconnect attempts refused by the `refuse_reconnects` fault;
+    /// true while this one must be refused.
+    pub fn refuse_reconnect(&self) -> bool {
+        let n = self.refused.fetch_add(1, Ordering::SeqCst);
+        n < self.config.faults.refuse_reconnects as u64
     }
 
     pub fn new_sid(&self) -> String {
