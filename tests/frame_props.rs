@@ -43,3 +43,28 @@ proptest! {
         prop_assert_eq!(Frame::decode(&f.encode()), Ok(f));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+    /// Random interleavings of local sends, reconnects and relay messages:
+    /// the session state machine may reject them, but never panics and its
+    /// counters stay consistent.
+    #[test]
+    fn session_never_panics(ops in proptest::collection::vec((0u8..4, proptest::collection::vec(any::<u8>(), 0..12)), 0..40)) {
+        use iap_ssh::relay::session::Session;
+        let mut s = Session::new();
+        for (op, bytes) in ops {
+            match op {
+                0 if !bytes.is_empty() => s.record_sent(Bytes::from(bytes)),
+                1 => s.begin_reconnect(),
+                _ => {
+                    if let Ok(f) = Frame::decode(&Bytes::from(bytes)) {
+                        let _ = s.on_frame(f);
+                    }
+                }
+            }
+            prop_assert!(s.unconfirmed_bytes() <= s.sent());
+        }
+    }
+}

@@ -136,3 +136,47 @@ fn gcloud_sees_the_fakes_close_codes() {
         "{err}"
     );
 }
+
+#[test]
+fn gcloud_resumes_through_the_fakes_injected_drops() {
+    let Some(gcloud) = gcloud() else {
+        eprintln!(
+            "SKIPPED gcloud_resumes_through_the_fakes_injected_drops: gcloud is not installed"
+        );
+        return;
+    };
+    let w = World::with(|c| {
+        c.faults.drop_every_bytes = Some(1024 * 1024);
+    });
+    let proxy = gcloud_proxy(&w, &gcloud);
+    let src = w.path("g.bin");
+    random_file(&src, 3 * 1024 * 1024, 42);
+    let remote = w.path("g-remote.bin");
+    let mut scp = w.tool("scp");
+    gcloud_env(&w, &mut scp);
+    let out = scp
+        .args(w.ssh_opts(&proxy))
+        .arg(&src)
+        .arg(format!("{}:{}", w.remote(), remote.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scp via gcloud failed: {}",
+        stderr_of(&out)
+    );
+    assert_same_file(&src, &remote);
+    let (_, resumes, _) = stats(&w);
+    let drops = w
+        .fake
+        .state
+        .events()
+        .iter()
+        .filter(|e| e.contains("fault: drop"))
+        .count();
+    eprintln!("gcloud: 3 MiB up with a drop every 1 MiB: {drops} drops, {resumes} resumes");
+    assert!(
+        drops >= 2 && resumes as usize >= drops,
+        "drops {drops}, resumes {resumes}"
+    );
+}
