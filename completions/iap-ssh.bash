@@ -19,6 +19,9 @@ _iap__ssh() {
             iap__ssh,completions)
                 cmd="iap__ssh__subcmd__completions"
                 ;;
+            iap__ssh,forward)
+                cmd="iap__ssh__subcmd__forward"
+                ;;
             iap__ssh,help)
                 cmd="iap__ssh__subcmd__help"
                 ;;
@@ -27,6 +30,9 @@ _iap__ssh() {
                 ;;
             iap__ssh__subcmd__help,completions)
                 cmd="iap__ssh__subcmd__help__subcmd__completions"
+                ;;
+            iap__ssh__subcmd__help,forward)
+                cmd="iap__ssh__subcmd__help__subcmd__forward"
                 ;;
             iap__ssh__subcmd__help,help)
                 cmd="iap__ssh__subcmd__help__subcmd__help"
@@ -41,7 +47,7 @@ _iap__ssh() {
 
     case "${cmd}" in
         iap__ssh)
-            opts="-v -h -V --verbose --help --version proxy completions help"
+            opts="-v -h -V --verbose --help --version proxy forward completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -68,8 +74,70 @@ _iap__ssh() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        iap__subcmd__ssh__subcmd__forward)
+            opts="-L -v -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --local-host-port --no-connection-check --json --shutdown-grace --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --network)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dest-group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reconnect-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stall-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keepalive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --local-host-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -L)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shutdown-grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         iap__subcmd__ssh__subcmd__help)
-            opts="proxy completions help"
+            opts="proxy forward completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -83,6 +151,20 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iap__subcmd__ssh__subcmd__help__subcmd__forward)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -125,7 +207,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__proxy)
-            opts="-v -h -V --project --zone --interface --reconnect-window --verbose --help --version"
+            opts="-v -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -143,7 +225,27 @@ _iap__ssh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --network)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dest-group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --reconnect-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stall-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keepalive)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

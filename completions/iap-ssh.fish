@@ -28,18 +28,42 @@ complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s v -l verbose -d 'More d
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s V -l version -d 'Print version'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, …)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l project -d 'Project id (default: from NAME.ZONE.PROJECT, else CLOUDSDK_CORE_PROJECT)' -r
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l zone -d 'Zone (default: from NAME.ZONE.PROJECT, else CLOUDSDK_COMPUTE_ZONE)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l zone -d 'Zone of the VM (default: from NAME.ZONE.PROJECT, else CLOUDSDK_COMPUTE_ZONE)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l interface -d 'Network interface of the VM' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l region -d 'Region of a host target (an IP or FQDN reached through an IAP destination group)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l network -d 'VPC network of a host target' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l dest-group -d 'IAP destination group of a host target' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l reconnect-window -d 'How long to keep trying to resume a dropped session, in seconds' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l stall-timeout -d 'Resume the session when the relay has not answered for this long while data is unacknowledged, in seconds' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l keepalive -d 'Send a keepalive after this many idle seconds (0: never)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l project -d 'Project id (default: from NAME.ZONE.PROJECT, else CLOUDSDK_CORE_PROJECT)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l zone -d 'Zone of the VM (default: from NAME.ZONE.PROJECT, else CLOUDSDK_COMPUTE_ZONE)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l interface -d 'Network interface of the VM' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l region -d 'Region of a host target (an IP or FQDN reached through an IAP destination group)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l network -d 'VPC network of a host target' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l dest-group -d 'IAP destination group of a host target' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l reconnect-window -d 'How long to keep trying to resume a dropped session, in seconds' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l stall-timeout -d 'Resume the session when the relay has not answered for this long while data is unacknowledged, in seconds' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l keepalive -d 'Send a keepalive after this many idle seconds (0: never)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l local-host-port -d 'Local address to listen on (port 0 or none: pick a free port)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s L -d 'Another forward, `[BIND:]LOCAL_PORT:INSTANCE:PORT` (repeatable; INSTANCE may be NAME.ZONE.PROJECT)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l shutdown-grace -d 'Seconds open connections get to finish after SIGINT/SIGTERM' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l no-connection-check -d 'Skip opening one test session per forward before listening'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l json -d 'Print the ready line as JSON with every bound address'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s V -l version -d 'Print version'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy completions help" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward completions help" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward completions help" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, …)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -43,7 +43,11 @@ impl UserError {
     pub fn line(&self) -> String {
         let fold = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
         match &self.fix {
-            Some(f) => format!("iap-ssh: {}; hint: {}", fold(&self.cause), fold(f)),
+            Some(f) => {
+                let c = fold(&self.cause);
+                let sep = if c.ends_with('.') { " " } else { "; " };
+                format!("iap-ssh: {c}{sep}hint: {}", fold(f))
+            }
             None => format!("iap-ssh: {}", fold(&self.cause)),
         }
     }

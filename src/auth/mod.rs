@@ -117,6 +117,9 @@ pub struct TokenProvider {
     http: tokio::sync::OnceCell<HttpClient>,
     tls: std::sync::Arc<rustls::ClientConfig>,
     cache_dir: Option<PathBuf>,
+    /// The last token and when it was obtained; the lock also makes
+    /// concurrent callers (many forwarded connections) share one fetch.
+    memo: tokio::sync::Mutex<Option<(Token, std::time::Instant)>>,
 }
 
 impl TokenProvider {
@@ -132,6 +135,7 @@ impl TokenProvider {
             http: tokio::sync::OnceCell::new(),
             tls,
             cache_dir,
+            memo: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -154,6 +158,15 @@ impl TokenProvider {
                 expires_at: None,
             });
         }
+        let mut memo = self.memo.lock().await;
+        if let Some((t, got)) = memo.as_ref() {
+            // A forced refresh reuses a token fetched moments ago: many
+            // connections told to re-authenticate at once need one token.
+            let recent = got.elapsed() < std::time::Duration::from_secs(10);
+            if t.fresh_enough(now) && (!force || recent) {
+                return Ok(t.clone());
+            }
+        }
         let key = self.source.cache_key(&self.endpoints);
         if !force
             && let Some(dir) = &self.cache_dir
@@ -161,6 +174,7 @@ impl TokenProvider {
             && t.fresh_enough(now)
         {
             tracing::debug!("using cached access token for {}", self.source.describe());
+            *memo = Some((t.clone(), std::time::Instant::now()));
             return Ok(t);
         }
         let http = self
@@ -174,6 +188,7 @@ impl TokenProvider {
         {
             tracing::debug!("token cache not written: {e}");
         }
+        *memo = Some((t.clone(), std::time::Instant::now()));
         Ok(t)
     }
 }

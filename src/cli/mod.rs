@@ -1,7 +1,9 @@
 //! The command line: clap definitions and dispatch, one file per subcommand.
 
 pub mod completions;
+pub mod forward;
 pub mod proxy;
+pub mod target;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand).
     Proxy(proxy::ProxyArgs),
+    /// Forward local TCP ports to VM ports through IAP (RDP, databases, …).
+    Forward(forward::ForwardArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
 }
@@ -31,6 +35,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<i32, UserError> {
     match cli.command {
         Command::Proxy(a) => proxy::run(a),
+        Command::Forward(a) => forward::run(a),
         Command::Completions(a) => completions::run(a),
     }
 }

@@ -152,13 +152,7 @@ mod tests {
     use super::*;
 
     fn t() -> Target {
-        Target {
-            project: "p".into(),
-            zone: "z".into(),
-            instance: "vm".into(),
-            interface: "nic0".into(),
-            port: 3389,
-        }
+        Target::instance("p", "z", "vm", 3389)
     }
 
     #[test]

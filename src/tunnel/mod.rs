@@ -3,6 +3,7 @@
 //! the session on a new WebSocket when the transport drops or IAP asks for
 //! re-authentication.
 
+pub mod listener;
 pub mod stdio;
 
 use std::sync::Arc;
@@ -339,7 +340,7 @@ impl Relay {
                 session.received()
             );
             session.begin_reconnect();
-            let url = reconnect_url(&self.tunnel_base, &sid, session.received(), &target.zone);
+            let url = reconnect_url(&self.tunnel_base, &sid, session.received(), target);
             let ws = match self.open(&url, force, cfg).await {
                 Ok(ws) => ws,
                 Err(RelayError::Transport(TransportError::Http { status, .. }))
@@ -400,6 +401,25 @@ impl Relay {
 
 /// An established link, returned by [`Relay::connect_session`].
 pub struct LinkHandle(Link);
+
+impl LinkHandle {
+    /// Ends the session at once with Close 1000 (a connection check).
+    pub async fn close(self) {
+        self.0.close(CloseCode::Normal).await;
+    }
+}
+
+/// Opens a session to `target` and closes it again: proves credentials,
+/// IAM, the target and its firewall before a listener is announced.
+pub async fn check(relay: &Relay, target: &Target, cfg: &TunnelConfig) -> Result<(), RelayError> {
+    let mut session = Session::new();
+    relay
+        .connect_session(target, &mut session, cfg)
+        .await?
+        .close()
+        .await;
+    Ok(())
+}
 
 async fn write_local<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Bytes>) {
     while let Some(b) = rx.recv().await {

@@ -125,6 +125,7 @@ impl World {
         );
         ports.insert(7, Backend::Exec(vec!["cat".into()]));
         let config = Config {
+            hosts: vec![],
             instances: vec![Instance {
                 project: PROJECT.into(),
                 zone: ZONE.into(),

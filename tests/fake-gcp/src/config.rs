@@ -41,11 +41,28 @@ fn default_interfaces() -> Vec<String> {
     vec!["nic0".into()]
 }
 
+/// A non-GCE host reached through an IAP destination group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Host {
+    pub project: String,
+    pub region: String,
+    pub network: String,
+    /// IP address or FQDN, as the client sends it.
+    pub host: String,
+    /// When set, the client must name this destination group.
+    #[serde(default)]
+    pub dest_group: Option<String>,
+    #[serde(default)]
+    pub ports: BTreeMap<u16, Backend>,
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Config {
     #[serde(default)]
     pub instances: Vec<Instance>,
+    #[serde(default)]
+    pub hosts: Vec<Host>,
     /// The static access token the relay accepts (printed in the ready
     /// line). Random when absent.
     #[serde(default)]
@@ -119,5 +136,18 @@ impl Config {
 
     pub fn has_project(&self, project: &str) -> bool {
         self.instances.iter().any(|i| i.project == project)
+            || self.hosts.iter().any(|h| h.project == project)
+    }
+
+    pub fn find_host(
+        &self,
+        project: &str,
+        region: &str,
+        network: &str,
+        host: &str,
+    ) -> Option<&Host> {
+        self.hosts.iter().find(|h| {
+            h.project == project && h.region == region && h.network == network && h.host == host
+        })
     }
 }

@@ -518,7 +518,11 @@ pub async fn handle(
         state.stats.reconnects.fetch_add(1, Ordering::SeqCst);
         let sid = q("sid");
         let ack: u64 = q("ack").parse().unwrap_or(u64::MAX);
-        state.event(format!("reconnect sid={sid} ack={ack} zone={}", q("zone")));
+        let loc = match query.get("region") {
+            Some(r) => format!("region={r}"),
+            None => format!("zone={}", q("zone")),
+        };
+        state.event(format!("reconnect sid={sid} ack={ack} {loc}"));
         if !token_ok {
             return reject(&state, ws, 4033, "not authorized").await;
         }
@@ -544,25 +548,58 @@ pub async fn handle(
     }
 
     state.stats.connects.fetch_add(1, Ordering::SeqCst);
-    let (project, zone, instance, interface) =
-        (q("project"), q("zone"), q("instance"), q("interface"));
+    let project = q("project");
     let port: u16 = q("port").parse().unwrap_or(0);
-    state.event(format!(
-        "connect project={project} zone={zone} instance={instance} interface={interface} port={port} new_websocket={} user_agent={} origin={}",
-        q("newWebsocket"),
-        headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or(""),
-        headers.get("origin").and_then(|v| v.to_str().ok()).unwrap_or(""),
-    ));
-    if !token_ok || !state.config.has_project(&project) {
-        return reject(&state, ws, 4033, "not authorized").await;
-    }
-    let Some(inst) = state.config.find(&project, &zone, &instance) else {
-        return reject(&state, ws, 4047, "Failed to lookup instance").await;
+    let ua = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let origin = headers
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let backend = if query.contains_key("host") {
+        // Host target through a destination group.
+        let (region, network, host) = (q("region"), q("network"), q("host"));
+        let group = query.get("group").cloned();
+        state.event(format!(
+            "connect-host project={project} region={region} network={network} host={host} group={} port={port} new_websocket={} user_agent={ua} origin={origin}",
+            group.as_deref().unwrap_or("-"),
+            q("newWebsocket"),
+        ));
+        if query.contains_key("zone") || query.contains_key("instance") {
+            return reject(&state, ws, 4008, "zone/instance not allowed with host").await;
+        }
+        if !token_ok || !state.config.has_project(&project) {
+            return reject(&state, ws, 4033, "not authorized").await;
+        }
+        let Some(h) = state.config.find_host(&project, &region, &network, &host) else {
+            return reject(&state, ws, 4047, "Failed to lookup host").await;
+        };
+        if h.dest_group.is_some() && h.dest_group != group {
+            return reject(&state, ws, 4033, "not authorized").await;
+        }
+        h.ports.get(&port).cloned()
+    } else {
+        let (zone, instance, interface) = (q("zone"), q("instance"), q("interface"));
+        state.event(format!(
+            "connect project={project} zone={zone} instance={instance} interface={interface} port={port} new_websocket={} user_agent={ua} origin={origin}",
+            q("newWebsocket"),
+        ));
+        if !token_ok || !state.config.has_project(&project) {
+            return reject(&state, ws, 4033, "not authorized").await;
+        }
+        let Some(inst) = state.config.find(&project, &zone, &instance) else {
+            return reject(&state, ws, 4047, "Failed to lookup instance").await;
+        };
+        if !inst.interfaces.contains(&interface) {
+            return reject(&state, ws, 4047, "Failed to lookup instance").await;
+        }
+        inst.ports.get(&port).cloned()
     };
-    if !inst.interfaces.contains(&interface) {
-        return reject(&state, ws, 4047, "Failed to lookup instance").await;
-    }
-    let Some(backend) = inst.ports.get(&port).cloned() else {
+    let Some(backend) = backend else {
         return reject(&state, ws, 4003, "failed to connect to backend").await;
     };
     let (r, w, child) = match open_backend(&state, &backend).await {

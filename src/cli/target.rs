@@ -1,0 +1,242 @@
+//! Target and tunnel options shared by `proxy` and `forward`, and building
+//! the relay client from the environment.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::auth::{TokenProvider, discover};
+use crate::endpoints::Endpoints;
+use crate::error::{UserError, exit};
+use crate::relay::url::{Dest, Target};
+use crate::tunnel::{Relay, TunnelConfig};
+
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Project id (default: from NAME.ZONE.PROJECT, else CLOUDSDK_CORE_PROJECT)
+    #[arg(long, env = "CLOUDSDK_CORE_PROJECT", hide_env_values = true)]
+    pub project: Option<String>,
+    /// Zone of the VM (default: from NAME.ZONE.PROJECT, else CLOUDSDK_COMPUTE_ZONE)
+    #[arg(long, env = "CLOUDSDK_COMPUTE_ZONE", hide_env_values = true)]
+    pub zone: Option<String>,
+    /// Network interface of the VM
+    #[arg(long, default_value = "nic0")]
+    pub interface: String,
+    /// Region of a host target (an IP or FQDN reached through an IAP destination group)
+    #[arg(long, requires = "network")]
+    pub region: Option<String>,
+    /// VPC network of a host target
+    #[arg(long, requires = "region")]
+    pub network: Option<String>,
+    /// IAP destination group of a host target
+    #[arg(long, requires = "region")]
+    pub dest_group: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TunnelArgs {
+    /// How long to keep trying to resume a dropped session, in seconds
+    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+    pub reconnect_window: u64,
+    /// Resume the session when the relay has not answered for this long
+    /// while data is unacknowledged, in seconds
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
+    /// Send a keepalive after this many idle seconds (0: never)
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub keepalive: u64,
+}
+
+impl TunnelArgs {
+    pub fn config(&self) -> TunnelConfig {
+        TunnelConfig {
+            reconnect_window: Duration::from_secs(self.reconnect_window),
+            stall_timeout: Duration::from_secs(self.stall_timeout),
+            keepalive: (self.keepalive > 0).then(|| Duration::from_secs(self.keepalive)),
+            ..TunnelConfig::default()
+        }
+    }
+}
+
+pub fn usage(msg: impl Into<String>, fix: &str) -> UserError {
+    UserError::new(exit::USAGE, msg).with_fix(fix)
+}
+
+/// A name as the relay expects it: lower-case letters, digits, `-`, plus
+/// `extra` characters.
+fn check_name(kind: &str, v: &str, extra: &[char]) -> Result<(), UserError> {
+    let ok = !v.is_empty()
+        && v.len() <= 253
+        && v.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || extra.contains(&c)
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(usage(
+            format!("invalid {kind} `{}`", v.escape_default()),
+            &format!("a {kind} has lower-case letters, digits and hyphens"),
+        ))
+    }
+}
+
+impl TargetArgs {
+    /// Resolves `name` (an instance name, `NAME.ZONE.PROJECT`, or with
+    /// `--region`/`--network` an IP or FQDN) and `port` into a target.
+    pub fn resolve(&self, name: &str, port: u16) -> Result<Target, UserError> {
+        if let (Some(region), Some(network)) = (&self.region, &self.network) {
+            let project = self.project.clone().ok_or_else(|| {
+                usage(
+                    "no project given",
+                    "pass --project PROJECT or set CLOUDSDK_CORE_PROJECT",
+                )
+            })?;
+            check_name("project", &project, &['.', ':'])?;
+            check_name("region", region, &[])?;
+            check_name("network", network, &[])?;
+            if let Some(g) = &self.dest_group {
+                check_name("destination group", g, &[])?;
+            }
+            let host_ok = !name.is_empty()
+                && name.len() <= 253
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+            if !host_ok {
+                return Err(usage(
+                    format!("invalid host `{}`", name.escape_default()),
+                    "with --region and --network, give an IP address or a host name",
+                ));
+            }
+            return Ok(Target {
+                project,
+                port,
+                dest: Dest::Host {
+                    region: region.clone(),
+                    network: network.clone(),
+                    host: name.to_string(),
+                    group: self.dest_group.clone(),
+                },
+            });
+        }
+        let (instance, zone, project) = match name.split_once('.') {
+            Some((n, rest)) => {
+                let Some((zone, project)) = rest.split_once('.') else {
+                    return Err(usage(
+                        format!("`{name}` is neither a name nor NAME.ZONE.PROJECT"),
+                        "pass the instance name with --zone and --project, or NAME.ZONE.PROJECT",
+                    ));
+                };
+                (
+                    n.to_string(),
+                    Some(zone.to_string()),
+                    Some(project.to_string()),
+                )
+            }
+            None => (name.to_string(), None, None),
+        };
+        // The dotted form wins over --zone/--project defaults from the
+        // environment, so one wildcard Host block serves every VM.
+        let zone = zone.or_else(|| self.zone.clone()).ok_or_else(|| {
+            usage(
+                "no zone given",
+                "pass --zone ZONE, set CLOUDSDK_COMPUTE_ZONE, or use NAME.ZONE.PROJECT",
+            )
+        })?;
+        let project = project.or_else(|| self.project.clone()).ok_or_else(|| {
+            usage(
+                "no project given",
+                "pass --project PROJECT, set CLOUDSDK_CORE_PROJECT, or use NAME.ZONE.PROJECT",
+            )
+        })?;
+        check_name("instance", &instance, &[])?;
+        check_name("zone", &zone, &[])?;
+        check_name("project", &project, &['.', ':'])?;
+        check_name("interface", &self.interface, &[])?;
+        Ok(Target {
+            project,
+            port,
+            dest: Dest::Instance {
+                zone,
+                instance,
+                interface: self.interface.clone(),
+            },
+        })
+    }
+}
+
+/// The relay client from the environment: endpoints, TLS trust,
+/// credentials (no network access yet).
+pub fn relay_from_env() -> Result<Relay, UserError> {
+    let endpoints = Endpoints::from_env()?;
+    let tls = crate::tls::from_env()?;
+    let source = discover(&|k| std::env::var(k).ok(), &endpoints)?;
+    tracing::info!("credentials: {}", source.describe());
+    let tokens = TokenProvider::new(
+        source,
+        endpoints.clone(),
+        tls.clone(),
+        TokenProvider::default_cache_dir(),
+    );
+    Ok(Relay {
+        tunnel_base: endpoints.tunnel_base.clone(),
+        tls,
+        tokens,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(zone: Option<&str>, project: Option<&str>) -> TargetArgs {
+        TargetArgs {
+            project: project.map(Into::into),
+            zone: zone.map(Into::into),
+            interface: "nic0".into(),
+            region: None,
+            network: None,
+            dest_group: None,
+        }
+    }
+
+    #[test]
+    fn dotted_alias() {
+        let t = args(Some("ignored"), None)
+            .resolve("vm-1.us-central1-a.example.com:proj-1", 22)
+            .unwrap();
+        assert_eq!(t, {
+            let mut x = Target::instance("example.com:proj-1", "us-central1-a", "vm-1", 22);
+            x.port = 22;
+            x
+        });
+    }
+
+    #[test]
+    fn flags_and_missing_parts() {
+        let t = args(Some("z-1"), Some("p-1")).resolve("vm", 22).unwrap();
+        assert_eq!(t, Target::instance("p-1", "z-1", "vm", 22));
+        let e = args(None, Some("p")).resolve("vm", 22).unwrap_err();
+        assert_eq!(e.code, exit::USAGE);
+        assert!(e.line().contains("--zone"));
+        let e = args(None, None).resolve("vm.zone", 22).unwrap_err();
+        assert!(e.line().contains("NAME.ZONE.PROJECT"));
+        let e = args(Some("z"), Some("p")).resolve("VM;rm", 22).unwrap_err();
+        assert!(e.line().contains("invalid instance"));
+    }
+
+    #[test]
+    fn host_targets() {
+        let mut a = args(Some("z"), Some("p1"));
+        a.region = Some("us-central1".into());
+        a.network = Some("default".into());
+        a.dest_group = Some("grp1".into());
+        let t = a.resolve("10.1.2.3", 22).unwrap();
+        assert!(
+            matches!(&t.dest, Dest::Host { host, group: Some(g), .. } if host == "10.1.2.3" && g == "grp1")
+        );
+        assert!(a.resolve("db.internal.example.com", 5432).is_ok());
+        assert!(a.resolve("a b", 22).is_err());
+        assert!(a.resolve("$(x)", 22).is_err());
+    }
+}
