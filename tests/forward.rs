@@ -19,6 +19,14 @@ struct Fwd {
 
 impl Fwd {
     fn start(w: &World, args: &[&str]) -> Fwd {
+        Fwd::start_with(
+            w,
+            args,
+            &[("IAP_SSH_ACCESS_TOKEN", &w.fake.info.access_token)],
+        )
+    }
+
+    fn start_with(w: &World, args: &[&str], env: &[(&str, &str)]) -> Fwd {
         let mut cmd = Command::new(iap_ssh_bin());
         for (k, _) in std::env::vars() {
             if k.starts_with("IAP_SSH_")
@@ -34,7 +42,7 @@ impl Fwd {
         let mut child = cmd
             .env("HOME", &w.home)
             .env("RUST_BACKTRACE", "0")
-            .env("IAP_SSH_ACCESS_TOKEN", &w.fake.info.access_token)
+            .envs(env.iter().copied())
             .arg("forward")
             .args(args)
             .stdin(Stdio::null())
@@ -445,5 +453,32 @@ fn wrong_destination_group_is_denied() {
         ),
         "{}",
         stderr_of(&out)
+    );
+}
+
+#[test]
+fn concurrent_connections_share_one_token_fetch() {
+    let w = World::new();
+    let sa = w.fake.info.service_account_file.display().to_string();
+    let f = Fwd::start_with(
+        &w,
+        &[
+            "--json",
+            "--no-connection-check",
+            "vm1.us-central1-a.p1",
+            "7",
+        ],
+        &[("GOOGLE_APPLICATION_CREDENTIALS", &sa)],
+    );
+    let port = port_of(&f.json(), 0);
+    let hs: Vec<_> = (0..40)
+        .map(|i| std::thread::spawn(move || echo_once(port, format!("conn {i}").as_bytes())))
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert_eq!(
+        fake_gcp::state::Stats::get(&w.fake.state.stats.token_requests),
+        1
     );
 }

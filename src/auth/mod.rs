@@ -117,9 +117,9 @@ pub struct TokenProvider {
     http: tokio::sync::OnceCell<HttpClient>,
     tls: std::sync::Arc<rustls::ClientConfig>,
     cache_dir: Option<PathBuf>,
-    /// The last token and when it was obtained; the lock also makes
-    /// concurrent callers (many forwarded connections) share one fetch.
-    memo: tokio::sync::Mutex<Option<(Token, std::time::Instant)>>,
+    /// The last token; the lock also makes concurrent callers (many
+    /// forwarded connections) share one fetch.
+    memo: tokio::sync::Mutex<Option<Token>>,
 }
 
 impl TokenProvider {
@@ -148,9 +148,11 @@ impl TokenProvider {
         &self.source
     }
 
-    /// A token valid for at least [`EXPIRY_MARGIN`]. With `force`, a cached
-    /// token is not used (the relay asked for re-authentication).
-    pub async fn token(&self, force: bool) -> Result<Token, AuthError> {
+    /// A token valid for at least [`EXPIRY_MARGIN`]. `rejected` is a token
+    /// the relay refused (close 4004, HTTP 401/403): it is never handed out
+    /// again, so a new one is fetched unless another caller already did
+    /// (many connections told to re-authenticate at once share one fetch).
+    pub async fn token(&self, rejected: Option<&AccessToken>) -> Result<Token, AuthError> {
         let now = SystemTime::now();
         if let Source::Static { token, .. } = &self.source {
             return Ok(Token {
@@ -159,22 +161,17 @@ impl TokenProvider {
             });
         }
         let mut memo = self.memo.lock().await;
-        if let Some((t, got)) = memo.as_ref() {
-            // A forced refresh reuses a token fetched moments ago: many
-            // connections told to re-authenticate at once need one token.
-            let recent = got.elapsed() < std::time::Duration::from_secs(10);
-            if t.fresh_enough(now) && (!force || recent) {
-                return Ok(t.clone());
-            }
+        let usable = |t: &Token| t.fresh_enough(now) && Some(&t.access) != rejected;
+        if let Some(t) = memo.as_ref().filter(|t| usable(t)) {
+            return Ok(t.clone());
         }
         let key = self.source.cache_key(&self.endpoints);
-        if !force
-            && let Some(dir) = &self.cache_dir
+        if let Some(dir) = &self.cache_dir
             && let Some(t) = cache::load(dir, &key)
-            && t.fresh_enough(now)
+            && usable(&t)
         {
             tracing::debug!("using cached access token for {}", self.source.describe());
-            *memo = Some((t.clone(), std::time::Instant::now()));
+            *memo = Some(t.clone());
             return Ok(t);
         }
         let http = self
@@ -188,7 +185,7 @@ impl TokenProvider {
         {
             tracing::debug!("token cache not written: {e}");
         }
-        *memo = Some((t.clone(), std::time::Instant::now()));
+        *memo = Some(t.clone());
         Ok(t)
     }
 }

@@ -19,7 +19,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::auth::TokenProvider;
+use crate::auth::{AccessToken, TokenProvider};
+use crate::error::exit;
 use crate::relay::frame::{DATA_HEADER_LEN, Frame, MAX_DATA_LEN, TAG_DATA, encode_ack};
 use crate::relay::session::{Event, ProtocolError, Session};
 use crate::relay::transport::{self, TransportError, Ws};
@@ -93,6 +94,8 @@ struct Link {
     last_tx: Instant,
     /// Last time anything arrived from the relay (for stall detection).
     last_rx: Instant,
+    /// The token this connection was opened with.
+    token: AccessToken,
 }
 
 async fn write_ws(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Message>) {
@@ -120,7 +123,7 @@ async fn write_ws(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Messa
 }
 
 impl Link {
-    fn new(ws: Ws) -> Link {
+    fn new(ws: Ws, token: AccessToken) -> Link {
         let (sink, stream) = ws.split();
         let (tx, rx) = mpsc::channel(64);
         let writer = tokio::spawn(write_ws(sink, rx));
@@ -131,6 +134,7 @@ impl Link {
             writer,
             last_tx: now,
             last_rx: now,
+            token,
         }
     }
 
@@ -245,21 +249,18 @@ fn jitter() -> Duration {
 }
 
 impl Relay {
-    async fn open(
-        &self,
-        url: &str,
-        force_token: bool,
-        cfg: &TunnelConfig,
-    ) -> Result<Ws, RelayError> {
-        let token = self.tokens.token(force_token).await.map_err(|e| {
-            let u = crate::error::UserError::from(e);
-            RelayError::Auth {
-                code: u.code,
-                cause: u.cause,
-                fix: u.fix.unwrap_or_default(),
+    async fn token(&self, rejected: Option<&AccessToken>) -> Result<AccessToken, RelayError> {
+        match self.tokens.token(rejected).await {
+            Ok(t) => Ok(t.access),
+            Err(e) => {
+                let u = crate::error::UserError::from(e);
+                Err(RelayError::Auth {
+                    code: u.code,
+                    cause: u.cause,
+                    fix: u.fix.unwrap_or_default(),
+                })
             }
-        })?;
-        Ok(transport::open(url, &token.access, self.tls.clone(), cfg.connect_timeout).await?)
+        }
     }
 
     /// Opens a new session (`/v4/connect`) and waits for its SID.
@@ -270,10 +271,11 @@ impl Relay {
         cfg: &TunnelConfig,
     ) -> Result<LinkHandle, RelayError> {
         let url = connect_url(&self.tunnel_base, target);
-        let mut force = false;
+        let mut rejected: Option<AccessToken> = None;
         loop {
-            let ws = self.open(&url, force, cfg).await?;
-            let mut link = Link::new(ws);
+            let token = self.token(rejected.as_ref()).await?;
+            let ws = transport::open(&url, &token, self.tls.clone(), cfg.connect_timeout).await?;
+            let mut link = Link::new(ws, token);
             match link.first_event(session, cfg.connect_timeout).await? {
                 Ok(_) => {
                     tracing::debug!("session established");
@@ -281,7 +283,9 @@ impl Relay {
                 }
                 Err(LinkEnd::Closed { code, reason }) => {
                     match classify_close(code, &reason, target) {
-                        CloseMeaning::Reauthenticate if !force => force = true,
+                        CloseMeaning::Reauthenticate if rejected.is_none() => {
+                            rejected = Some(link.token.clone())
+                        }
                         CloseMeaning::Fatal(e) => return Err(e),
                         _ => {
                             return Err(RelayError::Closed {
@@ -313,7 +317,7 @@ impl Relay {
         &self,
         target: &Target,
         session: &mut Session,
-        mut force: bool,
+        mut rejected: Option<AccessToken>,
         cfg: &TunnelConfig,
         first_reason: String,
     ) -> Result<Link, RelayError> {
@@ -341,21 +345,35 @@ impl Relay {
             );
             session.begin_reconnect();
             let url = reconnect_url(&self.tunnel_base, &sid, session.received(), target);
-            let ws = match self.open(&url, force, cfg).await {
-                Ok(ws) => ws,
-                Err(RelayError::Transport(TransportError::Http { status, .. }))
-                    if status == 401 || status == 403 =>
-                {
-                    force = true;
-                    last = format!("HTTP {status} on reconnect");
-                    continue;
-                }
+            let token = match self.token(rejected.as_ref()).await {
+                Ok(t) => t,
+                // Refused credentials will not heal by waiting.
+                Err(
+                    e @ RelayError::Auth {
+                        code: exit::NO_CREDENTIALS,
+                        ..
+                    },
+                ) => return Err(e),
+                // The token endpoint may be unreachable for a while too.
                 Err(e) => {
                     last = e.to_string();
                     continue;
                 }
             };
-            let mut link = Link::new(ws);
+            let ws =
+                match transport::open(&url, &token, self.tls.clone(), cfg.connect_timeout).await {
+                    Ok(ws) => ws,
+                    Err(TransportError::Http { status, .. }) if status == 401 || status == 403 => {
+                        rejected = Some(token);
+                        last = format!("HTTP {status} on reconnect");
+                        continue;
+                    }
+                    Err(e) => {
+                        last = e.to_string();
+                        continue;
+                    }
+                };
+            let mut link = Link::new(ws, token);
             match link.first_event(session, cfg.connect_timeout).await? {
                 Ok(Event::Resumed { resend }) => {
                     tracing::info!(
@@ -379,7 +397,7 @@ impl Relay {
                 Err(LinkEnd::Closed { code, reason }) => {
                     match classify_close(code, &reason, target) {
                         CloseMeaning::Reauthenticate => {
-                            force = true;
+                            rejected = Some(link.token.clone());
                             last = format!("close {code} '{reason}'");
                         }
                         CloseMeaning::Transient => last = format!("close {code} '{reason}'"),
@@ -611,7 +629,7 @@ where
         };
         // The link ended: finish, fail, or resume.
         link.writer.abort();
-        let (force, why) = match end {
+        let (rejected, why) = match end {
             LinkEnd::Closed { code, reason } => match classify_close(code, &reason, target) {
                 CloseMeaning::Eof => {
                     tracing::debug!("relay closed the session ({code})");
@@ -619,15 +637,17 @@ where
                     let _ = out_task.await;
                     return Ok(());
                 }
-                CloseMeaning::Reauthenticate => (true, format!("close {code} '{reason}'")),
-                CloseMeaning::Transient => (false, format!("close {code} '{reason}'")),
+                CloseMeaning::Reauthenticate => {
+                    (Some(link.token.clone()), format!("close {code} '{reason}'"))
+                }
+                CloseMeaning::Transient => (None, format!("close {code} '{reason}'")),
                 CloseMeaning::Fatal(e) => break Err(e),
             },
-            LinkEnd::Lost(r) => (false, r),
+            LinkEnd::Lost(r) => (None, r),
         };
         // Close the old connection first, so the relay detaches the SID.
         drop(link);
-        match relay.resume(target, &mut session, force, cfg, why).await {
+        match relay.resume(target, &mut session, rejected, cfg, why).await {
             Ok(l) => link = l,
             Err(e) => {
                 drop(out_tx);
