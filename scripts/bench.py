@@ -165,11 +165,32 @@ def raw(env, path, direction):
         r = timed(argv, env.env, stdin=src.stdout, fake_pid=env.fake.pid)
         src.wait()
     else:
-        # Keep stdin open (no EOF) so no client ends the session early.
+        # Keep stdin open (no EOF) so no client ends the session early, and
+        # time the last byte, not the client's exit (gcloud lingers).
         hold = subprocess.Popen(["sleep", "3600"], stdout=subprocess.PIPE)
-        r = timed(argv, env.env, stdin=hold.stdout, fake_pid=env.fake.pid)
+        out = tempfile.NamedTemporaryFile(delete=False)
+        out.close()
+        f0 = cpu_seconds(env.fake.pid)
+        t0 = time.monotonic()
+        p = subprocess.Popen(["/usr/bin/time", "-o", out.name, "-f", "%e %U %S %M"] + argv, env=env.env,
+                             stdin=hold.stdout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        got = 0
+        while got < N:
+            b = p.stdout.read1(1 << 20)
+            if not b:
+                break
+            got += len(b)
+        wall = time.monotonic() - t0
+        f1 = cpu_seconds(env.fake.pid)
+        p.stdout.close()
         hold.kill()
         hold.wait()
+        p.wait(120)
+        if got != N:
+            sys.exit(f"{path}: received {got} of {N} bytes")
+        e, u, s_, m = open(out.name).read().split()[-4:]
+        os.unlink(out.name)
+        r = (wall, float(u) + float(s_), int(m), f1 - f0)
     return r
 
 
@@ -249,8 +270,8 @@ def main():
         return f"{v:.0f} {unit}" if v >= 100 else f"{v:.1f} {unit}" if v >= 10 else f"{v:.2f} {unit}"
 
     metrics = [
-        ("raw throughput down (512 MiB from a source)", "raw_down", "MiB/s", True),
-        ("raw throughput up (512 MiB to a sink)", "raw_up", "MiB/s", True),
+        (f"raw throughput down ({MIB} MiB from a source)", "raw_down", "MiB/s", True),
+        (f"raw throughput up ({MIB} MiB to a sink)", "raw_up", "MiB/s", True),
         ("scp up", "scp_up", "MiB/s", True),
         ("scp down", "scp_down", "MiB/s", True),
         (f"`ssh HOST true`, median of {SSH_RUNS}", "ssh_p50", "ms", False),
