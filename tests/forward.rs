@@ -137,10 +137,7 @@ fn ready_line_connection_check_and_echo() {
         1,
         "{ev:?}"
     );
-    assert!(
-        ev.iter().any(|e| e.starts_with("client close 1000")),
-        "{ev:?}"
-    );
+    wait_events(&w, 1, |e| e.starts_with("client close 1000"));
     echo_once(port, b"hello through a forward\n");
     let (code, err) = f.term();
     assert_eq!(code, 0, "{err}");
@@ -278,14 +275,7 @@ fn sigterm_closes_open_connections_cleanly() {
     // The local side sees EOF, the relay a Close 1000 for both sessions.
     let n = s.read(&mut b).unwrap_or(0);
     assert_eq!(n, 0);
-    let closes = w
-        .fake
-        .state
-        .events()
-        .iter()
-        .filter(|e| e.starts_with("client close 1000"))
-        .count();
-    assert_eq!(closes, 2, "{:?}", w.fake.state.events());
+    wait_events(&w, 2, |e| e.starts_with("client close 1000"));
     // Nothing listens any more.
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }

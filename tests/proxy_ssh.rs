@@ -19,15 +19,22 @@ fn ssh_runs_a_command() {
         .unwrap();
     assert!(out.status.success(), "ssh failed: {}", stderr_of(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
-    assert!(
-        w.fake
-            .state
-            .events()
-            .iter()
-            .any(|e| e.starts_with("client close 1000")),
-        "iap-ssh must end the session with Close 1000: {:?}",
-        w.fake.state.events()
-    );
+    // ssh does not wait for its ProxyCommand to exit: give it a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !w
+        .fake
+        .state
+        .events()
+        .iter()
+        .any(|e| e.starts_with("client close 1000"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "iap-ssh must end the session with Close 1000: {:?}",
+            w.fake.state.events()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 fn scp_both_ways(legacy: bool) {

@@ -217,7 +217,11 @@ fn silent_relay_is_detected_and_resumed() {
         }),
         ..Faults::default()
     });
-    let (out, input) = echo_through(&w, &["--stall-timeout", "2"], 8 * MIB);
+    let (out, input) = echo_through(
+        &w,
+        &["--stall-timeout", "2", "--reconnect-window", "60"],
+        8 * MIB,
+    );
     assert_echo_ok(&out, &input);
     let (_, resumes, _) = stats(&w);
     assert!(resumes >= 1, "stall must trigger a resume");
@@ -229,7 +233,11 @@ fn withheld_acks_bound_the_window_and_resume_confirms() {
         withhold_acks: true,
         ..Faults::default()
     });
-    let (out, input) = echo_through(&w, &["--stall-timeout", "1"], 3 * MIB);
+    let (out, input) = echo_through(
+        &w,
+        &["--stall-timeout", "1", "--reconnect-window", "60"],
+        3 * MIB,
+    );
     assert_echo_ok(&out, &input);
     let (_, resumes, _) = stats(&w);
     // 1 MiB window: at least two stalls to move 3 MiB without ACKs.
@@ -308,5 +316,43 @@ fn protocol_violations_end_the_session_with_exit_7() {
         );
         assert!(err.contains(expect), "{kind}: {err}");
         assert!(!err.contains("panicked"));
+    }
+}
+
+#[test]
+fn sighup_while_resuming_ends_the_proxy_promptly() {
+    let w = faults(Faults {
+        drop_every_bytes: Some(MIB as u64),
+        refuse_reconnects: 1000,
+        ..Faults::default()
+    });
+    let mut cmd = std::process::Command::new(iap_ssh_bin());
+    for (k, v) in w.fake.info.iap_ssh_env() {
+        cmd.env(k, v);
+    }
+    let input = w.path("in.bin");
+    random_file(&input, 4 * MIB, 1);
+    let mut child = cmd
+        .env("HOME", &w.home)
+        .env("RUST_BACKTRACE", "0")
+        .env("IAP_SSH_ACCESS_TOKEN", &w.fake.info.access_token)
+        .args(["proxy", "vm1.us-central1-a.p1", "7"])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until it is resuming (refused reconnects seen), then hang up.
+    wait_events(&w, 1, |e| e.contains("HTTP 503"));
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status();
+    let t = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(10), "proxy ignored SIGHUP");
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

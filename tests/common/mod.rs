@@ -290,3 +290,21 @@ pub fn stats(w: &World) -> (u64, u64, u64) {
 pub fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Waits (up to 10 s) until at least `n` fake events satisfy `pred`, since
+/// the fake records a client's Close a moment after the client sent it.
+pub fn wait_events(w: &World, n: usize, pred: impl Fn(&str) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ev = w.fake.state.events();
+        let k = ev.iter().filter(|e| pred(e)).count();
+        if k >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected {n} matching events, saw {k}: {ev:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
