@@ -352,7 +352,10 @@ fn sighup_while_resuming_ends_the_proxy_promptly() {
         if child.try_wait().unwrap().is_some() {
             break;
         }
-        assert!(t.elapsed() < std::time::Duration::from_secs(10), "proxy ignored SIGHUP");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "proxy ignored SIGHUP"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

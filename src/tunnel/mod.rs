@@ -241,6 +241,15 @@ fn data_message(chunk: &[u8]) -> (Message, Bytes) {
     (Message::Binary(msg), payload)
 }
 
+/// Reads at most one DATA payload into the spare capacity of `buf`.
+/// Cancel-safe: nothing is consumed unless the read completes.
+async fn read_chunk<R: AsyncRead + Unpin>(r: &mut R, buf: &mut BytesMut) -> std::io::Result<usize> {
+    r.take(MAX_DATA_LEN as u64).read_buf(buf).await
+}
+
+/// Size of the blocks the input buffer is carved from (four DATA messages).
+const ARENA_BLOCK: usize = 4 * (DATA_HEADER_LEN + MAX_DATA_LEN);
+
 /// Deterministic-enough jitter in [0, 1000) ms without another crate.
 fn jitter() -> Duration {
     let mut b = [0u8; 2];
@@ -515,7 +524,11 @@ where
     let mut stop = std::pin::pin!(stop);
     let (out_tx, out_rx) = mpsc::channel::<Bytes>(64);
     let out_task = tokio::spawn(write_local(output, out_rx));
-    let mut scratch = vec![0u8; MAX_DATA_LEN];
+    // Local input is read straight into a shared buffer behind a DATA
+    // header; each message is split off it without copying, and the
+    // buffer's memory is reused once the relay has acknowledged it, so the
+    // hot path makes no allocation per message.
+    let mut arena = BytesMut::new();
     let mut input_open = true;
     let mut eof_deadline: Option<Instant> = None;
     // Last time local EOF happened or relay data arrived (for the linger).
@@ -549,12 +562,19 @@ where
             _ => last_activity + cfg.linger,
         });
         let can_read = input_open && session.unconfirmed_bytes() < cfg.send_window;
+        if can_read && arena.is_empty() {
+            arena.reserve(ARENA_BLOCK.max(DATA_HEADER_LEN + MAX_DATA_LEN));
+            arena.put_u16(TAG_DATA);
+            arena.put_u32(0);
+        }
         let end: LinkEnd = tokio::select! {
-            r = input.read(&mut scratch), if can_read => {
+            r = read_chunk(&mut input, &mut arena), if can_read => {
                 match r {
                     Ok(n) if n > 0 => {
-                        let (m, payload) = data_message(&scratch[..n]);
-                        session.record_sent(payload);
+                        arena[2..DATA_HEADER_LEN].copy_from_slice(&(n as u32).to_be_bytes());
+                        let msg = arena.split().freeze();
+                        session.record_sent(msg.slice(DATA_HEADER_LEN..));
+                        let m = Message::Binary(msg);
                         if link.send(m).await {
                             continue;
                         }

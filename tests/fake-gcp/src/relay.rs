@@ -485,6 +485,16 @@ async fn serve_link(
         writer.abort();
     } else {
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+        // Closing handshake: read (and discard) until the client's Close,
+        // so the TCP close does not reset away the Close frame we sent.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(m)) = stream.next().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 }
 
