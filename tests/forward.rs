@@ -27,21 +27,8 @@ impl Fwd {
     }
 
     fn start_with(w: &World, args: &[&str], env: &[(&str, &str)]) -> Fwd {
-        let mut cmd = Command::new(iap_ssh_bin());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("IAP_SSH_")
-                || k.starts_with("CLOUDSDK_")
-                || k == "GOOGLE_APPLICATION_CREDENTIALS"
-            {
-                cmd.env_remove(k);
-            }
-        }
-        for (k, v) in w.fake.info.iap_ssh_env() {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .env("HOME", &w.home)
-            .env("RUST_BACKTRACE", "0")
+        let mut child = w
+            .iap_ssh_std(false)
             .envs(env.iter().copied())
             .arg("forward")
             .args(args)

@@ -61,36 +61,7 @@ fn gcloud_carries_ssh_and_scp_through_the_fake() {
     // A few MiB both ways: many DATA/ACK exchanges with the real client.
     let src = w.path("g.bin");
     random_file(&src, 4 * 1024 * 1024, 99);
-    let remote = w.path("g-remote.bin");
-    let mut scp = w.tool("scp");
-    gcloud_env(&w, &mut scp);
-    let out = scp
-        .args(w.ssh_opts(&proxy))
-        .arg(&src)
-        .arg(format!("{}:{}", w.remote(), remote.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "scp via gcloud failed: {}",
-        stderr_of(&out)
-    );
-    assert_same_file(&src, &remote);
-    let back = w.path("g-back.bin");
-    let mut scp = w.tool("scp");
-    gcloud_env(&w, &mut scp);
-    let out = scp
-        .args(w.ssh_opts(&proxy))
-        .arg(format!("{}:{}", w.remote(), remote.display()))
-        .arg(&back)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "scp down via gcloud failed: {}",
-        stderr_of(&out)
-    );
-    assert_same_file(&src, &back);
+    scp_round_trip(&w, &w.ssh_opts(&proxy), &src, |c| gcloud_env(&w, c));
 
     let events = w.fake.state.events();
     assert!(
@@ -151,21 +122,7 @@ fn gcloud_resumes_through_the_fakes_injected_drops() {
     let proxy = gcloud_proxy(&w, &gcloud);
     let src = w.path("g.bin");
     random_file(&src, 3 * 1024 * 1024, 42);
-    let remote = w.path("g-remote.bin");
-    let mut scp = w.tool("scp");
-    gcloud_env(&w, &mut scp);
-    let out = scp
-        .args(w.ssh_opts(&proxy))
-        .arg(&src)
-        .arg(format!("{}:{}", w.remote(), remote.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "scp via gcloud failed: {}",
-        stderr_of(&out)
-    );
-    assert_same_file(&src, &remote);
+    scp_round_trip(&w, &w.ssh_opts(&proxy), &src, |c| gcloud_env(&w, c));
     let (_, resumes, _) = stats(&w);
     let drops = w
         .fake
@@ -174,7 +131,9 @@ fn gcloud_resumes_through_the_fakes_injected_drops() {
         .iter()
         .filter(|e| e.contains("fault: drop"))
         .count();
-    eprintln!("gcloud: 3 MiB up with a drop every 1 MiB: {drops} drops, {resumes} resumes");
+    eprintln!(
+        "gcloud: 3 MiB up and down with a drop every 1 MiB: {drops} drops, {resumes} resumes"
+    );
     assert!(
         drops >= 2 && resumes as usize >= drops,
         "drops {drops}, resumes {resumes}"

@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -37,19 +37,8 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 fn one_gib_echo_peak_rss_under_16_mib() {
     const TOTAL: u64 = 1 << 30;
     let w = World::new();
-    let mut cmd = Command::new(iap_ssh_bin());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("IAP_SSH_") || k == "GOOGLE_APPLICATION_CREDENTIALS" {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in w.fake.info.iap_ssh_env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .env("HOME", &w.home)
-        .env("RUST_BACKTRACE", "0")
-        .env("IAP_SSH_ACCESS_TOKEN", &w.fake.info.access_token)
+    let mut child = w
+        .iap_ssh_std(true)
         .args(["proxy", "vm1.us-central1-a.p1", "7"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -41,34 +41,11 @@ fn scp_both_ways(legacy: bool) {
     let w = World::new();
     let src = w.path("src.bin");
     random_file(&src, SIZE, if legacy { 7 } else { 3 });
-    let remote_path = w.path("remote.bin");
-    let back = w.path("back.bin");
     let mut opts = w.ssh_opts(&w.proxy_command());
     if legacy {
         opts.insert(0, "-O".into());
     }
-    let up = w
-        .tool("scp")
-        .args(&opts)
-        .arg(&src)
-        .arg(format!("{}:{}", w.remote(), remote_path.display()))
-        .output()
-        .unwrap();
-    assert!(up.status.success(), "scp up failed: {}", stderr_of(&up));
-    assert_same_file(&src, &remote_path);
-    let down = w
-        .tool("scp")
-        .args(&opts)
-        .arg(format!("{}:{}", w.remote(), remote_path.display()))
-        .arg(&back)
-        .output()
-        .unwrap();
-    assert!(
-        down.status.success(),
-        "scp down failed: {}",
-        stderr_of(&down)
-    );
-    assert_same_file(&src, &back);
+    scp_round_trip(&w, &opts, &src, |_| {});
 }
 
 #[test]

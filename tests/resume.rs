@@ -36,32 +36,8 @@ fn scp_256mib_both_ways_survives_drops_every_8mib_and_periodic_4004() {
     });
     let src = w.path("big.bin");
     random_file(&src, 256 * MIB, 256);
-    let remote = w.path("big-remote.bin");
-    let back = w.path("big-back.bin");
     let opts = w.ssh_opts(&w.proxy_command());
-    let up = w
-        .tool("scp")
-        .args(&opts)
-        .arg(&src)
-        .arg(format!("{}:{}", w.remote(), remote.display()))
-        .output()
-        .unwrap();
-    assert!(up.status.success(), "scp up failed: {}", stderr_of(&up));
-    let (_, up_resumes, _) = stats(&w);
-    assert_same_file(&src, &remote);
-    let down = w
-        .tool("scp")
-        .args(&opts)
-        .arg(format!("{}:{}", w.remote(), remote.display()))
-        .arg(&back)
-        .output()
-        .unwrap();
-    assert!(
-        down.status.success(),
-        "scp down failed: {}",
-        stderr_of(&down)
-    );
-    assert_same_file(&src, &back);
+    scp_round_trip(&w, &opts, &src, |_| {});
     let (connects, resumes, _) = stats(&w);
     let events = w.fake.state.events();
     let drops = events.iter().filter(|e| e.contains("fault: drop")).count();
@@ -70,7 +46,7 @@ fn scp_256mib_both_ways_survives_drops_every_8mib_and_periodic_4004() {
         .filter(|e| e.contains("fault: periodic close 4004"))
         .count();
     eprintln!(
-        "256 MiB up+down: {connects} sessions, {resumes} resumes ({up_resumes} on the way up), {drops} drops, {reauths} close 4004"
+        "256 MiB up+down: {connects} sessions, {resumes} resumes, {drops} drops, {reauths} close 4004"
     );
     assert!(
         drops >= 60,
@@ -326,16 +302,10 @@ fn sighup_while_resuming_ends_the_proxy_promptly() {
         refuse_reconnects: 1000,
         ..Faults::default()
     });
-    let mut cmd = std::process::Command::new(iap_ssh_bin());
-    for (k, v) in w.fake.info.iap_ssh_env() {
-        cmd.env(k, v);
-    }
     let input = w.path("in.bin");
     random_file(&input, 4 * MIB, 1);
-    let mut child = cmd
-        .env("HOME", &w.home)
-        .env("RUST_BACKTRACE", "0")
-        .env("IAP_SSH_ACCESS_TOKEN", &w.fake.info.access_token)
+    let mut child = w
+        .iap_ssh_std(true)
         .args(["proxy", "vm1.us-central1-a.p1", "7"])
         .stdin(std::fs::File::open(&input).unwrap())
         .stdout(std::process::Stdio::null())

@@ -308,3 +308,59 @@ pub fn wait_events(w: &World, n: usize, pred: impl Fn(&str) -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Copies `src` to the VM with scp and back again, asserting both copies
+/// are byte-identical. `prep` adjusts each scp command (e.g. gcloud's
+/// environment).
+pub fn scp_round_trip(w: &World, opts: &[String], src: &Path, prep: impl Fn(&mut Command)) {
+    let stem = src.file_name().unwrap().to_string_lossy().into_owned();
+    let remote = w.path(&format!("{stem}.remote"));
+    let back = w.path(&format!("{stem}.back"));
+    for (from, to, what) in [
+        (
+            src.display().to_string(),
+            format!("{}:{}", w.remote(), remote.display()),
+            "up",
+        ),
+        (
+            format!("{}:{}", w.remote(), remote.display()),
+            back.display().to_string(),
+            "down",
+        ),
+    ] {
+        let mut c = w.tool("scp");
+        prep(&mut c);
+        let out = c.args(opts).arg(from).arg(to).output().unwrap();
+        assert!(
+            out.status.success(),
+            "scp {what} failed: {}",
+            stderr_of(&out)
+        );
+    }
+    assert_same_file(src, &remote);
+    assert_same_file(src, &back);
+}
+
+impl World {
+    /// `iap-ssh` as a plain std Command (for tests that drive the child's
+    /// pipes or signals themselves), in the same clean environment.
+    pub fn iap_ssh_std(&self, with_token: bool) -> std::process::Command {
+        let mut cmd = std::process::Command::new(iap_ssh_bin());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("IAP_SSH_")
+                || k.starts_with("CLOUDSDK_")
+                || k == "GOOGLE_APPLICATION_CREDENTIALS"
+            {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in self.fake.info.iap_ssh_env() {
+            cmd.env(k, v);
+        }
+        cmd.env("HOME", &self.home).env("RUST_BACKTRACE", "0");
+        if with_token {
+            cmd.env("IAP_SSH_ACCESS_TOKEN", &self.fake.info.access_token);
+        }
+        cmd
+    }
+}

@@ -55,6 +55,8 @@ pub struct RelaySession {
     fired_4004: std::sync::atomic::AtomicBool,
     fired_stall: std::sync::atomic::AtomicBool,
     reauth_epoch: Mutex<std::time::Instant>,
+    /// Tells the attached link to let go (a reconnect for this SID arrived).
+    evict: Notify,
 }
 
 static LINK_IDS: AtomicU64 = AtomicU64::new(1);
@@ -393,6 +395,7 @@ async fn serve_link(
         let m = tokio::select! {
             m = stream.next() => m,
             () = ctl.dropped.notified() => break "fault: drop (server to client)".into(),
+            () = s.evict.notified() => break "evicted by a reconnect".into(),
             () = tokio::time::sleep_until(reauth_at) => {
                 *s.reauth_epoch.lock().unwrap() = std::time::Instant::now();
                 let _ = tx.send(close_msg(4004, "reauthentication required"));
@@ -420,19 +423,34 @@ async fn serve_link(
                         break "fault: drop (client to server)".into();
                     }
                     c2s += d.len() as u64;
-                    let ok = match s.backend_w.lock().await.as_mut() {
-                        Some(w) => w.write_all(&d).await.is_ok(),
-                        None => false,
-                    };
-                    if !ok {
+                    // Write in steps that count what reached the backend, so
+                    // an eviction mid-chunk loses and duplicates nothing.
+                    let mut guard = s.backend_w.lock().await;
+                    let mut off = 0;
+                    let mut failed = guard.is_none();
+                    let mut evicted = false;
+                    while off < d.len() && !failed {
+                        let Some(w) = guard.as_mut() else { break };
+                        tokio::select! {
+                            r = w.write(&d[off..]) => match r {
+                                Ok(n) if n > 0 => {
+                                    off += n;
+                                    s.inner.lock().unwrap().received += n as u64;
+                                }
+                                _ => failed = true,
+                            },
+                            () = s.evict.notified() => { evicted = true; break; }
+                        }
+                    }
+                    drop(guard);
+                    if evicted {
+                        break "evicted by a reconnect".into();
+                    }
+                    if failed {
                         let _ = tx.send(close_msg(4009, "destination write failed"));
                         break "backend write failed".into();
                     }
-                    let rec = {
-                        let mut i = s.inner.lock().unwrap();
-                        i.received += d.len() as u64;
-                        i.received
-                    };
+                    let rec = s.inner.lock().unwrap().received;
                     if let Some(v) = faults.violation.as_deref()
                         && !violated
                     {
@@ -542,6 +560,19 @@ pub async fn handle(
         let Some(s) = state.sessions.lock().unwrap().get(&sid).cloned() else {
             return reject(&state, ws, 4001, "sid unknown").await;
         };
+        let attached = s.inner.lock().unwrap().link.is_some();
+        if attached {
+            // A client only reconnects after giving up on its connection, so
+            // the old one is dead even if we have not noticed yet (our
+            // reader may be blocked on a slow backend). Ask it to let go and
+            // wait briefly; answer 4002 only if it is still attached. What
+            // the real relay does here is UNCONFIRMED.
+            s.evict.notify_waiters();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+            while s.inner.lock().unwrap().link.is_some() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
         let (attached, received, start, sent) = {
             let i = s.inner.lock().unwrap();
             (i.link.is_some(), i.received, i.buf_start, i.sent)
@@ -636,6 +667,7 @@ pub async fn handle(
         fired_4004: Default::default(),
         fired_stall: Default::default(),
         reauth_epoch: Mutex::new(std::time::Instant::now()),
+        evict: Notify::new(),
     });
     state
         .sessions
