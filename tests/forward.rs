@@ -202,13 +202,7 @@ fn long_lived_idle_connection_with_keepalive() {
     s.write_all(b"b").unwrap();
     s.read_exact(&mut b).unwrap();
     assert_eq!(&b, b"b");
-    let pongs = w
-        .fake
-        .state
-        .events()
-        .iter()
-        .filter(|e| *e == "pong received")
-        .count();
+    let pongs = count_events(&w, |e| e == "pong received");
     assert!(pongs >= 2, "keepalives while idle: {pongs}");
 }
 

@@ -246,13 +246,7 @@ fn keepalive_pongs_are_sent_when_idle() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let pongs = w
-        .fake
-        .state
-        .events()
-        .iter()
-        .filter(|e| *e == "pong received")
-        .count();
+    let pongs = count_events(&w, |e| e == "pong received");
     assert!(pongs >= 1, "no keepalive seen");
 }
 

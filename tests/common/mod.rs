@@ -364,3 +364,8 @@ impl World {
         cmd
     }
 }
+
+/// How many fake events satisfy `pred` so far.
+pub fn count_events(w: &World, pred: impl Fn(&str) -> bool) -> usize {
+    w.fake.state.events().iter().filter(|e| pred(e)).count()
+}
