@@ -485,26 +485,6 @@ where
     carry(input, output, link, session, relay, target, cfg, stop).await
 }
 
-/// [`run`] on an already established session.
-#[allow(clippy::too_many_arguments)]
-pub async fn carry_established<R, W, S>(
-    input: R,
-    output: W,
-    link: LinkHandle,
-    session: Session,
-    relay: &Relay,
-    target: &Target,
-    cfg: &TunnelConfig,
-    stop: S,
-) -> Result<(), RelayError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin + Send + 'static,
-    S: Future<Output = ()>,
-{
-    carry(input, output, link.0, session, relay, target, cfg, stop).await
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn carry<R, W, S>(
     mut input: R,
