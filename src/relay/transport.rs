@@ -70,7 +70,8 @@ impl TransportError {
     }
 }
 
-fn host_of(url: &str) -> String {
+/// The `host:port` of a URL, for messages.
+pub(crate) fn host_of(url: &str) -> String {
     url.parse::<http::Uri>()
         .ok()
         .and_then(|u| u.authority().map(|a| a.to_string()))

@@ -21,7 +21,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::auth::{AccessToken, TokenProvider};
 use crate::error::exit;
-use crate::relay::frame::{DATA_HEADER_LEN, Frame, MAX_DATA_LEN, TAG_DATA, encode_ack};
+use crate::relay::frame::{
+    DATA_HEADER_LEN, Frame, MAX_DATA_LEN, TAG_DATA, encode_ack, encode_data,
+};
 use crate::relay::session::{Event, ProtocolError, Session};
 use crate::relay::transport::{self, TransportError, Ws};
 use crate::relay::url::{Target, connect_url, reconnect_url};
@@ -231,16 +233,6 @@ fn close_end(f: Option<CloseFrame>) -> LinkEnd {
     }
 }
 
-fn data_message(chunk: &[u8]) -> (Message, Bytes) {
-    let mut b = BytesMut::with_capacity(DATA_HEADER_LEN + chunk.len());
-    b.put_u16(TAG_DATA);
-    b.put_u32(chunk.len() as u32);
-    b.put_slice(chunk);
-    let msg = b.freeze();
-    let payload = msg.slice(DATA_HEADER_LEN..);
-    (Message::Binary(msg), payload)
-}
-
 /// Reads at most one DATA payload into the spare capacity of `buf`.
 /// Cancel-safe: nothing is consumed unless the read completes.
 async fn read_chunk<R: AsyncRead + Unpin>(r: &mut R, buf: &mut BytesMut) -> std::io::Result<usize> {
@@ -307,11 +299,7 @@ impl Relay {
                 }
                 Err(LinkEnd::Lost(reason)) => {
                     return Err(RelayError::Transport(TransportError::Unreachable {
-                        host: crate::relay::url::connect_url(&self.tunnel_base, target)
-                            .split('/')
-                            .nth(2)
-                            .unwrap_or("?")
-                            .to_string(),
+                        host: transport::host_of(&url),
                         reason,
                     }));
                 }
@@ -390,8 +378,7 @@ impl Relay {
                         resend.iter().map(|c| c.len()).sum::<usize>()
                     );
                     for chunk in resend {
-                        let (m, _) = data_message(&chunk);
-                        if !link.send(m).await {
+                        if !link.send(Message::Binary(encode_data(&chunk))).await {
                             break;
                         }
                     }
@@ -670,17 +657,4 @@ where
     drop(out_tx);
     let _ = out_task.await;
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn data_message_layout() {
-        let (m, p) = data_message(b"hello");
-        let Message::Binary(b) = m else { panic!() };
-        assert_eq!(&b[..], b"\x00\x04\x00\x00\x00\x05hello");
-        assert_eq!(&p[..], b"hello");
-    }
 }
