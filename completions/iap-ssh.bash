@@ -28,6 +28,9 @@ _iap__ssh() {
             iap__ssh,proxy)
                 cmd="iap__ssh__subcmd__proxy"
                 ;;
+            iap__ssh,setup)
+                cmd="iap__ssh__subcmd__setup"
+                ;;
             iap__ssh__subcmd__help,completions)
                 cmd="iap__ssh__subcmd__help__subcmd__completions"
                 ;;
@@ -40,6 +43,9 @@ _iap__ssh() {
             iap__ssh__subcmd__help,proxy)
                 cmd="iap__ssh__subcmd__help__subcmd__proxy"
                 ;;
+            iap__ssh__subcmd__help,setup)
+                cmd="iap__ssh__subcmd__help__subcmd__setup"
+                ;;
             *)
                 ;;
         esac
@@ -47,7 +53,7 @@ _iap__ssh() {
 
     case "${cmd}" in
         iap__ssh)
-            opts="-v -h -V --verbose --help --version proxy forward completions help"
+            opts="-v -h -V --verbose --help --version proxy forward setup completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -137,7 +143,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__help)
-            opts="proxy forward completions help"
+            opts="proxy forward setup completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -206,6 +212,20 @@ _iap__ssh() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        iap__subcmd__ssh__subcmd__help__subcmd__setup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         iap__subcmd__ssh__subcmd__proxy)
             opts="-v -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -246,6 +266,44 @@ _iap__ssh() {
                     return 0
                     ;;
                 --keepalive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iap__subcmd__ssh__subcmd__setup)
+            opts="-q -v -h -V --project --key-file --ssh-config --known-hosts --user --key-ttl --dry-run --remove --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --known-hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-ttl)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -29,6 +29,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s h -l help -d 'Print hel
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s V -l version -d 'Print version'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, …)'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "setup" -d 'Publish your SSH key and write Host blocks so plain `ssh VM` works'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l project -d 'Project id (default: from NAME.ZONE.PROJECT, else CLOUDSDK_CORE_PROJECT)' -r
@@ -60,10 +61,23 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l json -d 'Pri
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l project -d 'Project to set up (repeatable; default: gcloud\'s core/project)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l key-file -d 'Private key to use or create (default: ~/.ssh/google_compute_engine, shared with gcloud)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l ssh-config -d 'ssh config file to write the managed section into (default: ~/.ssh/config)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l known-hosts -d 'Known-hosts file for VM host keys (default: ~/.ssh/google_compute_known_hosts, shared with gcloud)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l user -d 'User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l key-ttl -d 'Lifetime of the published key: 30d, 12h, … or `never`; a re-run renews it when a quarter is left' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l dry-run -d 'Print what would change (a diff and the keys to publish) and change nothing'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l remove -d 'Remove the managed section from the ssh config (no API calls)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s q -l quiet -d 'No progress or summary on stderr'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s V -l version -d 'Print version'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward completions help" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward completions help" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, …)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward setup completions help" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward setup completions help" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, …)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward setup completions help" -f -a "setup" -d 'Publish your SSH key and write Host blocks so plain `ssh VM` works'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward setup completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward setup completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -10,6 +10,7 @@ pub const DEFAULT_TUNNEL_URL: &str = "wss://tunnel.cloudproxy.app";
 pub const DEFAULT_COMPUTE_URL: &str = "https://compute.googleapis.com/compute/v1/";
 pub const DEFAULT_OSLOGIN_URL: &str = "https://oslogin.googleapis.com/v1/";
 pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+pub const DEFAULT_TOKENINFO_URL: &str = "https://oauth2.googleapis.com/tokeninfo";
 pub const DEFAULT_METADATA_URL: &str = "http://metadata.google.internal/computeMetadata/v1/";
 
 /// A URL that was refused.
@@ -40,6 +41,8 @@ pub struct Endpoints {
     /// otherwise use their own `token_uri`).
     pub token_override: Option<String>,
     pub metadata: String,
+    /// OAuth tokeninfo: who a token belongs to (for OS Login).
+    pub tokeninfo: String,
     /// True when the metadata URL was set explicitly (tests, or a user who
     /// knows they are on GCE); otherwise the server is only tried on GCE.
     pub metadata_explicit: bool,
@@ -142,7 +145,11 @@ impl Endpoints {
             check_url("IAP_SSH_TOKEN_URL", t, "https", "http")?;
         }
         check_url("IAP_SSH_METADATA_URL", &metadata, "https", "http")?;
+        let tokeninfo =
+            val("IAP_SSH_TOKENINFO_URL").unwrap_or_else(|| DEFAULT_TOKENINFO_URL.into());
+        check_url("IAP_SSH_TOKENINFO_URL", &tokeninfo, "https", "http")?;
         Ok(Endpoints {
+            tokeninfo,
             tunnel_base: tunnel_base(&tunnel)?,
             compute: with_slash(&compute),
             oslogin: with_slash(&oslogin),

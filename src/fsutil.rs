@@ -1,5 +1,5 @@
-//! Atomic, private file writes shared by the token cache and (later) the
-//! ssh config, known_hosts and key writers.
+//! Atomic file writes shared by the token cache, the ssh config,
+//! known_hosts and key writers.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -10,6 +10,11 @@ use std::path::Path;
 /// directory and a rename, so readers see the old or the new content, never
 /// a mix.
 pub fn write_private_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_atomic(path, data, 0o600)
+}
+
+/// Like [`write_private_atomic`] with the new file's `mode`.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -21,8 +26,10 @@ pub fn write_private_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(mode)
             .open(&tmp)?;
+        // The umask may have narrowed the mode; set it exactly.
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
         f.write_all(data)?;
         f.sync_all()?;
         fs::rename(&tmp, path)

@@ -3,15 +3,22 @@
 //!
 //! Layout: [`relay`] speaks the IAP relay protocol, [`tunnel`] moves bytes
 //! between a local stream and a relay session, [`auth`] finds credentials
-//! and tokens, [`endpoints`]/[`tls`]/[`http`] reach Google, [`cli`] is the
-//! command line.
+//! and tokens, [`endpoints`]/[`tls`]/[`http`] reach Google, [`gce`] holds the
+//! Compute and OS Login clients, [`gcloud`] reads gcloud's configuration,
+//! [`ssh`] owns key files, metadata key lines, known_hosts and the ssh
+//! config section, [`setup`] publishes keys and writes Host blocks, [`cli`]
+//! is the command line.
 
 pub mod auth;
 pub mod cli;
 pub mod endpoints;
 pub mod error;
 pub mod fsutil;
+pub mod gce;
+pub mod gcloud;
 pub mod http;
 pub mod relay;
+pub mod setup;
+pub mod ssh;
 pub mod tls;
 pub mod tunnel;

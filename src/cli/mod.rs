@@ -3,6 +3,7 @@
 pub mod completions;
 pub mod forward;
 pub mod proxy;
+pub mod setup;
 pub mod target;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ pub enum Command {
     Proxy(proxy::ProxyArgs),
     /// Forward local TCP ports to VM ports through IAP (RDP, databases, …).
     Forward(forward::ForwardArgs),
+    /// Publish your SSH key and write Host blocks so plain `ssh VM` works.
+    Setup(setup::SetupArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
 }
@@ -36,6 +39,7 @@ pub fn run(cli: Cli) -> Result<i32, UserError> {
     match cli.command {
         Command::Proxy(a) => proxy::run(a),
         Command::Forward(a) => forward::run(a),
+        Command::Setup(a) => setup::run(a),
         Command::Completions(a) => completions::run(a),
     }
 }

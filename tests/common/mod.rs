@@ -124,21 +124,12 @@ impl World {
             Backend::Tcp(format!("127.0.0.1:{}", closed_port())),
         );
         ports.insert(7, Backend::Exec(vec!["cat".into()]));
-        let config = Config {
-            hosts: vec![],
-            instances: vec![Instance {
-                project: PROJECT.into(),
-                zone: ZONE.into(),
-                name: VM.into(),
-                id: "4242424242424242424".into(),
-                interfaces: vec!["nic0".into()],
-                ports,
-            }],
-            access_token: None,
-            token_lifetime_secs: 3599,
-            faults: Default::default(),
+        let mut vm = Instance::new(PROJECT, ZONE, VM, "4242424242424242424");
+        vm.ports = ports;
+        let mut config = Config {
+            instances: vec![vm],
+            ..Config::default()
         };
-        let mut config = config;
         tweak(&mut config);
         let fake = FakeGcp::spawn(config, &tmp.path().join("fake")).unwrap();
         World {
@@ -368,4 +359,246 @@ impl World {
 /// How many fake events satisfy `pred` so far.
 pub fn count_events(w: &World, pred: impl Fn(&str) -> bool) -> usize {
     w.fake.state.events().iter().filter(|e| pred(e)).count()
+}
+
+/// A simulated VM for setup tests: its own sshd (host key published as a
+/// guest attribute), authorized keys written per user by the fake's
+/// guest-agent simulation into `dir/keys/USER`.
+pub struct GuestVm {
+    pub name: String,
+    pub dir: PathBuf,
+    pub host_key: String,
+}
+
+impl GuestVm {
+    pub fn new(root: &Path, name: &str) -> GuestVm {
+        let dir = root.join(format!("vm-{name}"));
+        std::fs::create_dir_all(dir.join("keys")).unwrap();
+        let _ = std::fs::create_dir_all("/run/sshd");
+        run_ok(
+            StdCommand::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+                .arg(dir.join("hostkey")),
+        );
+        std::fs::write(
+            dir.join("sshd_config"),
+            format!(
+                "HostKey {d}/hostkey\nPidFile none\nAuthorizedKeysFile {d}/keys/%u\n\
+                 PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n\
+                 Subsystem sftp /usr/lib/openssh/sftp-server\nLogLevel VERBOSE\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let pubkey = std::fs::read_to_string(dir.join("hostkey.pub")).unwrap();
+        let host_key = pubkey
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        GuestVm {
+            name: name.into(),
+            dir,
+            host_key,
+        }
+    }
+
+    /// A fake instance backed by this VM's sshd on port 22.
+    pub fn instance(&self, project: &str, zone: &str, id: &str) -> Instance {
+        let mut i = Instance::new(project, zone, &self.name, id);
+        i.ports.insert(
+            22,
+            Backend::Exec(vec![
+                "/usr/sbin/sshd".into(),
+                "-i".into(),
+                "-e".into(),
+                "-f".into(),
+                self.dir.join("sshd_config").display().to_string(),
+            ]),
+        );
+        i.host_keys = vec![self.host_key.clone()];
+        i.guest_keys_dir = Some(self.dir.join("keys"));
+        i
+    }
+}
+
+/// Project ids of the setup fleet.
+pub const PROJ_A: &str = "iap-proj-a";
+pub const PROJ_B: &str = "iap-proj-b";
+/// The account the fake's tokens belong to, and its OS Login user.
+pub const ACCOUNT: &str = "iaptest.alice@example.com";
+pub const OSLOGIN_USER: &str = "iaptest_alice_example_com";
+/// The local login name used for metadata keys.
+pub const LOCAL_USER: &str = "iaptest_bob";
+
+/// Three VMs with sshd behind the fake, one per way of taking keys:
+/// `vm-oslogin` (OS Login on the instance), `vm-project` (project
+/// metadata), `vm-blocked` (blocks project keys: instance metadata), plus
+/// `web` in both projects (a name that is not unique), a stopped VM, and
+/// `late`, which setup's listing does not see (created afterwards).
+pub struct Fleet {
+    pub tmp: tempfile::TempDir,
+    pub home: PathBuf,
+    pub fake: FakeGcp,
+}
+
+impl Fleet {
+    pub fn new(tweak: impl FnOnce(&mut Config)) -> Fleet {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let mut instances = vec![];
+        let mut os = GuestVm::new(tmp.path(), "vm-oslogin").instance(
+            PROJ_A,
+            "us-central1-a",
+            "7000000000000000001",
+        );
+        os.metadata.insert("enable-oslogin".into(), "TRUE".into());
+        instances.push(os);
+        instances.push(GuestVm::new(tmp.path(), "vm-project").instance(
+            PROJ_A,
+            "us-central1-b",
+            "7000000000000000002",
+        ));
+        // Created after setup listed the project: reached through the
+        // project's wildcard block.
+        let mut late = GuestVm::new(tmp.path(), "late").instance(
+            PROJ_A,
+            "us-central1-b",
+            "7000000000000000007",
+        );
+        late.listed = false;
+        instances.push(late);
+        let mut blocked = GuestVm::new(tmp.path(), "vm-blocked").instance(
+            PROJ_B,
+            "europe-west1-b",
+            "7000000000000000003",
+        );
+        blocked
+            .metadata
+            .insert("block-project-ssh-keys".into(), "true".into());
+        instances.push(blocked);
+        instances.push(Instance::new(
+            PROJ_A,
+            "us-central1-a",
+            "web",
+            "7000000000000000004",
+        ));
+        instances.push(Instance::new(
+            PROJ_B,
+            "europe-west1-b",
+            "web",
+            "7000000000000000005",
+        ));
+        let mut stopped = Instance::new(PROJ_B, "europe-west1-c", "stopped", "7000000000000000006");
+        stopped.status = "TERMINATED".into();
+        instances.push(stopped);
+        let mut config = Config {
+            instances,
+            ..Config::default()
+        };
+        for p in [PROJ_A, PROJ_B] {
+            let mut meta = std::collections::BTreeMap::new();
+            meta.insert("enable-guest-attributes".to_string(), "TRUE".to_string());
+            config.projects.push(fake_gcp::config::Project {
+                id: p.into(),
+                metadata: meta,
+            });
+        }
+        config.account = fake_gcp::config::Account {
+            email: ACCOUNT.into(),
+            username: None,
+        };
+        config.create_users = true;
+        config.guest_delay_ms = 300;
+        tweak(&mut config);
+        let fake = FakeGcp::spawn(config, &tmp.path().join("fake")).unwrap();
+        Fleet { tmp, home, fake }
+    }
+
+    /// The clean environment of [`World::env`], with the local login name
+    /// set to [`LOCAL_USER`].
+    pub fn env(&self, cmd: &mut Command) {
+        for (k, _) in std::env::vars() {
+            if k.starts_with("IAP_SSH_")
+                || k.starts_with("CLOUDSDK_")
+                || k.starts_with("XDG_")
+                || k == "GOOGLE_APPLICATION_CREDENTIALS"
+                || k.ends_with("_proxy")
+                || k.ends_with("_PROXY")
+            {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.env("HOME", &self.home)
+            .env("RUST_BACKTRACE", "0")
+            .env("LOGNAME", LOCAL_USER)
+            .env("USER", LOCAL_USER);
+        for (k, v) in self.fake.info.iap_ssh_env() {
+            cmd.env(k, v);
+        }
+        cmd.env("IAP_SSH_ACCESS_TOKEN", &self.fake.info.access_token);
+        cmd.timeout(TIMEOUT);
+    }
+
+    pub fn iap_ssh(&self) -> Command {
+        let mut c = Command::new(iap_ssh_bin());
+        self.env(&mut c);
+        c
+    }
+
+    pub fn tool(&self, name: &str) -> Command {
+        let mut c = Command::new(name);
+        self.env(&mut c);
+        c
+    }
+
+    pub fn ssh_dir(&self) -> PathBuf {
+        self.home.join(".ssh")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.ssh_dir().join("config")
+    }
+
+    /// `iap-ssh setup --project A --project B ARGS`, asserted to succeed.
+    pub fn setup(&self, args: &[&str]) -> std::process::Output {
+        let out = self
+            .iap_ssh()
+            .args(["setup", "--project", PROJ_A, "--project", PROJ_B])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "setup failed: {}{}",
+            stderr_of(&out),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        out
+    }
+
+    /// Waits until the simulated guest agent of `vm` has applied keys that
+    /// include `user`.
+    pub fn wait_keys(&self, vm: &str, user: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let needle = format!("/{vm} users=");
+        loop {
+            let ok = self.fake.state.events().iter().any(|e| {
+                e.starts_with("guest: synced")
+                    && e.contains(&needle)
+                    && e.contains(&format!("\"{user}\""))
+            });
+            if ok {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "keys for {user} never reached {vm}: {:?}",
+                self.fake.state.events()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }

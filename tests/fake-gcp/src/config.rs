@@ -31,6 +31,81 @@ pub struct Instance {
     /// listens on (close 4003).
     #[serde(default)]
     pub ports: BTreeMap<u16, Backend>,
+    /// `RUNNING`, `TERMINATED`, … (tunnels to a VM that is not RUNNING
+    /// fail like a closed port, 4003).
+    #[serde(default = "default_status")]
+    pub status: String,
+    /// Initial instance metadata items.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// VPC network name of nic0.
+    #[serde(default = "default_network")]
+    pub network: String,
+    /// Network tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Email of the attached service account, if any.
+    #[serde(default)]
+    pub service_account: Option<String>,
+    /// `guestOsFeatures` of the boot disk (e.g. `WINDOWS`).
+    #[serde(default)]
+    pub os_features: Vec<String>,
+    /// Host keys published as guest attributes (`hostkeys/<type>`), as
+    /// `TYPE BASE64` lines. Empty: the attribute is "not found".
+    #[serde(default)]
+    pub host_keys: Vec<String>,
+    /// The simulated guest agent writes one authorized-keys file per user
+    /// into this directory (the VM's sshd reads `DIR/%u`). None: no agent.
+    #[serde(default)]
+    pub guest_keys_dir: Option<std::path::PathBuf>,
+    /// False: a VM created after the client listed instances
+    /// (`aggregatedList` leaves it out; everything else sees it).
+    #[serde(default = "yes")]
+    pub listed: bool,
+}
+
+fn default_status() -> String {
+    "RUNNING".into()
+}
+
+fn default_network() -> String {
+    "default".into()
+}
+
+/// A project's own settings (projects that only have instances exist too).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Project {
+    pub id: String,
+    /// Initial project-wide (common instance) metadata.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The signed-in principal, as OS Login and tokeninfo see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    pub email: String,
+    /// POSIX username OS Login generates; default: the email with `.`
+    /// and `@` replaced by `_` (what Google does for users).
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Account {
+            email: "alice@example.com".into(),
+            username: None,
+        }
+    }
+}
+
+impl Account {
+    pub fn posix_username(&self) -> String {
+        self.username
+            .clone()
+            .unwrap_or_else(|| self.email.replace(['.', '@'], "_"))
+    }
 }
 
 fn default_id() -> String {
@@ -57,7 +132,7 @@ pub struct Host {
 }
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     #[serde(default)]
     pub instances: Vec<Instance>,
@@ -74,6 +149,40 @@ pub struct Config {
     /// Fault injection (all off by default).
     #[serde(default)]
     pub faults: Faults,
+    /// Projects with project-wide metadata.
+    #[serde(default)]
+    pub projects: Vec<Project>,
+    /// The principal every accepted token belongs to.
+    #[serde(default)]
+    pub account: Account,
+    /// How long the simulated guest agent takes to apply a key change, ms.
+    #[serde(default = "default_guest_delay")]
+    pub guest_delay_ms: u64,
+    /// Let the simulated guest agent create missing local users with
+    /// `useradd` (needs root), as the real agent does.
+    #[serde(default)]
+    pub create_users: bool,
+    /// Largest page `aggregatedList` returns (the API's cap is 500).
+    #[serde(default = "default_page")]
+    pub max_page_size: usize,
+    /// Firewall rules (for `doctor`).
+    #[serde(default)]
+    pub firewalls: Vec<serde_json::Value>,
+    /// IAM: does the principal hold `iap.tunnelInstances.accessViaIAP`?
+    #[serde(default = "yes")]
+    pub iap_access: bool,
+}
+
+fn default_guest_delay() -> u64 {
+    200
+}
+
+fn default_page() -> usize {
+    500
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A one-time silence: once a session has carried `after_bytes` (both
@@ -121,10 +230,32 @@ pub struct Faults {
     /// `ack_beyond`, `data_too_long`, `truncated`, `text`.
     #[serde(default)]
     pub violation: Option<String>,
+    /// The next K metadata writes lose a race: a concurrent writer adds an
+    /// item (`concurrent-writer-N`) first, so the client's fingerprint is
+    /// stale and the write gets HTTP 412.
+    #[serde(default)]
+    pub metadata_conflicts: u32,
 }
 
 fn default_lifetime() -> u64 {
     3599
+}
+
+impl Default for Config {
+    /// The same defaults as an empty configuration file.
+    fn default() -> Self {
+        serde_json::from_str("{}").expect("empty config")
+    }
+}
+
+impl Instance {
+    /// A RUNNING VM with defaults (nic0, network `default`, no ports).
+    pub fn new(project: &str, zone: &str, name: &str, id: &str) -> Instance {
+        serde_json::from_value(serde_json::json!({
+            "project": project, "zone": zone, "name": name, "id": id
+        }))
+        .expect("instance")
+    }
 }
 
 impl Config {
@@ -135,7 +266,8 @@ impl Config {
     }
 
     pub fn has_project(&self, project: &str) -> bool {
-        self.instances.iter().any(|i| i.project == project)
+        self.projects.iter().any(|p| p.id == project)
+            || self.instances.iter().any(|i| i.project == project)
             || self.hosts.iter().any(|h| h.project == project)
     }
 

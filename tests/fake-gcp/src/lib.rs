@@ -1,14 +1,19 @@
 //! fake-gcp: a faithful local fake of Google's endpoints for iap-ssh's
 //! tests: the IAP relay (TLS WebSocket), the OAuth token endpoint and the
 //! metadata server's token URL, all on one 127.0.0.1 TLS port with a CA made
-//! at start. Compute and OS Login are added to the same router later.
+//! at start, plus Compute, OS Login and a guest-agent simulation that turns
+//! published keys into a private sshd's authorized keys.
 //!
 //! Use it in-process ([`FakeGcp::start`], or [`FakeGcp::spawn`] on its own
 //! thread for blocking tests) or as the `fake-gcp` binary.
 
 pub mod certs;
+pub mod cloud;
+pub mod compute;
 pub mod config;
+pub mod guest;
 pub mod oauth;
+pub mod oslogin;
 pub mod protocol;
 pub mod relay;
 pub mod server;
@@ -34,6 +39,7 @@ pub struct ReadyInfo {
     pub access_token: String,
     pub service_account_file: PathBuf,
     pub authorized_user_file: PathBuf,
+    pub tokeninfo_url: String,
 }
 
 impl ReadyInfo {
@@ -45,6 +51,7 @@ impl ReadyInfo {
             ("IAP_SSH_OSLOGIN_URL", self.oslogin_url.clone()),
             ("IAP_SSH_TOKEN_URL", self.token_url.clone()),
             ("IAP_SSH_METADATA_URL", self.metadata_url.clone()),
+            ("IAP_SSH_TOKENINFO_URL", self.tokeninfo_url.clone()),
             ("IAP_SSH_CA_FILE", self.ca_file.display().to_string()),
         ]
     }
@@ -120,7 +127,9 @@ impl FakeGcp {
             access_token: token,
             service_account_file: sa_file,
             authorized_user_file: au_file,
+            tokeninfo_url: format!("https://{base}/tokeninfo"),
         };
+        guest::schedule(state.clone());
         Ok(FakeGcp {
             info,
             state,

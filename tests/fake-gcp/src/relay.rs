@@ -629,7 +629,7 @@ pub async fn handle(
             "connect project={project} zone={zone} instance={instance} interface={interface} port={port} new_websocket={} user_agent={ua} origin={origin}",
             q("newWebsocket"),
         ));
-        if !token_ok || !state.config.has_project(&project) {
+        if !token_ok || !state.config.has_project(&project) || !state.config.iap_access {
             return reject(&state, ws, 4033, "not authorized").await;
         }
         let Some(inst) = state.config.find(&project, &zone, &instance) else {
@@ -637,6 +637,17 @@ pub async fn handle(
         };
         if !inst.interfaces.contains(&interface) {
             return reject(&state, ws, 4047, "Failed to lookup instance").await;
+        }
+        // A stopped VM has nothing listening: the relay cannot reach the
+        // backend. (Which code the real relay uses here is UNCONFIRMED.)
+        if state
+            .cloud
+            .lock()
+            .unwrap()
+            .status(&project, &zone, &instance)
+            != "RUNNING"
+        {
+            return reject(&state, ws, 4003, "failed to connect to backend").await;
         }
         inst.ports.get(&port).cloned()
     };

@@ -1,6 +1,7 @@
 //! The HTTPS front end: one TLS port serving the relay WebSocket
 //! (`/v4/connect`, `/v4/reconnect`), the OAuth token endpoint and the
-//! metadata server's token URL. Later: Compute and OS Login.
+//! metadata server's token URL, `tokeninfo`, Compute (`/compute/v1/`) and
+//! OS Login (`/oslogin/v1/`). REST calls need a valid bearer token.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -108,6 +109,44 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             json(oauth::metadata_token(&state, flavor.as_deref()))
+        }
+        ("GET" | "POST", "/tokeninfo") => {
+            let query = req.uri().query().unwrap_or("").to_string();
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let token = form_urlencoded::parse(query.as_bytes())
+                .chain(form_urlencoded::parse(&body))
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v.into_owned());
+            json(crate::oslogin::tokeninfo(&state, token.as_deref()))
+        }
+        (_, p) if p.starts_with("/compute/v1/") || p.starts_with("/oslogin/v1/") => {
+            let bearer = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_string);
+            let query: Vec<(String, String)> =
+                form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                    .into_owned()
+                    .collect();
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            if !bearer.as_deref().is_some_and(|t| state.token_valid(t)) {
+                state.event(format!("api 401 {method} {p}"));
+                return json((
+                    401,
+                    serde_json::json!({"error": {"code": 401, "status": "UNAUTHENTICATED",
+                        "message": "Request had invalid authentication credentials. Expected OAuth 2 access token."}})
+                    .to_string(),
+                ));
+            }
+            state.stats.api_requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let r = if let Some(rest) = p.strip_prefix("/compute/v1/") {
+                crate::compute::handle(&state, method.as_str(), rest, &query, &body)
+            } else {
+                crate::oslogin::handle(&state, method.as_str(), &p["/oslogin/v1/".len()..], &body)
+            };
+            json(r)
         }
         _ => json((
             404,

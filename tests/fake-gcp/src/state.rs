@@ -19,6 +19,7 @@ pub struct Stats {
     pub metadata_token_requests: AtomicU64,
     pub connects: AtomicU64,
     pub reconnects: AtomicU64,
+    pub api_requests: AtomicU64,
 }
 
 impl Stats {
@@ -29,6 +30,7 @@ impl Stats {
 
 pub struct State {
     pub config: Config,
+    pub cloud: Mutex<crate::cloud::Cloud>,
     pub static_token: String,
     minted: Mutex<HashMap<String, Instant>>,
     pub stats: Stats,
@@ -49,6 +51,7 @@ impl State {
         state_dir: PathBuf,
     ) -> Self {
         State {
+            cloud: Mutex::new(crate::cloud::Cloud::new(&config)),
             config,
             static_token,
             minted: Mutex::new(HashMap::new()),

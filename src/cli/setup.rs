@@ -1,0 +1,122 @@
+//! `iap-ssh setup`: keys, publishing, host keys and the managed Host blocks
+//! (see [`crate::setup`]).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::error::{UserError, exit};
+use crate::setup::{self, Options};
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Project to set up (repeatable; default: gcloud's core/project)
+    #[arg(long = "project", value_name = "PROJECT")]
+    pub projects: Vec<String>,
+    /// Private key to use or create (default: ~/.ssh/google_compute_engine, shared with gcloud)
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// ssh config file to write the managed section into (default: ~/.ssh/config)
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Known-hosts file for VM host keys (default: ~/.ssh/google_compute_known_hosts, shared with gcloud)
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Lifetime of the published key: 30d, 12h, … or `never`; a re-run renews it when a quarter is left
+    #[arg(long, default_value = "365d", value_name = "DURATION", value_parser = parse_ttl)]
+    pub key_ttl: Ttl,
+    /// Print what would change (a diff and the keys to publish) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove the managed section from the ssh config (no API calls)
+    #[arg(long, conflicts_with_all = ["projects", "key_ttl"])]
+    pub remove: bool,
+    /// No progress or summary on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// A parsed `--key-ttl` (None: never expires).
+#[derive(Debug, Clone, Copy)]
+pub struct Ttl(pub Option<u64>);
+
+fn parse_ttl(s: &str) -> Result<Ttl, String> {
+    setup::parse_ttl(s).map(Ttl)
+}
+
+fn home_file(parts: &[&str]) -> Result<PathBuf, UserError> {
+    let mut p = dirs::home_dir().ok_or_else(|| {
+        UserError::new(exit::OTHER, "cannot find your home directory").with_fix("set HOME")
+    })?;
+    for x in parts {
+        p.push(x);
+    }
+    Ok(p)
+}
+
+/// Absolute, as ssh will run it from any directory.
+fn absolute(p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        p
+    } else {
+        std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
+    }
+}
+
+pub fn run(a: SetupArgs) -> Result<i32, UserError> {
+    let exe = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| {
+            UserError::new(
+                exit::OTHER,
+                format!("cannot find the iap-ssh executable: {e}"),
+            )
+            .with_fix("run iap-ssh by its full path")
+        })?;
+    let mut projects = a.projects.clone();
+    if projects.is_empty() && !a.remove {
+        match crate::gcloud::GcloudConfig::from_env().project {
+            Some(p) => projects.push(p),
+            None => {
+                return Err(UserError::new(exit::USAGE, "no project given").with_fix(
+                    "pass --project PROJECT (repeatable), or `gcloud config set project PROJECT`",
+                ));
+            }
+        }
+    }
+    projects.dedup();
+    let opts = Options {
+        projects,
+        key_file: absolute(match a.key_file {
+            Some(k) => k,
+            None => home_file(&[".ssh", "google_compute_engine"])?,
+        }),
+        ssh_config: absolute(match a.ssh_config {
+            Some(c) => c,
+            None => home_file(&[".ssh", "config"])?,
+        }),
+        known_hosts: absolute(match a.known_hosts {
+            Some(k) => k,
+            None => home_file(&[".ssh", "google_compute_known_hosts"])?,
+        }),
+        user: a.user,
+        key_ttl: a.key_ttl.0,
+        dry_run: a.dry_run,
+        remove: a.remove,
+        quiet: a.quiet,
+        exe: exe.display().to_string(),
+    };
+    let mut err = std::io::stderr();
+    if opts.remove {
+        return setup::remove(&opts, &mut err);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| UserError::new(exit::OTHER, format!("cannot start the runtime: {e}")))?;
+    rt.block_on(setup::run(&opts, &mut err))
+}

@@ -1,0 +1,371 @@
+//! Compute Engine calls iap-ssh makes: aggregatedList (paged), instances.get,
+//! projects.get, setMetadata / setCommonInstanceMetadata (fingerprint
+//! locked), operation wait, getGuestAttributes and firewalls.list; with
+//! the fields of their JSON that iap-ssh reads.
+
+use std::time::{Duration, Instant};
+
+use http::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{Api, ApiError, segment};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Item {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Metadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    #[serde(default)]
+    pub items: Vec<Item>,
+}
+
+impl Metadata {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.items
+            .iter()
+            .find(|i| i.key == key)
+            .map(|i| i.value.as_str())
+    }
+
+    /// Sets `key` (kept in place if present, else appended).
+    pub fn set(&mut self, key: &str, value: String) {
+        match self.items.iter_mut().find(|i| i.key == key) {
+            Some(i) => i.value = value,
+            None => self.items.push(Item {
+                key: key.to_string(),
+                value,
+            }),
+        }
+    }
+
+    pub fn from_items(items: impl IntoIterator<Item = (String, String)>) -> Metadata {
+        Metadata {
+            fingerprint: None,
+            items: items
+                .into_iter()
+                .map(|(key, value)| Item { key, value })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessConfig {
+    #[serde(default)]
+    pub nat_i_p: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Nic {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub network: String,
+    #[serde(default, rename = "networkIP")]
+    pub network_ip: Option<String>,
+    #[serde(default)]
+    pub access_configs: Vec<AccessConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OsFeature {
+    #[serde(default, rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Disk {
+    #[serde(default)]
+    pub boot: bool,
+    #[serde(default)]
+    pub guest_os_features: Vec<OsFeature>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ServiceAccount {
+    #[serde(default)]
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Tags {
+    #[serde(default)]
+    pub items: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Instance {
+    pub id: String,
+    pub name: String,
+    /// Zone URL; see [`Instance::zone_name`].
+    pub zone: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub network_interfaces: Vec<Nic>,
+    #[serde(default)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub disks: Vec<Disk>,
+    #[serde(default)]
+    pub service_accounts: Vec<ServiceAccount>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+/// The last segment of a resource URL (`…/zones/us-central1-a` → zone).
+pub fn last_segment(url: &str) -> &str {
+    url.rsplit('/').next().unwrap_or(url)
+}
+
+impl Instance {
+    pub fn zone_name(&self) -> &str {
+        last_segment(&self.zone)
+    }
+
+    pub fn is_windows(&self) -> bool {
+        self.disks
+            .iter()
+            .filter(|d| d.boot)
+            .flat_map(|d| &d.guest_os_features)
+            .any(|f| f.kind == "WINDOWS")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    pub name: String,
+    #[serde(default)]
+    pub common_instance_metadata: Metadata,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    pub name: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub zone: Option<String>,
+    #[serde(default)]
+    pub error: Option<Value>,
+    #[serde(default)]
+    pub http_error_message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AggregatedPage {
+    #[serde(default)]
+    items: std::collections::BTreeMap<String, ScopedList>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ScopedList {
+    #[serde(default)]
+    instances: Vec<Instance>,
+}
+
+/// How long to wait for one metadata operation.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Api {
+    fn compute_url(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoints.compute)
+    }
+
+    /// Every instance of `project` (all pages), optionally filtered.
+    pub async fn aggregated_instances(
+        &self,
+        project: &str,
+        filter: Option<&str>,
+    ) -> Result<Vec<Instance>, ApiError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            if let Some(f) = filter {
+                q.append_pair("filter", f);
+            }
+            q.append_pair("maxResults", "500");
+            if let Some(t) = &token {
+                q.append_pair("pageToken", t);
+            }
+            let url = self.compute_url(&format!(
+                "projects/{}/aggregated/instances?{}",
+                segment(project),
+                q.finish()
+            ));
+            let page: AggregatedPage = self
+                .call(
+                    Method::GET,
+                    &url,
+                    None,
+                    &format!("listing instances of project {project}"),
+                )
+                .await?;
+            for (_, scoped) in page.items {
+                out.extend(scoped.instances);
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn get_instance(
+        &self,
+        project: &str,
+        zone: &str,
+        name: &str,
+    ) -> Result<Instance, ApiError> {
+        let url = self.compute_url(&format!(
+            "projects/{}/zones/{}/instances/{}",
+            segment(project),
+            segment(zone),
+            segment(name)
+        ));
+        self.call(
+            Method::GET,
+            &url,
+            None,
+            &format!("instance {name} ({zone}, {project})"),
+        )
+        .await
+    }
+
+    pub async fn get_project(&self, project: &str) -> Result<Project, ApiError> {
+        let url = self.compute_url(&format!("projects/{}", segment(project)));
+        self.call(Method::GET, &url, None, &format!("project {project}"))
+            .await
+    }
+
+    /// Writes project-wide metadata; HTTP 412 when `meta.fingerprint` is stale.
+    pub async fn set_project_metadata(
+        &self,
+        project: &str,
+        meta: &Metadata,
+    ) -> Result<Operation, ApiError> {
+        let url = self.compute_url(&format!(
+            "projects/{}/setCommonInstanceMetadata",
+            segment(project)
+        ));
+        let body = json!(meta);
+        self.call(
+            Method::POST,
+            &url,
+            Some(&body),
+            &format!("setting metadata of project {project}"),
+        )
+        .await
+    }
+
+    /// Writes instance metadata; HTTP 412 when `meta.fingerprint` is stale.
+    pub async fn set_instance_metadata(
+        &self,
+        project: &str,
+        zone: &str,
+        name: &str,
+        meta: &Metadata,
+    ) -> Result<Operation, ApiError> {
+        let url = self.compute_url(&format!(
+            "projects/{}/zones/{}/instances/{}/setMetadata",
+            segment(project),
+            segment(zone),
+            segment(name)
+        ));
+        let body = json!(meta);
+        self.call(
+            Method::POST,
+            &url,
+            Some(&body),
+            &format!("setting metadata of instance {name}"),
+        )
+        .await
+    }
+
+    /// Waits until `op` is DONE (zonal or global `wait`), then reports its error.
+    pub async fn wait_operation(&self, project: &str, mut op: Operation) -> Result<(), ApiError> {
+        let deadline = Instant::now() + OPERATION_TIMEOUT;
+        let what = format!("operation {}", op.name);
+        while op.status != "DONE" {
+            if Instant::now() > deadline {
+                return Err(ApiError::Operation {
+                    what,
+                    detail: format!("not done after {} s", OPERATION_TIMEOUT.as_secs()),
+                });
+            }
+            let scope = match &op.zone {
+                Some(z) => format!("zones/{}", segment(last_segment(z))),
+                None => "global".into(),
+            };
+            let url = self.compute_url(&format!(
+                "projects/{}/{scope}/operations/{}/wait",
+                segment(project),
+                segment(&op.name)
+            ));
+            op = self.call(Method::POST, &url, None, &what).await?;
+        }
+        if let Some(e) = op.error.filter(|e| !e.is_null()) {
+            let detail = e["errors"][0]["message"]
+                .as_str()
+                .map(str::to_string)
+                .or(op.http_error_message)
+                .unwrap_or_else(|| e.to_string());
+            return Err(ApiError::Operation { what, detail });
+        }
+        Ok(())
+    }
+
+    /// Host keys the guest agent published (`hostkeys/` guest attributes);
+    /// empty when there are none.
+    pub async fn host_keys(
+        &self,
+        project: &str,
+        zone: &str,
+        name: &str,
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        let url = self.compute_url(&format!(
+            "projects/{}/zones/{}/instances/{}/getGuestAttributes?queryPath=hostkeys%2F",
+            segment(project),
+            segment(zone),
+            segment(name)
+        ));
+        let r: Result<Value, ApiError> = self
+            .call(Method::GET, &url, None, &format!("host keys of {name}"))
+            .await;
+        let v = match r {
+            Ok(v) => v,
+            Err(ApiError::Status { status: 404, .. }) => return Ok(vec![]),
+            Err(e) => return Err(e),
+        };
+        Ok(v["queryValue"]["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["namespace"] == "hostkeys")
+            .filter_map(|i| {
+                Some((
+                    i["key"].as_str()?.to_string(),
+                    i["value"].as_str()?.to_string(),
+                ))
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,176 @@
+//! gcloud's configuration: the active named configuration
+//! (`CLOUDSDK_ACTIVE_CONFIG_NAME`, else the `active_config` file, else
+//! `default`) in `CLOUDSDK_CONFIG` (default `~/.config/gcloud`), file
+//! `configurations/config_NAME`, overridden by `CLOUDSDK_<SECTION>_<NAME>`
+//! variables. Only the properties iap-ssh uses are read.
+//!
+//! The INI parsing is pure ([`parse_ini`]); [`GcloudConfig::load`] takes the
+//! environment as a lookup function so tests need no process environment.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The properties iap-ssh takes from gcloud.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcloudConfig {
+    pub project: Option<String>,
+    pub account: Option<String>,
+    pub zone: Option<String>,
+    pub region: Option<String>,
+    pub impersonate_service_account: Option<String>,
+    /// The configuration file read, if any (for messages).
+    pub file: Option<PathBuf>,
+}
+
+/// `section/name` → value, from gcloud's INI-style properties file.
+/// Comments (`#`, `;`), blank lines and malformed lines are skipped; later
+/// values win; keys are case-sensitive like gcloud's.
+pub fn parse_ini(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut section = String::new();
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = s.trim().to_string();
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else {
+            continue;
+        };
+        if section.is_empty() {
+            continue;
+        }
+        out.insert(format!("{section}/{}", k.trim()), v.trim().to_string());
+    }
+    out
+}
+
+/// gcloud's configuration directory.
+pub fn config_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    if let Some(d) = env("CLOUDSDK_CONFIG").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    // gcloud itself uses ~/.config/gcloud (whether it follows
+    // XDG_CONFIG_HOME is UNCONFIRMED, so HOME is the safe choice).
+    dirs::home_dir().map(|h| h.join(".config").join("gcloud"))
+}
+
+/// Is `name` a configuration name gcloud would accept (and a safe file name)?
+fn valid_config_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl GcloudConfig {
+    pub fn load(env: &dyn Fn(&str) -> Option<String>) -> GcloudConfig {
+        let mut props = BTreeMap::new();
+        let mut file = None;
+        if let Some(dir) = config_dir(env) {
+            let name = env("CLOUDSDK_ACTIVE_CONFIG_NAME")
+                .or_else(|| {
+                    std::fs::read_to_string(dir.join("active_config"))
+                        .ok()
+                        .map(|s| s.trim().to_string())
+                })
+                .filter(|n| valid_config_name(n))
+                .unwrap_or_else(|| "default".into());
+            let path = dir.join("configurations").join(format!("config_{name}"));
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                props = parse_ini(&text);
+                file = Some(path);
+            }
+        }
+        let get = |section: &str, name: &str| {
+            let var = format!(
+                "CLOUDSDK_{}_{}",
+                section.to_ascii_uppercase(),
+                name.to_ascii_uppercase()
+            );
+            env(&var)
+                .or_else(|| props.get(&format!("{section}/{name}")).cloned())
+                .filter(|v| !v.is_empty())
+        };
+        GcloudConfig {
+            project: get("core", "project"),
+            account: get("core", "account"),
+            zone: get("compute", "zone"),
+            region: get("compute", "region"),
+            impersonate_service_account: get("auth", "impersonate_service_account"),
+            file,
+        }
+    }
+
+    /// From the process environment.
+    pub fn from_env() -> GcloudConfig {
+        GcloudConfig::load(&|k| std::env::var(k).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ini() {
+        let p = parse_ini(
+            "[core]\naccount = a@example.com\nproject=p-1\n# c\n; c\n\n[compute]\nzone = us-east1-b\nbad line\n",
+        );
+        assert_eq!(p["core/account"], "a@example.com");
+        assert_eq!(p["core/project"], "p-1");
+        assert_eq!(p["compute/zone"], "us-east1-b");
+        assert_eq!(p.len(), 3);
+    }
+
+    #[test]
+    fn active_config_and_overrides() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().to_path_buf();
+        std::fs::create_dir_all(dir.join("configurations")).unwrap();
+        std::fs::write(dir.join("active_config"), "work\n").unwrap();
+        std::fs::write(
+            dir.join("configurations/config_work"),
+            "[core]\nproject = from-file\naccount = w@example.com\n[compute]\nzone = europe-west1-b\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("configurations/config_default"),
+            "[core]\nproject = default-p\n",
+        )
+        .unwrap();
+        let base = dir.display().to_string();
+        let env = |extra: &'static [(&'static str, &'static str)]| {
+            let base = base.clone();
+            move |k: &str| {
+                if k == "CLOUDSDK_CONFIG" {
+                    return Some(base.clone());
+                }
+                extra
+                    .iter()
+                    .find(|(a, _)| *a == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let c = GcloudConfig::load(&env(&[]));
+        assert_eq!(c.project.as_deref(), Some("from-file"));
+        assert_eq!(c.zone.as_deref(), Some("europe-west1-b"));
+        assert_eq!(c.account.as_deref(), Some("w@example.com"));
+        let c = GcloudConfig::load(&env(&[("CLOUDSDK_ACTIVE_CONFIG_NAME", "default")]));
+        assert_eq!(c.project.as_deref(), Some("default-p"));
+        assert_eq!(c.zone, None);
+        let c = GcloudConfig::load(&env(&[
+            ("CLOUDSDK_CORE_PROJECT", "env-p"),
+            ("CLOUDSDK_COMPUTE_ZONE", "asia-east1-a"),
+        ]));
+        assert_eq!(c.project.as_deref(), Some("env-p"));
+        assert_eq!(c.zone.as_deref(), Some("asia-east1-a"));
+        // A hostile configuration name never becomes a path.
+        let c = GcloudConfig::load(&env(&[("CLOUDSDK_ACTIVE_CONFIG_NAME", "../../etc")]));
+        assert_eq!(c.project.as_deref(), Some("default-p"));
+    }
+}

@@ -1,0 +1,126 @@
+//! Replacing the user's ssh files safely: read (absent = empty), write only
+//! when the content changes, through a symlink to its target, atomically,
+//! keeping the file's mode, with a backup of the previous content.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Where writes to `path` must go: the final target of a symlink chain
+/// (a relative link resolved against its directory), else `path` itself.
+pub fn resolve(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::read_link(&p) {
+            Ok(t) => {
+                p = if t.is_absolute() {
+                    t
+                } else {
+                    p.parent().unwrap_or(Path::new("/")).join(t)
+                }
+            }
+            Err(_) => return p,
+        }
+    }
+    p
+}
+
+/// The file's text; an absent file is empty.
+pub fn read(path: &Path) -> std::io::Result<String> {
+    match std::fs::read(path) {
+        Ok(b) => String::from_utf8(b)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// What [`replace`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Unchanged,
+    Written { backup: Option<PathBuf> },
+}
+
+/// Writes `new` to `path` if it differs from `old` (what was read before).
+/// New files get `default_mode`; the parent directory is created 0700.
+/// With `backup`, the old content is kept as `<file>.iap-ssh.bak` (0600).
+pub fn replace(
+    path: &Path,
+    old: &str,
+    new: &str,
+    default_mode: u32,
+    backup: bool,
+) -> std::io::Result<Outcome> {
+    if old == new {
+        return Ok(Outcome::Unchanged);
+    }
+    let target = resolve(path);
+    if let Some(dir) = target.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let mode = match std::fs::metadata(&target) {
+        Ok(m) => m.permissions().mode() & 0o7777,
+        Err(_) => default_mode,
+    };
+    let mut saved = None;
+    if backup && target.exists() {
+        let mut name = target.as_os_str().to_owned();
+        name.push(".iap-ssh.bak");
+        let b = PathBuf::from(name);
+        crate::fsutil::write_private_atomic(&b, old.as_bytes())?;
+        saved = Some(b);
+    }
+    crate::fsutil::write_atomic(&target, new.as_bytes(), mode)?;
+    Ok(Outcome::Written { backup: saved })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn through_symlink_keeping_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("dotfiles/ssh_config");
+        std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+        std::fs::write(&real, "old\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = d.path().join("config");
+        std::os::unix::fs::symlink("dotfiles/ssh_config", &link).unwrap();
+        assert_eq!(
+            replace(&link, "old\n", "old\n", 0o600, true).unwrap(),
+            Outcome::Unchanged
+        );
+        let out = replace(&link, "old\n", "new\n", 0o600, true).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new\n");
+        assert_eq!(
+            std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        let Outcome::Written { backup: Some(b) } = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(std::fs::read_to_string(b).unwrap(), "old\n");
+        // New file in a new directory.
+        let fresh = d.path().join("new/.ssh/config");
+        replace(&fresh, "", "x\n", 0o600, true).unwrap();
+        assert_eq!(
+            std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(read(&d.path().join("absent")).unwrap(), "");
+    }
+}

@@ -1,0 +1,920 @@
+//! `iap-ssh setup`: discover instances, make sure the user's key is where
+//! each VM reads keys from (OS Login, project or instance metadata), fetch
+//! host keys, and write one managed section of Host blocks into the ssh
+//! config. `--dry-run` computes the same plan with reads only and prints
+//! it; `--remove` takes the section out again.
+//!
+//! Pure decisions live in [`plan`], `crate::ssh::*` and `crate::gce::flags`;
+//! this module does the I/O in order: key → discovery → publishing → host
+//! keys → config.
+
+pub mod files;
+pub mod plan;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::auth::Source;
+use crate::error::{UserError, exit};
+use crate::gce::compute::{Metadata, Operation};
+use crate::gce::flags::{self, KeySource};
+use crate::gce::{Api, ApiError};
+use crate::ssh::keys::{self, KeyState, PublicKeyInfo};
+use crate::ssh::{config as sshconfig, known_hosts, metadata_keys, names, quote};
+use plan::Vm;
+
+/// What the command line asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub projects: Vec<String>,
+    pub key_file: PathBuf,
+    pub ssh_config: PathBuf,
+    pub known_hosts: PathBuf,
+    /// User for metadata keys (default: the local login name).
+    pub user: Option<String>,
+    /// Key lifetime in seconds (None: never expires).
+    pub key_ttl: Option<u64>,
+    pub dry_run: bool,
+    pub remove: bool,
+    pub quiet: bool,
+    /// Absolute path of the iap-ssh executable for ProxyCommand.
+    pub exe: String,
+}
+
+/// Where the key went, per destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    Present,
+    Written,
+    WouldWrite,
+}
+
+impl Published {
+    fn word(self) -> &'static str {
+        match self {
+            Published::Present => "already present",
+            Published::Written => "written",
+            Published::WouldWrite => "would be written",
+        }
+    }
+}
+
+/// Parallel requests for per-instance work.
+const PARALLEL: usize = 16;
+/// Attempts at a metadata write that keeps losing the fingerprint race.
+const WRITE_ATTEMPTS: u32 = 6;
+
+fn now() -> i64 {
+    crate::auth::unix_now() as i64
+}
+
+/// Seconds before expiry at which a key is published again: a quarter of
+/// its lifetime, so a re-run of setup renews it well in time.
+fn renew_margin(ttl: Option<u64>) -> i64 {
+    ttl.map(|t| (t / 4) as i64).unwrap_or(0)
+}
+
+/// The local login name, as gcloud finds it (LOGNAME, USER, LNAME,
+/// USERNAME, then the password database).
+pub fn local_user() -> Option<String> {
+    for v in ["LOGNAME", "USER", "LNAME", "USERNAME"] {
+        if let Ok(u) = std::env::var(v)
+            && !u.is_empty()
+        {
+            return Some(u);
+        }
+    }
+    // SAFETY: getpwuid returns a pointer into static storage or null; the
+    // name is copied out before any other libc call.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+fn io_error(path: &std::path::Path, e: std::io::Error) -> UserError {
+    UserError::new(exit::OTHER, format!("{}: {e}", path.display()))
+        .with_fix("check the file's permissions and that its directory exists")
+}
+
+fn progress(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:24} [{bar:30}] {pos}/{len}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg);
+    pb
+}
+
+/// `--remove`: the section goes, nothing else changes; no API calls.
+pub fn remove(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> {
+    let path = &opts.ssh_config;
+    let old = files::read(&files::resolve(path)).map_err(|e| io_error(path, e))?;
+    let new = sshconfig::remove(&old).map_err(|e| section_error(path, e))?;
+    let Some(new) = new else {
+        if !opts.quiet {
+            let _ = writeln!(err, "iap-ssh: no iap-ssh section in {}", path.display());
+        }
+        return Ok(exit::OK);
+    };
+    if opts.dry_run {
+        print!(
+            "{}",
+            sshconfig::diff(&old, &new, &path.display().to_string())
+        );
+        return Ok(exit::OK);
+    }
+    files::replace(path, &old, &new, 0o600, true).map_err(|e| io_error(path, e))?;
+    if !opts.quiet {
+        let _ = writeln!(
+            err,
+            "iap-ssh: removed the iap-ssh section from {}",
+            path.display()
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn section_error(path: &std::path::Path, e: sshconfig::SectionError) -> UserError {
+    UserError::new(exit::OTHER, format!("{}: {e}", path.display())).with_fix(format!(
+        "edit the file so that it has one `{}` line followed by one `{}` line, or none",
+        sshconfig::BEGIN,
+        sshconfig::END
+    ))
+}
+
+/// One metadata level we may write.
+#[derive(Debug, Clone)]
+enum Level {
+    Project(String),
+    Instance {
+        project: String,
+        zone: String,
+        name: String,
+    },
+}
+
+impl Level {
+    async fn read(&self, api: &Api) -> Result<Metadata, ApiError> {
+        match self {
+            Level::Project(p) => Ok(api.get_project(p).await?.common_instance_metadata),
+            Level::Instance {
+                project,
+                zone,
+                name,
+            } => Ok(api.get_instance(project, zone, name).await?.metadata),
+        }
+    }
+
+    async fn write(&self, api: &Api, m: &Metadata) -> Result<(), ApiError> {
+        let (project, op): (&str, Operation) = match self {
+            Level::Project(p) => (p, api.set_project_metadata(p, m).await?),
+            Level::Instance {
+                project,
+                zone,
+                name,
+            } => (
+                project,
+                api.set_instance_metadata(project, zone, name, m).await?,
+            ),
+        };
+        api.wait_operation(project, op).await
+    }
+}
+
+/// Makes sure `meta_key` at `level` holds a valid entry for (user, key):
+/// read-modify-write with the fingerprint; on HTTP 412 (someone else wrote
+/// meanwhile) re-read and try again.
+#[allow(clippy::too_many_arguments)]
+async fn publish_metadata(
+    api: &Api,
+    level: &Level,
+    mut meta: Metadata,
+    meta_key: &str,
+    user: &str,
+    key: &PublicKeyInfo,
+    ttl: Option<u64>,
+    dry_run: bool,
+) -> Result<Published, ApiError> {
+    let t = now();
+    for attempt in 0..WRITE_ATTEMPTS {
+        let values: Vec<&str> = ["ssh-keys", "sshKeys"]
+            .iter()
+            .filter_map(|k| meta.get(k))
+            .collect();
+        if metadata_keys::has_valid(&values, user, key, t, renew_margin(ttl)) {
+            return Ok(Published::Present);
+        }
+        if dry_run {
+            return Ok(Published::WouldWrite);
+        }
+        let line = metadata_keys::entry_line(user, key, ttl.map(|s| t + s as i64));
+        let value =
+            metadata_keys::with_entry(meta.get(meta_key).unwrap_or(""), user, key, &line, t)
+                .map_err(|e| ApiError::Operation {
+                    what: format!("{level:?}"),
+                    detail: e.to_string(),
+                })?;
+        let mut m = meta.clone();
+        m.set(meta_key, value);
+        match level.write(api, &m).await {
+            Ok(()) => return Ok(Published::Written),
+            Err(e) if e.status() == Some(412) => {
+                tracing::info!("metadata changed meanwhile ({level:?}); reading it again");
+                tokio::time::sleep(Duration::from_millis(10 * (attempt as u64 + 1))).await;
+                meta = level.read(api).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::Operation {
+        what: format!("{level:?}"),
+        detail: format!("the metadata kept changing; gave up after {WRITE_ATTEMPTS} attempts"),
+    })
+}
+
+fn fix_setmetadata(level: &str) -> String {
+    let perm = if level == "project" {
+        "compute.projects.setCommonInstanceMetadata"
+    } else {
+        "compute.instances.setMetadata"
+    };
+    format!(
+        "writing {level} metadata needs {perm} (e.g. roles/compute.instanceAdmin.v1) and iam.serviceAccounts.actAs on the VM's service account; or enable OS Login"
+    )
+}
+
+const FIX_LIST: &str = "grant roles/compute.viewer on the project (or check the project id)";
+const FIX_OSLOGIN: &str =
+    "grant roles/compute.osLogin (or roles/compute.osAdminLogin) on the project";
+
+/// Which account the credentials belong to (for OS Login): IAP_SSH_ACCOUNT,
+/// a service-account key's email, tokeninfo, then gcloud's `core/account`.
+async fn account_email(
+    api: &Api,
+    gcloud: &crate::gcloud::GcloudConfig,
+) -> Result<String, UserError> {
+    if let Ok(a) = std::env::var("IAP_SSH_ACCOUNT")
+        && a.contains('@')
+    {
+        return Ok(a);
+    }
+    if let Source::ServiceAccount { key, .. } = api.tokens().source() {
+        return Ok(key.client_email.clone());
+    }
+    match api.token_email().await {
+        Ok(Some(e)) => return Ok(e),
+        Ok(None) => {}
+        Err(e) => tracing::info!("tokeninfo: {e}"),
+    }
+    gcloud.account.clone().ok_or_else(|| {
+        UserError::new(
+            exit::NO_CREDENTIALS,
+            "cannot tell which Google account the credentials belong to (needed for OS Login)",
+        )
+        .with_fix(
+            "set IAP_SSH_ACCOUNT=you@example.com, or `gcloud config set account you@example.com`",
+        )
+    })
+}
+
+/// The result of publishing, for the summary.
+#[derive(Default)]
+struct Tally {
+    /// (where, outcome) → number of VMs
+    vms: BTreeMap<(String, &'static str), usize>,
+    lines: Vec<String>,
+}
+
+impl Tally {
+    fn add(&mut self, place: String, p: Published, n: usize) {
+        *self.vms.entry((place, p.word())).or_default() += n;
+    }
+}
+
+/// Instances of `projects` (listed in parallel) with their project
+/// metadata; instances whose names are not safe are skipped with a warning.
+pub async fn discover(
+    api: &Api,
+    projects: &[String],
+    quiet: bool,
+    err: &mut dyn Write,
+) -> Result<(BTreeMap<String, Metadata>, Vec<Vm>), UserError> {
+    let pb = progress(quiet, projects.len() as u64, "listing instances");
+    let found = futures_util::future::join_all(projects.iter().map(|p| {
+        let pb = &pb;
+        async move {
+            let r = tokio::try_join!(api.get_project(p), api.aggregated_instances(p, None));
+            pb.inc(1);
+            r
+        }
+    }))
+    .await;
+    pb.finish_and_clear();
+    let mut project_meta = BTreeMap::new();
+    let mut vms = vec![];
+    for (p, r) in projects.iter().zip(found) {
+        let (proj, insts) = r.map_err(|e| e.to_user(FIX_LIST))?;
+        for inst in insts {
+            if let Err(why) = plan::validate(p, &inst) {
+                let _ = writeln!(err, "iap-ssh: warning: skipped: {why}");
+                continue;
+            }
+            vms.push(Vm {
+                project: p.clone(),
+                zone: inst.zone_name().to_string(),
+                name: inst.name.clone(),
+                id: inst.id.clone(),
+                status: inst.status.clone(),
+                source: flags::key_source(&proj.common_instance_metadata, &inst),
+                inst,
+            });
+        }
+        project_meta.insert(p.clone(), proj.common_instance_metadata);
+    }
+    vms.sort_by(|a, b| (&a.project, &a.zone, &a.name).cmp(&(&b.project, &b.zone, &b.name)));
+    Ok((project_meta, vms))
+}
+
+/// The user for metadata keys: `--user`, the local login name, else the
+/// name gcloud derives from the account email.
+pub async fn metadata_user(
+    api: &Api,
+    gcloud: &crate::gcloud::GcloudConfig,
+    wanted: Option<&str>,
+) -> Result<String, UserError> {
+    if let Some(u) = wanted {
+        return Ok(u.to_string());
+    }
+    if let Some(u) = local_user().filter(|u| names::is_user_name(u)) {
+        return Ok(u);
+    }
+    Ok(names::user_from_email(&account_email(api, gcloud).await?))
+}
+
+/// OS Login: make sure the key is in the profile (import, or renew its
+/// expiry), and return (POSIX user, account, outcome).
+async fn oslogin(
+    api: &Api,
+    gcloud: &crate::gcloud::GcloudConfig,
+    first: &Vm,
+    key: Option<&PublicKeyInfo>,
+    opts: &Options,
+) -> Result<(String, String, Published), UserError> {
+    let e = account_email(api, gcloud).await?;
+    let profile = api
+        .login_profile(&e, &first.project)
+        .await
+        .map_err(|x| x.to_user(FIX_OSLOGIN))?;
+    let ttl_us = opts.key_ttl.map(|s| (now() + s as i64) * 1_000_000);
+    let fresh =
+        |exp: Option<i64>| exp.is_none_or(|x| x / 1_000_000 > now() + renew_margin(opts.key_ttl));
+    let (profile, outcome) = match key {
+        None => (profile, Published::WouldWrite),
+        Some(k) => match profile.find_key(&k.blob) {
+            Some((_, exp)) if fresh(exp) => (profile, Published::Present),
+            _ if opts.dry_run => (profile, Published::WouldWrite),
+            Some((fp, _)) => {
+                api.update_key_expiry(&e, &fp, &k.type_blob(), ttl_us)
+                    .await
+                    .map_err(|x| x.to_user(FIX_OSLOGIN))?;
+                (profile, Published::Written)
+            }
+            None => {
+                let region = Some(first.region());
+                let p = api
+                    .import_key(&e, &k.type_blob(), &k.blob, ttl_us, &first.project, region)
+                    .await
+                    .map_err(|x| x.to_user(FIX_OSLOGIN))?;
+                (p, Published::Written)
+            }
+        },
+    };
+    let user = match profile.username(opts.user.as_deref()) {
+        Some(u) => u,
+        // First use of OS Login: the account is created by the import;
+        // Google's rule for users is the email with `.` and `@` as `_`.
+        None if opts.dry_run => e.replace(['.', '@'], "_"),
+        None => {
+            return Err(UserError::new(
+                exit::NOT_AUTHORIZED,
+                format!("OS Login has no POSIX account for {e}"),
+            )
+            .with_fix(FIX_OSLOGIN));
+        }
+    };
+    if !names::is_user_name(&user) {
+        return Err(UserError::new(
+            exit::OTHER,
+            format!(
+                "OS Login user name `{}` is not a safe user name",
+                user.escape_default()
+            ),
+        )
+        .with_fix("use --user to pick another POSIX account of the profile"));
+    }
+    Ok((user, e, outcome))
+}
+
+/// Metadata keys: each project with VMs that read project keys, then each
+/// VM that reads only its own (in parallel).
+#[allow(clippy::too_many_arguments)]
+async fn publish_all_metadata(
+    api: &Api,
+    vms: &[Vm],
+    project_meta: &BTreeMap<String, Metadata>,
+    key: Option<&PublicKeyInfo>,
+    user: &str,
+    opts: &Options,
+    tally: &mut Tally,
+    err: &mut dyn Write,
+) -> Result<(), UserError> {
+    for (p, meta) in project_meta {
+        let n = vms
+            .iter()
+            .filter(|v| &v.project == p && v.source == KeySource::Project)
+            .count();
+        if n == 0 {
+            continue;
+        }
+        let r = match key {
+            None => Published::WouldWrite,
+            Some(k) => {
+                let level = Level::Project(p.clone());
+                publish_metadata(
+                    api,
+                    &level,
+                    meta.clone(),
+                    "ssh-keys",
+                    user,
+                    k,
+                    opts.key_ttl,
+                    opts.dry_run,
+                )
+                .await
+                .map_err(|e| e.to_user(&fix_setmetadata("project")))?
+            }
+        };
+        tally.add(format!("project metadata of {p} as {user}"), r, n);
+    }
+    let own: Vec<&Vm> = vms
+        .iter()
+        .filter(|v| matches!(v.source, KeySource::Instance | KeySource::InstanceLegacy))
+        .collect();
+    let place = format!("instance metadata as {user}");
+    let Some(k) = key else {
+        if !own.is_empty() {
+            tally.add(place, Published::WouldWrite, own.len());
+        }
+        return Ok(());
+    };
+    let pb = progress(opts.quiet, own.len() as u64, "publishing keys");
+    let results: Vec<(String, Result<Published, ApiError>)> = futures_util::stream::iter(own)
+        .map(|v| {
+            let pb = &pb;
+            async move {
+                let level = Level::Instance {
+                    project: v.project.clone(),
+                    zone: v.zone.clone(),
+                    name: v.name.clone(),
+                };
+                let meta = v.inst.metadata.clone();
+                let key_name = v.source.metadata_key();
+                let r = publish_metadata(
+                    api,
+                    &level,
+                    meta,
+                    key_name,
+                    user,
+                    k,
+                    opts.key_ttl,
+                    opts.dry_run,
+                )
+                .await;
+                pb.inc(1);
+                (v.name.clone(), r)
+            }
+        })
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
+    pb.finish_and_clear();
+    let mut failed = None;
+    for (name, r) in results {
+        match r {
+            Ok(p) => tally.add(place.clone(), p, 1),
+            Err(e) => {
+                let u = e.to_user(&fix_setmetadata("instance"));
+                let _ = writeln!(
+                    err,
+                    "iap-ssh: {name}: {}",
+                    u.line().trim_start_matches("iap-ssh: ")
+                );
+                failed = Some(u);
+            }
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+type HostKeyResult<'a> = (&'a Vm, Result<Vec<(String, String)>, ApiError>);
+
+/// `known` with the guest-attribute host keys of every running VM it has
+/// no line for (only VMs with guest attributes on are asked).
+async fn fetch_host_keys(
+    api: &Api,
+    vms: &[Vm],
+    project_meta: &BTreeMap<String, Metadata>,
+    known: &str,
+    quiet: bool,
+    err: &mut dyn Write,
+) -> String {
+    let wanted: Vec<&Vm> = vms
+        .iter()
+        .filter(|v| v.status == "RUNNING" && v.source != KeySource::Windows)
+        .filter(|v| !known_hosts::has_alias(known, &known_hosts::alias(&v.id)))
+        .filter(|v| {
+            flags::flag(
+                &project_meta[&v.project],
+                &v.inst.metadata,
+                "enable-guest-attributes",
+            )
+        })
+        .collect();
+    let pb = progress(quiet, wanted.len() as u64, "fetching host keys");
+    let mut fetched: Vec<HostKeyResult> = futures_util::stream::iter(wanted)
+        .map(|v| {
+            let pb = &pb;
+            async move {
+                let r = api.host_keys(&v.project, &v.zone, &v.name).await;
+                pb.inc(1);
+                (v, r)
+            }
+        })
+        .buffer_unordered(PARALLEL * 2)
+        .collect()
+        .await;
+    pb.finish_and_clear();
+    fetched.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    let mut text = known.to_string();
+    for (v, r) in fetched {
+        match r {
+            Ok(list) => {
+                let clean: Vec<(String, String)> = list
+                    .iter()
+                    .filter_map(|(t, k)| known_hosts::clean_key(t, k))
+                    .collect();
+                if let Some(t) = known_hosts::merge(&text, &known_hosts::alias(&v.id), &clean) {
+                    text = t;
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(err, "iap-ssh: warning: host keys of {}: {e}", v.name);
+            }
+        }
+    }
+    text
+}
+
+fn path_value(p: &std::path::Path) -> Result<String, UserError> {
+    quote::config_value(&p.display().to_string()).ok_or_else(|| {
+        UserError::new(
+            exit::USAGE,
+            format!("path {p:?} cannot be written into an ssh config"),
+        )
+        .with_fix("use a path without quotes or control characters")
+    })
+}
+
+fn check_options(opts: &Options) -> Result<(), UserError> {
+    for p in &opts.projects {
+        if !names::is_project_id(p) {
+            return Err(UserError::new(
+                exit::USAGE,
+                format!("invalid project id `{}`", p.escape_default()),
+            )
+            .with_fix("a project id has 6 to 30 lower-case letters, digits and hyphens"));
+        }
+    }
+    if let Some(u) = &opts.user
+        && !names::is_user_name(u)
+    {
+        return Err(UserError::new(
+            exit::USAGE,
+            format!("invalid user name `{}`", u.escape_default()),
+        )
+        .with_fix("use letters, digits, `_`, `.` and `-` (not starting with `-`)"));
+    }
+    if opts.exe.chars().any(char::is_control) {
+        return Err(UserError::new(
+            exit::OTHER,
+            "the path of iap-ssh contains control characters",
+        )
+        .with_fix("install iap-ssh under a plain path"));
+    }
+    Ok(())
+}
+
+/// The key pair: read, or generate (not in a dry run: None then).
+fn ensure_key(opts: &Options) -> Result<(Option<PublicKeyInfo>, bool), UserError> {
+    let state = keys::inspect(&opts.key_file)
+        .map_err(|e| UserError::new(exit::OTHER, e.to_string()).with_fix(e.fix()))?;
+    match state {
+        KeyState::Existing(k) => Ok((Some(k), false)),
+        KeyState::Missing if opts.dry_run => Ok((None, false)),
+        KeyState::Missing => {
+            let comment = format!(
+                "{}@{}",
+                local_user().unwrap_or_else(|| "iap-ssh".into()),
+                hostname()
+            );
+            let k = keys::generate(&opts.key_file, &comment)
+                .map_err(|e| UserError::new(exit::OTHER, e.to_string()).with_fix(e.fix()))?;
+            Ok((Some(k), true))
+        }
+    }
+}
+
+/// The whole setup run. Progress and the summary go to `err`; with
+/// `--dry-run` the diff and key plan go to stdout.
+pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> {
+    check_options(opts)?;
+    let identity_file = path_value(&opts.key_file)?;
+    let known_hosts_value = path_value(&opts.known_hosts)?;
+    // Fail early on a config we could not update.
+    let old_config = files::read(&files::resolve(&opts.ssh_config))
+        .map_err(|e| io_error(&opts.ssh_config, e))?;
+    sshconfig::splice(&old_config, "").map_err(|e| section_error(&opts.ssh_config, e))?;
+
+    let (key, generated) = ensure_key(opts)?;
+    let api = Api::from_env()?;
+    let gcloud = crate::gcloud::GcloudConfig::from_env();
+    let (project_meta, vms) = discover(&api, &opts.projects, opts.quiet, err).await?;
+
+    let mut tally = Tally::default();
+    let mut oslogin_user = None;
+    if let Some(first) = vms.iter().find(|v| v.source == KeySource::OsLogin) {
+        let n = vms
+            .iter()
+            .filter(|v| v.source == KeySource::OsLogin)
+            .count();
+        let (user, email, outcome) = oslogin(&api, &gcloud, first, key.as_ref(), opts).await?;
+        tally.add(format!("OS Login ({email} as {user})"), outcome, n);
+        oslogin_user = Some(user);
+    }
+    let needs_metadata = vms
+        .iter()
+        .any(|v| !matches!(v.source, KeySource::OsLogin | KeySource::Windows));
+    let metadata_user = if needs_metadata || opts.user.is_some() {
+        metadata_user(&api, &gcloud, opts.user.as_deref()).await?
+    } else {
+        local_user()
+            .filter(|u| names::is_user_name(u))
+            .or_else(|| oslogin_user.clone())
+            .unwrap_or_else(|| "root".into())
+    };
+    publish_all_metadata(
+        &api,
+        &vms,
+        &project_meta,
+        key.as_ref(),
+        &metadata_user,
+        opts,
+        &mut tally,
+        err,
+    )
+    .await?;
+    if key.is_none() {
+        tally.lines.push(format!(
+            "a new Ed25519 key would be generated at {} and published as above",
+            opts.key_file.display()
+        ));
+    }
+
+    let kh_path = files::resolve(&opts.known_hosts);
+    let old_kh = files::read(&kh_path).map_err(|e| io_error(&opts.known_hosts, e))?;
+    let new_kh = fetch_host_keys(&api, &vms, &project_meta, &old_kh, opts.quiet, err).await;
+
+    let oslogin_projects: Vec<String> = project_meta
+        .iter()
+        .filter(|(_, m)| m.get("enable-oslogin").and_then(flags::parse_bool) == Some(true))
+        .map(|(p, _)| p.clone())
+        .collect();
+    let cx = plan::Context {
+        exe: &opts.exe,
+        identity_file: &identity_file,
+        known_hosts_path: &known_hosts_value,
+        known_hosts_text: &new_kh,
+        metadata_user: &metadata_user,
+        oslogin_user: oslogin_user.as_deref(),
+        oslogin_projects: &oslogin_projects,
+        projects: &opts.projects,
+    };
+    let blocks = plan::blocks(&vms, &cx);
+    let new_config = sshconfig::splice(&old_config, &sshconfig::render_section(&blocks))
+        .map_err(|e| section_error(&opts.ssh_config, e))?;
+
+    if opts.dry_run {
+        print_dry_run(
+            opts,
+            &old_config,
+            &new_config,
+            &old_kh,
+            &new_kh,
+            key.as_ref(),
+            &tally,
+        );
+        return Ok(exit::OK);
+    }
+    let kh_outcome = files::replace(&opts.known_hosts, &old_kh, &new_kh, 0o600, false)
+        .map_err(|e| io_error(&opts.known_hosts, e))?;
+    let outcome = files::replace(&opts.ssh_config, &old_config, &new_config, 0o600, true)
+        .map_err(|e| io_error(&opts.ssh_config, e))?;
+    if !opts.quiet {
+        if generated && let Some(k) = &key {
+            let _ = writeln!(
+                err,
+                "iap-ssh: generated {} ({})",
+                opts.key_file.display(),
+                k.fingerprint
+            );
+        }
+        summary(err, opts, &blocks, &tally, &outcome, &kh_outcome);
+    }
+    Ok(exit::OK)
+}
+
+fn print_dry_run(
+    opts: &Options,
+    old_config: &str,
+    new_config: &str,
+    old_kh: &str,
+    new_kh: &str,
+    key: Option<&PublicKeyInfo>,
+    tally: &Tally,
+) {
+    let mut out = std::io::stdout().lock();
+    let _ = write!(
+        out,
+        "{}",
+        sshconfig::diff(
+            old_config,
+            new_config,
+            &opts.ssh_config.display().to_string()
+        )
+    );
+    let _ = write!(
+        out,
+        "{}",
+        sshconfig::diff(old_kh, new_kh, &opts.known_hosts.display().to_string())
+    );
+    let _ = writeln!(out, "# keys (dry run: nothing was written)");
+    match key {
+        Some(k) => {
+            let _ = writeln!(
+                out,
+                "# key {} ({}) {}",
+                opts.key_file.display(),
+                k.algorithm,
+                k.fingerprint
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "# key {} would be generated (ssh-ed25519)",
+                opts.key_file.display()
+            );
+        }
+    }
+    for ((place, word), n) in &tally.vms {
+        let _ = writeln!(
+            out,
+            "# {place}: {word} ({n} VM{})",
+            if *n == 1 { "" } else { "s" }
+        );
+    }
+}
+
+fn summary(
+    err: &mut dyn Write,
+    opts: &Options,
+    blocks: &[sshconfig::HostBlock],
+    tally: &Tally,
+    outcome: &files::Outcome,
+    kh_outcome: &files::Outcome,
+) {
+    let hosts = blocks.iter().filter(|b| b.host_key_alias.is_some()).count();
+    let known = blocks
+        .iter()
+        .filter(|b| b.strict == sshconfig::Strict::Yes)
+        .count();
+    let state = match outcome {
+        files::Outcome::Unchanged => "unchanged".to_string(),
+        files::Outcome::Written { backup: Some(b) } => {
+            format!("written; previous version in {}", b.display())
+        }
+        files::Outcome::Written { backup: None } => "written".to_string(),
+    };
+    let _ = writeln!(
+        err,
+        "iap-ssh: {hosts} hosts in {} ({state})",
+        opts.ssh_config.display()
+    );
+    for ((place, word), n) in &tally.vms {
+        let _ = writeln!(
+            err,
+            "  key: {place}: {word} ({n} VM{})",
+            if *n == 1 { "" } else { "s" }
+        );
+    }
+    let added = match kh_outcome {
+        files::Outcome::Written { .. } => format!(" (added to {})", opts.known_hosts.display()),
+        files::Outcome::Unchanged => String::new(),
+    };
+    let _ = writeln!(err, "  host keys: known for {known} of {hosts} VMs{added}");
+    for l in &tally.lines {
+        let _ = writeln!(err, "  {l}");
+    }
+    if let Some(b) = blocks.iter().find(|b| b.host_key_alias.is_some()) {
+        let _ = writeln!(err, "  try: ssh {}", b.patterns[0]);
+    }
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // within it on success.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    if !ok {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Parses a lifetime: `never` (or `0`), or a number with `s`, `m`, `h`,
+/// `d` or `w`.
+pub fn parse_ttl(s: &str) -> Result<Option<u64>, String> {
+    let s = s.trim();
+    if s == "never" || s == "0" {
+        return Ok(None);
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 30d, 12h or never"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" | "" => 86400,
+        "w" => 7 * 86400,
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}` (use s, m, h, d or w)"
+            ));
+        }
+    };
+    Ok(Some(n.saturating_mul(mult)).filter(|v| *v > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl() {
+        assert_eq!(parse_ttl("never"), Ok(None));
+        assert_eq!(parse_ttl("30d"), Ok(Some(30 * 86400)));
+        assert_eq!(parse_ttl("12h"), Ok(Some(43200)));
+        assert_eq!(parse_ttl("90"), Ok(Some(90 * 86400)));
+        assert!(parse_ttl("3x").is_err());
+        assert!(parse_ttl("d").is_err());
+        assert_eq!(renew_margin(Some(400)), 100);
+    }
+
+    #[test]
+    fn fixes_name_permissions() {
+        assert!(fix_setmetadata("project").contains("compute.projects.setCommonInstanceMetadata"));
+        assert!(fix_setmetadata("instance").contains("compute.instances.setMetadata"));
+    }
+}

@@ -1,0 +1,246 @@
+//! Pure parts of setup: which instances get a Host block and under which
+//! aliases, the blocks themselves, and the ProxyCommand. Every value from
+//! the API is validated here before it can reach a config line.
+
+use std::collections::BTreeMap;
+
+use crate::gce::compute::Instance;
+use crate::gce::flags::KeySource;
+use crate::ssh::config::{HostBlock, Strict};
+use crate::ssh::{known_hosts, names, quote};
+
+/// An instance that passed validation.
+#[derive(Debug, Clone)]
+pub struct Vm {
+    pub project: String,
+    pub zone: String,
+    pub name: String,
+    pub id: String,
+    pub status: String,
+    pub source: KeySource,
+    pub inst: Instance,
+}
+
+impl Vm {
+    pub fn full_alias(&self) -> String {
+        format!("{}.{}.{}", self.name, self.zone, self.project)
+    }
+
+    /// The region (zone minus its last `-x`).
+    pub fn region(&self) -> &str {
+        self.zone
+            .rsplit_once('-')
+            .map(|(r, _)| r)
+            .unwrap_or(&self.zone)
+    }
+}
+
+/// Checks an instance from the API; the reason when it must be skipped.
+pub fn validate(project: &str, inst: &Instance) -> Result<(), String> {
+    if !names::is_resource_name(&inst.name) {
+        return Err(format!(
+            "instance name `{}` in project {project} is not a valid Compute Engine name",
+            inst.name.escape_default()
+        ));
+    }
+    if !names::is_resource_name(inst.zone_name()) {
+        return Err(format!(
+            "zone `{}` of instance {} is not a valid zone name",
+            inst.zone_name().escape_default(),
+            inst.name
+        ));
+    }
+    if !names::is_instance_id(&inst.id) {
+        return Err(format!(
+            "id `{}` of instance {} is not numeric",
+            inst.id.escape_default(),
+            inst.name
+        ));
+    }
+    Ok(())
+}
+
+/// The ProxyCommand for `vm`: `EXE proxy --project P --zone Z NAME %p`,
+/// the executable shell-quoted (ssh runs it with `sh -c`) and `%` doubled.
+pub fn proxy_command(exe: &str, project: &str, zone: &str, name: &str) -> String {
+    format!(
+        "{} proxy --project {project} --zone {zone} {name} %p",
+        quote::shell_word(exe).replace('%', "%%")
+    )
+}
+
+/// The wildcard ProxyCommand: `%n` is the name as typed (NAME.ZONE.PROJECT).
+/// OpenSSH refuses host names with shell metacharacters, and `proxy`
+/// validates each part again.
+pub fn wildcard_proxy_command(exe: &str) -> String {
+    format!("{} proxy %n %p", quote::shell_word(exe).replace('%', "%%"))
+}
+
+/// Everything the blocks need besides the VMs.
+pub struct Context<'a> {
+    pub exe: &'a str,
+    pub identity_file: &'a str,
+    pub known_hosts_path: &'a str,
+    pub known_hosts_text: &'a str,
+    /// User for metadata-key VMs.
+    pub metadata_user: &'a str,
+    /// User for OS Login VMs (when known).
+    pub oslogin_user: Option<&'a str>,
+    /// Projects whose project-wide metadata turns OS Login on.
+    pub oslogin_projects: &'a [String],
+    pub projects: &'a [String],
+}
+
+/// Host blocks for `vms` (sorted by project, zone, name), then one
+/// wildcard block per project.
+pub fn blocks(vms: &[Vm], cx: &Context) -> Vec<HostBlock> {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in vms {
+        *count.entry(v.name.as_str()).or_default() += 1;
+    }
+    let mut sorted: Vec<&Vm> = vms
+        .iter()
+        .filter(|v| v.source != KeySource::Windows)
+        .collect();
+    sorted.sort_by(|a, b| (&a.project, &a.zone, &a.name).cmp(&(&b.project, &b.zone, &b.name)));
+    let mut out = vec![];
+    for v in sorted {
+        let mut patterns = vec![];
+        if count[v.name.as_str()] == 1 {
+            patterns.push(v.name.clone());
+        }
+        patterns.push(v.full_alias());
+        let alias = known_hosts::alias(&v.id);
+        let user = match v.source {
+            KeySource::OsLogin => cx.oslogin_user.unwrap_or(cx.metadata_user),
+            _ => cx.metadata_user,
+        };
+        out.push(HostBlock {
+            comment: format!(
+                "{} in {} of {}; key via {}{}",
+                v.name,
+                v.zone,
+                v.project,
+                v.source.describe(),
+                if v.status == "RUNNING" {
+                    String::new()
+                } else {
+                    format!(" ({})", v.status.to_lowercase())
+                }
+            ),
+            patterns,
+            user: user.to_string(),
+            identity_file: cx.identity_file.to_string(),
+            strict: if known_hosts::has_alias(cx.known_hosts_text, &alias) {
+                Strict::Yes
+            } else {
+                Strict::AcceptNew
+            },
+            host_key_alias: Some(alias),
+            known_hosts: cx.known_hosts_path.to_string(),
+            proxy_command: proxy_command(cx.exe, &v.project, &v.zone, &v.name),
+        });
+    }
+    for p in cx.projects {
+        let user = if cx.oslogin_projects.contains(p) {
+            cx.oslogin_user.unwrap_or(cx.metadata_user)
+        } else {
+            cx.metadata_user
+        };
+        out.push(HostBlock {
+            comment: format!(
+                "any other VM of {p}, e.g. one created after setup: ssh NAME.ZONE.{p}"
+            ),
+            patterns: vec![format!("*.*.{p}")],
+            user: user.to_string(),
+            identity_file: cx.identity_file.to_string(),
+            host_key_alias: None,
+            known_hosts: cx.known_hosts_path.to_string(),
+            strict: Strict::AcceptNew,
+            proxy_command: wildcard_proxy_command(cx.exe),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vm(project: &str, zone: &str, name: &str, id: &str, source: KeySource) -> Vm {
+        let inst: Instance = serde_json::from_value(serde_json::json!({
+            "id": id, "name": name, "zone": format!("https://x/zones/{zone}")
+        }))
+        .unwrap();
+        Vm {
+            project: project.into(),
+            zone: zone.into(),
+            name: name.into(),
+            id: id.into(),
+            status: "RUNNING".into(),
+            source,
+            inst,
+        }
+    }
+
+    #[test]
+    fn aliases_users_and_strictness() {
+        let vms = vec![
+            vm("proj-b", "z-1", "web", "2", KeySource::Project),
+            vm("proj-a", "z-1", "web", "1", KeySource::OsLogin),
+            vm("proj-a", "z-2", "db", "3", KeySource::Instance),
+            vm("proj-a", "z-2", "win", "4", KeySource::Windows),
+        ];
+        let projects = vec!["proj-a".to_string(), "proj-b".to_string()];
+        let cx = Context {
+            exe: "/opt/my tools/iap-ssh",
+            identity_file: "/h/.ssh/k",
+            known_hosts_path: "/h/.ssh/kh",
+            known_hosts_text: "compute.3 ssh-ed25519 AAAA\n",
+            metadata_user: "bob",
+            oslogin_user: Some("alice_example_com"),
+            oslogin_projects: &[],
+            projects: &projects,
+        };
+        let b = blocks(&vms, &cx);
+        assert_eq!(b.len(), 5, "3 VMs (Windows skipped) + 2 wildcards");
+        assert_eq!(
+            b[0].patterns,
+            vec!["web.z-1.proj-a"],
+            "ambiguous short name left out"
+        );
+        assert_eq!(b[0].user, "alice_example_com");
+        assert_eq!(b[1].patterns, vec!["db", "db.z-2.proj-a"]);
+        assert_eq!(b[1].strict, Strict::Yes);
+        assert_eq!(b[0].strict, Strict::AcceptNew);
+        assert_eq!(b[2].user, "bob");
+        assert_eq!(
+            b[1].proxy_command,
+            "'/opt/my tools/iap-ssh' proxy --project proj-a --zone z-2 db %p"
+        );
+        assert_eq!(b[3].patterns, vec!["*.*.proj-a"]);
+        assert_eq!(b[3].proxy_command, "'/opt/my tools/iap-ssh' proxy %n %p");
+    }
+
+    #[test]
+    fn validation() {
+        let mut i = vm("p", "z", "ok", "1", KeySource::Project).inst;
+        assert!(validate("p", &i).is_ok());
+        i.name = "bad\nHost *".into();
+        assert!(validate("p", &i).unwrap_err().contains("bad\\nHost *"));
+        i.name = "ok".into();
+        i.id = "1 2".into();
+        assert!(validate("p", &i).is_err());
+        i.id = "1".into();
+        i.zone = "zones/Z;".into();
+        assert!(validate("p", &i).is_err());
+    }
+
+    #[test]
+    fn percent_in_exe_is_escaped() {
+        assert_eq!(
+            proxy_command("/x%y/iap-ssh", "p", "z", "n"),
+            "/x%%y/iap-ssh proxy --project p --zone z n %p"
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! UTC timestamps in the two forms the `ssh-keys` metadata uses:
+//! written as `YYYY-MM-DDTHH:MM:SS+0000` (accepted by the old and new guest
+//! agents), read as that or RFC 3339 (`Z`, `±HH:MM`, fractions).
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Unix seconds → `YYYY-MM-DDTHH:MM:SS+0000`.
+pub fn format_plus0000(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86400), unix.rem_euclid(86400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+0000",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM|±HHMM)` → Unix seconds.
+pub fn parse(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(r) = rest.strip_prefix('.') {
+        rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let offset = if rest == "Z" || rest == "z" {
+        0
+    } else {
+        let sign = match rest.as_bytes().first()? {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return None,
+        };
+        let digits: String = rest[1..].chars().filter(|c| *c != ':').collect();
+        if digits.len() != 4 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        sign * (digits[..2].parse::<i64>().ok()? * 3600 + digits[2..].parse::<i64>().ok()? * 60)
+    };
+    Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        for t in [0, 951868800, 1786000000, 4102444800, 1_700_000_123] {
+            assert_eq!(parse(&format_plus0000(t)), Some(t));
+        }
+        assert_eq!(format_plus0000(1786000000), "2026-08-06T07:06:40+0000");
+        assert_eq!(parse("2026-08-06T07:06:40Z"), Some(1786000000));
+        assert_eq!(parse("2026-08-06T09:06:40.123+02:00"), Some(1786000000));
+        assert_eq!(parse("2026-08-06 08:26:40Z"), None);
+        assert_eq!(parse("2026-13-06T08:26:40Z"), None);
+    }
+}
