@@ -114,7 +114,12 @@ fn progress(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let pb = ProgressBar::new(len);
+    // One MultiProgress so that bars of stages running together (key
+    // publishing, host keys) do not draw over each other.
+    static BARS: std::sync::OnceLock<indicatif::MultiProgress> = std::sync::OnceLock::new();
+    let pb = BARS
+        .get_or_init(indicatif::MultiProgress::new)
+        .add(ProgressBar::new(len));
     pb.set_style(
         ProgressStyle::with_template("{msg:24} [{bar:30}] {pos}/{len}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -447,32 +452,36 @@ async fn publish_all_metadata(
     tally: &mut Tally,
     err: &mut dyn Write,
 ) -> Result<(), UserError> {
-    for (p, meta) in project_meta {
-        let n = vms
-            .iter()
-            .filter(|v| &v.project == p && v.source == KeySource::Project)
-            .count();
-        if n == 0 {
-            continue;
-        }
-        let r = match key {
-            None => Published::WouldWrite,
-            Some(k) => {
-                let level = Level::Project(p.clone());
-                publish_metadata(
-                    api,
-                    &level,
-                    meta.clone(),
-                    "ssh-keys",
-                    user,
-                    k,
-                    opts.key_ttl,
-                    opts.dry_run,
-                )
-                .await
-                .map_err(|e| e.to_user(&fix_setmetadata("project")))?
-            }
-        };
+    // Projects in parallel: each is one read-modify-write.
+    let project_results =
+        futures_util::future::join_all(project_meta.iter().map(|(p, meta)| async move {
+            let n = vms
+                .iter()
+                .filter(|v| &v.project == p && v.source == KeySource::Project)
+                .count();
+            let r = match key {
+                _ if n == 0 => return None,
+                None => Ok(Published::WouldWrite),
+                Some(k) => {
+                    let level = Level::Project(p.clone());
+                    publish_metadata(
+                        api,
+                        &level,
+                        meta.clone(),
+                        "ssh-keys",
+                        user,
+                        k,
+                        opts.key_ttl,
+                        opts.dry_run,
+                    )
+                    .await
+                }
+            };
+            Some((p, n, r))
+        }))
+        .await;
+    for (p, n, r) in project_results.into_iter().flatten() {
+        let r = r.map_err(|e| e.to_user(&fix_setmetadata("project")))?;
         tally.add(format!("project metadata of {p} as {user}"), r, n);
     }
     let own: Vec<&Vm> = vms
@@ -545,12 +554,12 @@ async fn fetch_host_keys(
     project_meta: &BTreeMap<String, Metadata>,
     known: &str,
     quiet: bool,
-    err: &mut dyn Write,
-) -> String {
+) -> (String, Vec<String>) {
+    let have = known_hosts::aliases(known);
     let wanted: Vec<&Vm> = vms
         .iter()
         .filter(|v| v.status == "RUNNING" && v.source != KeySource::Windows)
-        .filter(|v| !known_hosts::has_alias(known, &known_hosts::alias(&v.id)))
+        .filter(|v| !have.contains(known_hosts::alias(&v.id).as_str()))
         .filter(|v| {
             flags::flag(
                 &project_meta[&v.project],
@@ -575,6 +584,7 @@ async fn fetch_host_keys(
     pb.finish_and_clear();
     fetched.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     let mut text = known.to_string();
+    let mut warnings = vec![];
     for (v, r) in fetched {
         match r {
             Ok(list) => {
@@ -582,16 +592,14 @@ async fn fetch_host_keys(
                     .iter()
                     .filter_map(|(t, k)| known_hosts::clean_key(t, k))
                     .collect();
-                if let Some(t) = known_hosts::merge(&text, &known_hosts::alias(&v.id), &clean) {
-                    text = t;
+                if !clean.is_empty() {
+                    known_hosts::append(&mut text, &known_hosts::alias(&v.id), &clean);
                 }
             }
-            Err(e) => {
-                let _ = writeln!(err, "iap-ssh: warning: host keys of {}: {e}", v.name);
-            }
+            Err(e) => warnings.push(format!("iap-ssh: warning: host keys of {}: {e}", v.name)),
         }
     }
-    text
+    (text, warnings)
 }
 
 fn path_value(p: &std::path::Path) -> Result<String, UserError> {
@@ -691,17 +699,28 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
             .or_else(|| oslogin_user.clone())
             .unwrap_or_else(|| "root".into())
     };
-    publish_all_metadata(
-        &api,
-        &vms,
-        &project_meta,
-        key.as_ref(),
-        &metadata_user,
-        opts,
-        &mut tally,
-        err,
-    )
-    .await?;
+    // Publishing and host-key fetching are independent: run them together.
+    let kh_path = files::resolve(&opts.known_hosts);
+    let old_kh = files::read(&kh_path).map_err(|e| io_error(&opts.known_hosts, e))?;
+    let mut publish_err = Vec::<u8>::new();
+    let (published, (new_kh, warnings)) = tokio::join!(
+        publish_all_metadata(
+            &api,
+            &vms,
+            &project_meta,
+            key.as_ref(),
+            &metadata_user,
+            opts,
+            &mut tally,
+            &mut publish_err
+        ),
+        fetch_host_keys(&api, &vms, &project_meta, &old_kh, opts.quiet)
+    );
+    let _ = err.write_all(&publish_err);
+    for w in warnings {
+        let _ = writeln!(err, "{w}");
+    }
+    published?;
     if key.is_none() {
         tally.lines.push(format!(
             "a new Ed25519 key would be generated at {} and published as above",
@@ -709,20 +728,17 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         ));
     }
 
-    let kh_path = files::resolve(&opts.known_hosts);
-    let old_kh = files::read(&kh_path).map_err(|e| io_error(&opts.known_hosts, e))?;
-    let new_kh = fetch_host_keys(&api, &vms, &project_meta, &old_kh, opts.quiet, err).await;
-
     let oslogin_projects: Vec<String> = project_meta
         .iter()
         .filter(|(_, m)| m.get("enable-oslogin").and_then(flags::parse_bool) == Some(true))
         .map(|(p, _)| p.clone())
         .collect();
+    let known_aliases = known_hosts::aliases(&new_kh);
     let cx = plan::Context {
         exe: &opts.exe,
         identity_file: &identity_file,
         known_hosts_path: &known_hosts_value,
-        known_hosts_text: &new_kh,
+        known_aliases: &known_aliases,
         metadata_user: &metadata_user,
         oslogin_user: oslogin_user.as_deref(),
         oslogin_projects: &oslogin_projects,

@@ -81,7 +81,8 @@ pub struct Context<'a> {
     pub exe: &'a str,
     pub identity_file: &'a str,
     pub known_hosts_path: &'a str,
-    pub known_hosts_text: &'a str,
+    /// Host names the known-hosts file has keys for.
+    pub known_aliases: &'a std::collections::HashSet<&'a str>,
     /// User for metadata-key VMs.
     pub metadata_user: &'a str,
     /// User for OS Login VMs (when known).
@@ -131,7 +132,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> Vec<HostBlock> {
             patterns,
             user: user.to_string(),
             identity_file: cx.identity_file.to_string(),
-            strict: if known_hosts::has_alias(cx.known_hosts_text, &alias) {
+            strict: if cx.known_aliases.contains(alias.as_str()) {
                 Strict::Yes
             } else {
                 Strict::AcceptNew
@@ -196,7 +197,7 @@ mod tests {
             exe: "/opt/my tools/iap-ssh",
             identity_file: "/h/.ssh/k",
             known_hosts_path: "/h/.ssh/kh",
-            known_hosts_text: "compute.3 ssh-ed25519 AAAA\n",
+            known_aliases: &known_hosts::aliases("compute.3 ssh-ed25519 AAAA\n"),
             metadata_user: "bob",
             oslogin_user: Some("alice_example_com"),
             oslogin_projects: &[],

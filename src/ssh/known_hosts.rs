@@ -32,17 +32,19 @@ pub fn clean_key(key_type: &str, value: &str) -> Option<(String, String)> {
     (e.encode(&raw) == v && !raw.is_empty()).then(|| (key_type.to_string(), v.to_string()))
 }
 
+/// Every host name the lines list (comments and `@` markers skipped).
+pub fn aliases(text: &str) -> std::collections::HashSet<&str> {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|l| !l.starts_with('#') && !l.starts_with('@'))
+        .filter_map(|l| l.split_whitespace().next())
+        .flat_map(|hosts| hosts.split(','))
+        .collect()
+}
+
 /// Does any line name `alias` exactly in its host list?
 pub fn has_alias(text: &str, alias: &str) -> bool {
-    text.lines().any(|l| {
-        let l = l.trim_start();
-        if l.starts_with('#') || l.starts_with('@') {
-            return false;
-        }
-        l.split_whitespace()
-            .next()
-            .is_some_and(|hosts| hosts.split(',').any(|h| h == alias))
-    })
+    aliases(text).contains(alias)
 }
 
 /// `text` with lines `ALIAS TYPE KEY` appended for `keys` (sorted, no
@@ -51,13 +53,20 @@ pub fn merge(text: &str, alias: &str, keys: &[(String, String)]) -> Option<Strin
     if keys.is_empty() || has_alias(text, alias) {
         return None;
     }
+    let mut out = text.to_string();
+    append(&mut out, alias, keys);
+    Some(out)
+}
+
+/// Appends lines `ALIAS TYPE KEY` for `keys` (sorted, no duplicates) to
+/// `out`; the caller has checked that the alias is new.
+pub fn append(out: &mut String, alias: &str, keys: &[(String, String)]) {
     let mut lines: Vec<String> = keys
         .iter()
         .map(|(t, k)| format!("{alias} {t} {k}"))
         .collect();
     lines.sort();
     lines.dedup();
-    let mut out = text.to_string();
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
@@ -65,7 +74,6 @@ pub fn merge(text: &str, alias: &str, keys: &[(String, String)]) -> Option<Strin
         out.push_str(&l);
         out.push('\n');
     }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -165,6 +165,10 @@ pub struct Config {
     /// Largest page `aggregatedList` returns (the API's cap is 500).
     #[serde(default = "default_page")]
     pub max_page_size: usize,
+    /// Added to every Compute / OS Login answer, ms (real calls take
+    /// tens to hundreds of ms; benchmarks use it).
+    #[serde(default)]
+    pub api_latency_ms: u64,
     /// Firewall rules (for `doctor`).
     #[serde(default)]
     pub firewalls: Vec<serde_json::Value>,

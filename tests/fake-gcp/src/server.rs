@@ -141,6 +141,9 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes
                 ));
             }
             state.stats.api_requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if state.config.api_latency_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(state.config.api_latency_ms)).await;
+            }
             let r = if let Some(rest) = p.strip_prefix("/compute/v1/") {
                 crate::compute::handle(&state, method.as_str(), rest, &query, &body)
             } else {
