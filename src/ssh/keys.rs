@@ -214,4 +214,43 @@ mod tests {
         std::fs::write(public_path(&q), format!("{} x\n", k.type_blob())).unwrap();
         assert!(matches!(inspect(&q), Err(KeyError::MissingPrivate { .. })));
     }
+
+    #[test]
+    fn passphrase_key_without_pub_still_yields_its_public_half() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("enc");
+        let st = std::process::Command::new("ssh-keygen")
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "secret phrase",
+                "-C",
+                "c",
+                "-f",
+            ])
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let line = std::fs::read_to_string(public_path(&p)).unwrap();
+        std::fs::remove_file(public_path(&p)).unwrap();
+        match inspect(&p).unwrap() {
+            KeyState::Existing(k) => assert_eq!(k.blob, line.split_whitespace().nth(1).unwrap()),
+            KeyState::Missing => panic!("missing"),
+        }
+        // A legacy PEM key without .pub: a clear fix, not a Base64 error.
+        let pem = d.path().join("pem");
+        let st = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "rsa", "-b", "1024", "-m", "PEM", "-N", "", "-f"])
+            .arg(&pem)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::remove_file(public_path(&pem)).unwrap();
+        let e = inspect(&pem).unwrap_err();
+        assert!(e.to_string().contains("legacy PEM format"), "{e}");
+        assert!(e.fix().contains("ssh-keygen -y -f"));
+    }
 }
