@@ -19,20 +19,38 @@ _iap__ssh() {
             iap__ssh,completions)
                 cmd="iap__ssh__subcmd__completions"
                 ;;
+            iap__ssh,doctor)
+                cmd="iap__ssh__subcmd__doctor"
+                ;;
             iap__ssh,forward)
                 cmd="iap__ssh__subcmd__forward"
                 ;;
             iap__ssh,help)
                 cmd="iap__ssh__subcmd__help"
                 ;;
+            iap__ssh,list)
+                cmd="iap__ssh__subcmd__list"
+                ;;
+            iap__ssh,man)
+                cmd="iap__ssh__subcmd__man"
+                ;;
             iap__ssh,proxy)
                 cmd="iap__ssh__subcmd__proxy"
+                ;;
+            iap__ssh,scp)
+                cmd="iap__ssh__subcmd__scp"
                 ;;
             iap__ssh,setup)
                 cmd="iap__ssh__subcmd__setup"
                 ;;
+            iap__ssh,ssh)
+                cmd="iap__ssh__subcmd__ssh"
+                ;;
             iap__ssh__subcmd__help,completions)
                 cmd="iap__ssh__subcmd__help__subcmd__completions"
+                ;;
+            iap__ssh__subcmd__help,doctor)
+                cmd="iap__ssh__subcmd__help__subcmd__doctor"
                 ;;
             iap__ssh__subcmd__help,forward)
                 cmd="iap__ssh__subcmd__help__subcmd__forward"
@@ -40,11 +58,23 @@ _iap__ssh() {
             iap__ssh__subcmd__help,help)
                 cmd="iap__ssh__subcmd__help__subcmd__help"
                 ;;
+            iap__ssh__subcmd__help,list)
+                cmd="iap__ssh__subcmd__help__subcmd__list"
+                ;;
+            iap__ssh__subcmd__help,man)
+                cmd="iap__ssh__subcmd__help__subcmd__man"
+                ;;
             iap__ssh__subcmd__help,proxy)
                 cmd="iap__ssh__subcmd__help__subcmd__proxy"
                 ;;
+            iap__ssh__subcmd__help,scp)
+                cmd="iap__ssh__subcmd__help__subcmd__scp"
+                ;;
             iap__ssh__subcmd__help,setup)
                 cmd="iap__ssh__subcmd__help__subcmd__setup"
+                ;;
+            iap__ssh__subcmd__help,ssh)
+                cmd="iap__ssh__subcmd__help__subcmd__ssh"
                 ;;
             *)
                 ;;
@@ -53,7 +83,7 @@ _iap__ssh() {
 
     case "${cmd}" in
         iap__ssh)
-            opts="-v -h -V --verbose --help --version proxy forward setup completions help"
+            opts="-v -q -h -V --verbose --quiet --help --version setup ssh scp list doctor proxy forward completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -67,7 +97,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__completions)
-            opts="-v -h -V --verbose --help --version bash elvish fish powershell zsh"
+            opts="-v -q -h -V --verbose --quiet --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -80,8 +110,34 @@ _iap__ssh() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        iap__subcmd__ssh__subcmd__doctor)
+            opts="-v -q -h -V --project --zone --port --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         iap__subcmd__ssh__subcmd__forward)
-            opts="-L -v -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --local-host-port --no-connection-check --json --shutdown-grace --verbose --help --version"
+            opts="-L -v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --local-host-port --no-connection-check --json --shutdown-grace --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -143,7 +199,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__help)
-            opts="proxy forward setup completions help"
+            opts="setup ssh scp list doctor proxy forward completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -157,6 +213,20 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iap__subcmd__ssh__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -198,7 +268,49 @@ _iap__ssh() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        iap__subcmd__ssh__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iap__subcmd__ssh__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         iap__subcmd__ssh__subcmd__help__subcmd__proxy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iap__subcmd__ssh__subcmd__help__subcmd__scp)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -226,8 +338,62 @@ _iap__ssh() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        iap__subcmd__ssh__subcmd__help__subcmd__ssh)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iap__subcmd__ssh__subcmd__list)
+            opts="-v -q -h -V --project --format --key-file --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iap__subcmd__ssh__subcmd__man)
+            opts="-v -q -h -V --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         iap__subcmd__ssh__subcmd__proxy)
-            opts="-v -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --verbose --help --version"
+            opts="-v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -276,8 +442,50 @@ _iap__ssh() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        iap__subcmd__ssh__subcmd__scp)
+            opts="-r -C -v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --recurse --compress --scp-flag --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --known-hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scp-flag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         iap__subcmd__ssh__subcmd__setup)
-            opts="-q -v -h -V --project --key-file --ssh-config --known-hosts --user --key-ttl --dry-run --remove --quiet --verbose --help --version"
+            opts="-v -q -h -V --project --key-file --ssh-config --known-hosts --user --key-ttl --dry-run --remove --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -304,6 +512,44 @@ _iap__ssh() {
                     return 0
                     ;;
                 --key-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iap__subcmd__ssh__subcmd__ssh)
+            opts="-v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --print-rsh --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --known-hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_iap_ssh_global_optspecs
-    string join \n v/verbose h/help V/version
+    string join \n v/verbose q/quiet h/help V/version
 end
 
 function __fish_iap_ssh_needs_command
@@ -25,13 +25,72 @@ function __fish_iap_ssh_using_subcommand
 end
 
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s V -l version -d 'Print version'
-complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
-complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, …)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "setup" -d 'Publish your SSH key and write Host blocks so plain `ssh VM` works'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "ssh" -d 'Run ssh to a VM through IAP (no setup needed)'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "scp" -d 'Copy files to or from a VM with scp through IAP (no setup needed)'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "list" -d 'List VMs with their alias, zone, status, user and where your key is'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "doctor" -d 'Check everything a tunnel to a VM needs and say how to fix what is missing'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l project -d 'Project to set up (repeatable; default: gcloud\'s core/project)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l key-file -d 'Private key to use or create (default: ~/.ssh/google_compute_engine, shared with gcloud)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l ssh-config -d 'ssh config file to write the managed section into (default: ~/.ssh/config)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l known-hosts -d 'Known-hosts file for VM host keys (default: ~/.ssh/google_compute_known_hosts, shared with gcloud)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l user -d 'User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l key-ttl -d 'Lifetime of the published key: 30d, 12h, ... or `never`; a re-run renews it when a quarter is left' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l dry-run -d 'Print what would change (a diff and the keys to publish) and change nothing'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l remove -d 'Remove the managed section from the ssh config (no API calls)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l project -d 'Project (default: from NAME.ZONE.PROJECT, else gcloud\'s core/project)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l zone -d 'Zone (default: from NAME.ZONE.PROJECT, gcloud\'s compute/zone, else looked up)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l key-file -d 'Private key (default: ~/.ssh/google_compute_engine; created when missing)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l known-hosts -d 'Known-hosts file (default: ~/.ssh/google_compute_known_hosts)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l key-ttl -d 'Lifetime of a key published by this command: 30d, 12h, ... or `never`' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l port -d 'Port on the VM' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l dry-run -d 'Print the command (shell-quoted, ready to paste) and change nothing'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l print-rsh -d 'Print an ssh command for `rsync -e "$(iap-ssh ssh --print-rsh VM)"` and exit'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l project -d 'Project (default: from NAME.ZONE.PROJECT, else gcloud\'s core/project)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l zone -d 'Zone (default: from NAME.ZONE.PROJECT, gcloud\'s compute/zone, else looked up)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l key-file -d 'Private key (default: ~/.ssh/google_compute_engine; created when missing)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l known-hosts -d 'Known-hosts file (default: ~/.ssh/google_compute_known_hosts)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l key-ttl -d 'Lifetime of a key published by this command: 30d, 12h, ... or `never`' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l port -d 'Port on the VM' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l scp-flag -d 'Extra scp flag (repeatable), e.g. --scp-flag=-O' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l dry-run -d 'Print the command (shell-quoted, ready to paste) and change nothing'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s r -l recurse -d 'Copy directories recursively'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s C -l compress -d 'Compress in transit'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l project -d 'Project (repeatable; default: gcloud\'s core/project)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l format -d 'Output format' -r -f -a "table\t''
+json\t''"
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l key-file -d 'Private key whose publication is reported (default: ~/.ssh/google_compute_engine)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -l project -d 'Project (default: from NAME.ZONE.PROJECT, else gcloud\'s core/project)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -l zone -d 'Zone (default: from NAME.ZONE.PROJECT, gcloud\'s compute/zone, else looked up)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -l port -d 'Port to check' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l project -d 'Project id (default: from NAME.ZONE.PROJECT, else CLOUDSDK_CORE_PROJECT)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l zone -d 'Zone of the VM (default: from NAME.ZONE.PROJECT, else CLOUDSDK_COMPUTE_ZONE)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l interface -d 'Network interface of the VM' -r
@@ -42,6 +101,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l reconnect-wind
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l stall-timeout -d 'Resume the session when the relay has not answered for this long while data is unacknowledged, in seconds' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l keepalive -d 'Send a keepalive after this many idle seconds (0: never)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s V -l version -d 'Print version'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l project -d 'Project id (default: from NAME.ZONE.PROJECT, else CLOUDSDK_CORE_PROJECT)' -r
@@ -59,25 +119,24 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l shutdown-gra
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l no-connection-check -d 'Skip opening one test session per forward before listening'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l json -d 'Print the ready line as JSON with every bound address'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s V -l version -d 'Print version'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l project -d 'Project to set up (repeatable; default: gcloud\'s core/project)' -r
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l key-file -d 'Private key to use or create (default: ~/.ssh/google_compute_engine, shared with gcloud)' -r -F
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l ssh-config -d 'ssh config file to write the managed section into (default: ~/.ssh/config)' -r -F
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l known-hosts -d 'Known-hosts file for VM host keys (default: ~/.ssh/google_compute_known_hosts, shared with gcloud)' -r -F
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l user -d 'User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)' -r
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l key-ttl -d 'Lifetime of the published key: 30d, 12h, … or `never`; a re-run renews it when a quarter is left' -r
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l dry-run -d 'Print what would change (a diff and the keys to publish) and change nothing'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l remove -d 'Remove the managed section from the ssh config (no API calls)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s q -l quiet -d 'No progress or summary on stderr'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s h -l help -d 'Print help'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s V -l version -d 'Print version'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward setup completions help" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward setup completions help" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, …)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward setup completions help" -f -a "setup" -d 'Publish your SSH key and write Host blocks so plain `ssh VM` works'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward setup completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from proxy forward setup completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "setup" -d 'Publish your SSH key and write Host blocks so plain `ssh VM` works'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "ssh" -d 'Run ssh to a VM through IAP (no setup needed)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "scp" -d 'Copy files to or from a VM with scp through IAP (no setup needed)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "list" -d 'List VMs with their alias, zone, status, user and where your key is'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "doctor" -d 'Check everything a tunnel to a VM needs and say how to fix what is missing'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

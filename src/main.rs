@@ -15,7 +15,9 @@ fn main() {
             .with_max_level(level)
             .with_target(false)
             .without_time()
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_ansi(iap_ssh::cli::color_enabled(
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            ))
             .init();
     }
     let code = match iap_ssh::cli::run(cli) {

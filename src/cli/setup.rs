@@ -25,7 +25,7 @@ pub struct SetupArgs {
     /// User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)
     #[arg(long)]
     pub user: Option<String>,
-    /// Lifetime of the published key: 30d, 12h, … or `never`; a re-run renews it when a quarter is left
+    /// Lifetime of the published key: 30d, 12h, ... or `never`; a re-run renews it when a quarter is left
     #[arg(long, default_value = "365d", value_name = "DURATION", value_parser = parse_ttl)]
     pub key_ttl: Ttl,
     /// Print what would change (a diff and the keys to publish) and change nothing
@@ -34,16 +34,13 @@ pub struct SetupArgs {
     /// Remove the managed section from the ssh config (no API calls)
     #[arg(long, conflicts_with_all = ["projects", "key_ttl"])]
     pub remove: bool,
-    /// No progress or summary on stderr
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
 /// A parsed `--key-ttl` (None: never expires).
 #[derive(Debug, Clone, Copy)]
 pub struct Ttl(pub Option<u64>);
 
-fn parse_ttl(s: &str) -> Result<Ttl, String> {
+pub fn parse_ttl(s: &str) -> Result<Ttl, String> {
     setup::parse_ttl(s).map(Ttl)
 }
 
@@ -66,7 +63,7 @@ fn absolute(p: PathBuf) -> PathBuf {
     }
 }
 
-pub fn run(a: SetupArgs) -> Result<i32, UserError> {
+pub fn run(a: SetupArgs, quiet: bool) -> Result<i32, UserError> {
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map_err(|e| {
@@ -106,7 +103,7 @@ pub fn run(a: SetupArgs) -> Result<i32, UserError> {
         key_ttl: a.key_ttl.0,
         dry_run: a.dry_run,
         remove: a.remove,
-        quiet: a.quiet,
+        quiet,
         exe: exe.display().to_string(),
     };
     let mut err = std::io::stderr();

@@ -369,3 +369,105 @@ impl Api {
             .collect())
     }
 }
+
+#[derive(Debug, Deserialize)]
+struct FirewallList {
+    #[serde(default)]
+    items: Vec<super::firewall::Rule>,
+    #[serde(default, rename = "nextPageToken")]
+    next_page_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Permissions {
+    #[serde(default)]
+    permissions: Vec<String>,
+}
+
+impl Api {
+    /// Every firewall rule of `project` (all pages).
+    pub async fn firewalls(&self, project: &str) -> Result<Vec<super::firewall::Rule>, ApiError> {
+        let mut out = vec![];
+        let mut token: Option<String> = None;
+        loop {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            q.append_pair("maxResults", "500");
+            if let Some(t) = &token {
+                q.append_pair("pageToken", t);
+            }
+            let url = self.compute_url(&format!(
+                "projects/{}/global/firewalls?{}",
+                segment(project),
+                q.finish()
+            ));
+            let page: FirewallList = self
+                .call(
+                    Method::GET,
+                    &url,
+                    None,
+                    &format!("firewall rules of {project}"),
+                )
+                .await?;
+            out.extend(page.items);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Which of `permissions` the caller holds on the instance (Compute).
+    pub async fn instance_permissions(
+        &self,
+        project: &str,
+        zone: &str,
+        name: &str,
+        permissions: &[&str],
+    ) -> Result<Vec<String>, ApiError> {
+        let url = self.compute_url(&format!(
+            "projects/{}/zones/{}/instances/{}/testIamPermissions",
+            segment(project),
+            segment(zone),
+            segment(name)
+        ));
+        let body = json!({"permissions": permissions});
+        let p: Permissions = self
+            .call(
+                Method::POST,
+                &url,
+                Some(&body),
+                &format!("permissions on {name}"),
+            )
+            .await?;
+        Ok(p.permissions)
+    }
+
+    /// Does the caller hold `iap.tunnelInstances.accessViaIAP` on the
+    /// instance (IAP's testIamPermissions)?
+    pub async fn iap_tunnel_access(
+        &self,
+        project: &str,
+        zone: &str,
+        name: &str,
+    ) -> Result<bool, ApiError> {
+        let url = format!(
+            "{}projects/{}/iap_tunnel/zones/{}/instances/{}:testIamPermissions",
+            self.endpoints.iap,
+            segment(project),
+            segment(zone),
+            segment(name)
+        );
+        let body = json!({"permissions": ["iap.tunnelInstances.accessViaIAP"]});
+        let p: Permissions = self
+            .call(
+                Method::POST,
+                &url,
+                Some(&body),
+                &format!("IAP permissions on {name}"),
+            )
+            .await?;
+        Ok(p.permissions
+            .iter()
+            .any(|x| x == "iap.tunnelInstances.accessViaIAP"))
+    }
+}

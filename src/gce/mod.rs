@@ -4,7 +4,9 @@
 //! the fix for each status.
 
 pub mod compute;
+pub mod firewall;
 pub mod flags;
+pub mod lookup;
 pub mod oslogin;
 
 use std::sync::Arc;

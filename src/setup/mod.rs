@@ -9,6 +9,7 @@
 //! keys → config.
 
 pub mod files;
+pub mod one;
 pub mod plan;
 
 use std::collections::BTreeMap;
@@ -168,7 +169,7 @@ fn section_error(path: &std::path::Path, e: sshconfig::SectionError) -> UserErro
 
 /// One metadata level we may write.
 #[derive(Debug, Clone)]
-enum Level {
+pub(crate) enum Level {
     Project(String),
     Instance {
         project: String,
@@ -209,7 +210,7 @@ impl Level {
 /// read-modify-write with the fingerprint; on HTTP 412 (someone else wrote
 /// meanwhile) re-read and try again.
 #[allow(clippy::too_many_arguments)]
-async fn publish_metadata(
+pub(crate) async fn publish_metadata(
     api: &Api,
     level: &Level,
     mut meta: Metadata,
@@ -256,7 +257,7 @@ async fn publish_metadata(
     })
 }
 
-fn fix_setmetadata(level: &str) -> String {
+pub(crate) fn fix_setmetadata(level: &str) -> String {
     let perm = if level == "project" {
         "compute.projects.setCommonInstanceMetadata"
     } else {
@@ -267,13 +268,14 @@ fn fix_setmetadata(level: &str) -> String {
     )
 }
 
-const FIX_LIST: &str = "grant roles/compute.viewer on the project (or check the project id)";
-const FIX_OSLOGIN: &str =
+pub(crate) const FIX_LIST: &str =
+    "grant roles/compute.viewer on the project (or check the project id)";
+pub(crate) const FIX_OSLOGIN: &str =
     "grant roles/compute.osLogin (or roles/compute.osAdminLogin) on the project";
 
 /// Which account the credentials belong to (for OS Login): IAP_SSH_ACCOUNT,
 /// a service-account key's email, tokeninfo, then gcloud's `core/account`.
-async fn account_email(
+pub(crate) async fn account_email(
     api: &Api,
     gcloud: &crate::gcloud::GcloudConfig,
 ) -> Result<String, UserError> {
@@ -377,7 +379,7 @@ pub async fn metadata_user(
 
 /// OS Login: make sure the key is in the profile (import, or renew its
 /// expiry), and return (POSIX user, account, outcome).
-async fn oslogin(
+pub(crate) async fn oslogin(
     api: &Api,
     gcloud: &crate::gcloud::GcloudConfig,
     first: &Vm,
@@ -602,7 +604,7 @@ async fn fetch_host_keys(
     (text, warnings)
 }
 
-fn path_value(p: &std::path::Path) -> Result<String, UserError> {
+pub(crate) fn path_value(p: &std::path::Path) -> Result<String, UserError> {
     quote::config_value(&p.display().to_string()).ok_or_else(|| {
         UserError::new(
             exit::USAGE,
@@ -642,7 +644,7 @@ fn check_options(opts: &Options) -> Result<(), UserError> {
 }
 
 /// The key pair: read, or generate (not in a dry run: None then).
-fn ensure_key(opts: &Options) -> Result<(Option<PublicKeyInfo>, bool), UserError> {
+pub(crate) fn ensure_key(opts: &Options) -> Result<(Option<PublicKeyInfo>, bool), UserError> {
     let state = keys::inspect(&opts.key_file)
         .map_err(|e| UserError::new(exit::OTHER, e.to_string()).with_fix(e.fix()))?;
     match state {

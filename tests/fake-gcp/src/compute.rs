@@ -426,14 +426,85 @@ pub fn handle(
             }
         }
         ("GET", ["projects", p, "global", "firewalls"]) => {
-            let items: Vec<Value> = state
+            // No firewall model: everything is reachable, and the list
+            // says so with one allow-all rule.
+            let everything = vec![json!({"name": "fake-allow-all", "network": "default",
+                "direction": "INGRESS", "priority": 65534, "sourceRanges": ["0.0.0.0/0"],
+                "allowed": [{"IPProtocol": "all"}]})];
+            let rules = state.config.firewalls.as_ref().unwrap_or(&everything);
+            let networks: std::collections::BTreeSet<&str> = state
                 .config
-                .firewalls
+                .instances
+                .iter()
+                .map(|i| i.network.as_str())
+                .collect();
+            let rules: Vec<Value> = if state.config.firewalls.is_some() {
+                rules.clone()
+            } else {
+                networks
+                    .iter()
+                    .map(|n| {
+                        let mut r = everything[0].clone();
+                        r["name"] = json!(format!("fake-allow-all-{n}"));
+                        r["network"] = json!(n);
+                        r
+                    })
+                    .collect()
+            };
+            let items: Vec<Value> = rules
                 .iter()
                 .filter(|f| f.get("project").and_then(Value::as_str).unwrap_or(p) == *p)
-                .cloned()
+                .map(|f| {
+                    let mut f = f.clone();
+                    if let Some(o) = f.as_object_mut() {
+                        o.remove("project");
+                        // The API returns the network as a URL.
+                        if let Some(n) = o.get("network").and_then(Value::as_str)
+                            && !n.contains('/')
+                        {
+                            let url = format!("{base}projects/{p}/global/networks/{n}");
+                            o.insert("network".into(), json!(url));
+                        }
+                    }
+                    f
+                })
                 .collect();
             ok(json!({"kind": "compute#firewallList", "items": items}))
+        }
+        (
+            "POST",
+            [
+                "projects",
+                p,
+                "zones",
+                z,
+                "instances",
+                n,
+                "testIamPermissions",
+            ],
+        ) => {
+            if find(state, p, z, n).is_none() {
+                return not_found(&format!("projects/{p}/zones/{z}/instances/{n}"));
+            }
+            let asked: Value = serde_json::from_slice(body).unwrap_or_default();
+            let granted: Vec<Value> = asked["permissions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|perm| {
+                    let is_login = matches!(
+                        perm.as_str(),
+                        Some("compute.instances.osLogin" | "compute.instances.osAdminLogin")
+                    );
+                    !is_login || state.config.oslogin_access
+                })
+                .cloned()
+                .collect();
+            if granted.is_empty() {
+                ok(json!({}))
+            } else {
+                ok(json!({"permissions": granted}))
+            }
         }
         _ => error(
             404,
@@ -449,4 +520,111 @@ fn not_found_guest(path: &str) -> Reply {
         "notFound",
         &format!("The resource '{path}' of type 'Guest Attribute' was not found."),
     )
+}
+
+/// Does the firewall model let IAP (35.235.240.0/20) reach `port` of `i`?
+/// Rules: ingress only, enabled, same network; targets (tags or service
+/// accounts) must match when given; the lowest priority number wins and a
+/// deny wins a tie; nothing matching means the implied deny.
+pub fn firewall_admits(state: &State, i: &Instance, port: u16) -> bool {
+    let Some(rules) = &state.config.firewalls else {
+        return true;
+    };
+    let iap: u32 = (35 << 24) | (235 << 16) | (240 << 8);
+    let in_range = |r: &str| -> bool {
+        let (ip, len) = r.split_once('/').unwrap_or((r, "32"));
+        let (Ok(ip), Ok(len)) = (ip.parse::<std::net::Ipv4Addr>(), len.parse::<u32>()) else {
+            return false;
+        };
+        // The sample source address 35.235.240.7 must be inside.
+        let mask = if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - len.min(32))
+        };
+        (u32::from(ip) & mask) == ((iap | 7) & mask)
+    };
+    let port_ok = |entries: &Value| -> bool {
+        entries.as_array().into_iter().flatten().any(|e| {
+            let proto = e["IPProtocol"].as_str().unwrap_or("");
+            if proto != "tcp" && proto != "all" {
+                return false;
+            }
+            match e["ports"].as_array() {
+                None => true,
+                Some(ps) => ps
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .any(|p| match p.split_once('-') {
+                        Some((a, b)) => {
+                            a.parse::<u16>().is_ok_and(|a| a <= port)
+                                && b.parse::<u16>().is_ok_and(|b| port <= b)
+                        }
+                        None => p.parse::<u16>() == Ok(port),
+                    }),
+            }
+        })
+    };
+    let mut best: Option<(i64, bool)> = None; // (priority, allow)
+    for r in rules {
+        if r.get("project")
+            .and_then(Value::as_str)
+            .is_some_and(|p| p != i.project)
+        {
+            continue;
+        }
+        let network = r["network"].as_str().unwrap_or("default");
+        if network.rsplit('/').next() != Some(i.network.as_str()) {
+            continue;
+        }
+        if r["direction"].as_str().unwrap_or("INGRESS") != "INGRESS" || r["disabled"] == json!(true)
+        {
+            continue;
+        }
+        if !r["sourceRanges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .any(in_range)
+        {
+            continue;
+        }
+        let tags: Vec<&str> = r["targetTags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let sas: Vec<&str> = r["targetServiceAccounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if !tags.is_empty() && !i.tags.iter().any(|t| tags.contains(&t.as_str())) {
+            continue;
+        }
+        if !sas.is_empty()
+            && !i
+                .service_account
+                .as_deref()
+                .is_some_and(|s| sas.contains(&s))
+        {
+            continue;
+        }
+        let allow = if port_ok(&r["allowed"]) {
+            true
+        } else if port_ok(&r["denied"]) {
+            false
+        } else {
+            continue;
+        };
+        let prio = r["priority"].as_i64().unwrap_or(1000);
+        best = match best {
+            Some((bp, ba)) if bp < prio || (bp == prio && !ba) => Some((bp, ba)),
+            _ => Some((prio, allow)),
+        };
+    }
+    best.is_some_and(|(_, allow)| allow)
 }

@@ -169,12 +169,20 @@ pub struct Config {
     /// tens to hundreds of ms; benchmarks use it).
     #[serde(default)]
     pub api_latency_ms: u64,
-    /// Firewall rules (for `doctor`).
+    /// Firewall rules in the API's JSON shape (`firewalls.list` items,
+    /// plus an optional `project`). None: no firewall model, every port is
+    /// reachable. Some: the relay admits a tunnel only when the rules let
+    /// 35.235.240.0/20 in (ingress, priority, deny, target tags and
+    /// service accounts), else close 4003.
     #[serde(default)]
-    pub firewalls: Vec<serde_json::Value>,
+    pub firewalls: Option<Vec<serde_json::Value>>,
     /// IAM: does the principal hold `iap.tunnelInstances.accessViaIAP`?
+    /// (false: tunnels get 4033, IAP testIamPermissions grants nothing)
     #[serde(default = "yes")]
     pub iap_access: bool,
+    /// IAM: does the principal hold `compute.instances.osLogin`?
+    #[serde(default = "yes")]
+    pub oslogin_access: bool,
 }
 
 fn default_guest_delay() -> u64 {

@@ -1,6 +1,7 @@
 //! The guest-agent simulation: after a key change lands in metadata or OS
 //! Login, and a configurable delay later, each simulated VM that has a
-//! `guest_keys_dir` gets one authorized-keys file per user there (the VM's
+//! `guest_keys_dir` gets one authorized-keys file per user there (OS Login
+//! changes apply at once, as sshd queries OS Login at login time) (the VM's
 //! sshd reads `DIR/%u`), applying the Linux guest agent's rules: Go
 //! `ParseBool` truth values, project flags overridden by the instance,
 //! OS Login replacing metadata keys, `block-project-ssh-keys` and a legacy
@@ -249,7 +250,15 @@ pub fn sync(state: &State) {
     }
 }
 
-/// Runs [`sync`] after the configured delay (the agent's reaction time).
+/// OS Login keys take effect at once: the VM's sshd asks OS Login at
+/// login time (AuthorizedKeysCommand), no agent round trip. Applied
+/// before the API answers.
+pub fn sync_now(state: &State) {
+    sync(state);
+}
+
+/// Runs [`sync`] after the configured delay (the agent's reaction time to
+/// a metadata change).
 pub fn schedule(state: Arc<State>) {
     let delay = Duration::from_millis(state.config.guest_delay_ms);
     tokio::spawn(async move {

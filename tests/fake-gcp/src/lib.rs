@@ -40,6 +40,7 @@ pub struct ReadyInfo {
     pub service_account_file: PathBuf,
     pub authorized_user_file: PathBuf,
     pub tokeninfo_url: String,
+    pub iap_url: String,
 }
 
 impl ReadyInfo {
@@ -52,6 +53,7 @@ impl ReadyInfo {
             ("IAP_SSH_TOKEN_URL", self.token_url.clone()),
             ("IAP_SSH_METADATA_URL", self.metadata_url.clone()),
             ("IAP_SSH_TOKENINFO_URL", self.tokeninfo_url.clone()),
+            ("IAP_SSH_IAP_URL", self.iap_url.clone()),
             ("IAP_SSH_CA_FILE", self.ca_file.display().to_string()),
         ]
     }
@@ -128,6 +130,7 @@ impl FakeGcp {
             service_account_file: sa_file,
             authorized_user_file: au_file,
             tokeninfo_url: format!("https://{base}/tokeninfo"),
+            iap_url: format!("https://{base}/iap/v1/"),
         };
         guest::schedule(state.clone());
         Ok(FakeGcp {

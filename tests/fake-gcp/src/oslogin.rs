@@ -129,7 +129,7 @@ pub fn handle(state: &Arc<State>, method: &str, rest: &str, body: &[u8]) -> Repl
                 c.oslogin_writes += 1;
             }
             state.event("oslogin import");
-            crate::guest::schedule(state.clone());
+            crate::guest::sync_now(state);
             (
                 200,
                 json!({"loginProfile": profile_json(state), "details": ""}).to_string(),
@@ -155,7 +155,7 @@ pub fn handle(state: &Arc<State>, method: &str, rest: &str, body: &[u8]) -> Repl
                     c.oslogin_writes += 1;
                     drop(c);
                     state.event("oslogin delete");
-                    crate::guest::schedule(state.clone());
+                    crate::guest::sync_now(state);
                     (200, "{}".into())
                 }
                 "PATCH" => {
@@ -172,7 +172,7 @@ pub fn handle(state: &Arc<State>, method: &str, rest: &str, body: &[u8]) -> Repl
                     c.oslogin_writes += 1;
                     drop(c);
                     state.event("oslogin patch");
-                    crate::guest::schedule(state.clone());
+                    crate::guest::sync_now(state);
                     (200, out.to_string())
                 }
                 _ => error(405, "methodNotAllowed", "method not allowed"),

@@ -649,6 +649,10 @@ pub async fn handle(
         {
             return reject(&state, ws, 4003, "failed to connect to backend").await;
         }
+        if !crate::compute::firewall_admits(&state, inst, port) {
+            state.event(format!("firewall: {instance} port {port} closed to IAP"));
+            return reject(&state, ws, 4003, "failed to connect to backend").await;
+        }
         inst.ports.get(&port).cloned()
     };
     let Some(backend) = backend else {

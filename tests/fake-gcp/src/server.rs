@@ -119,7 +119,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes
                 .map(|(_, v)| v.into_owned());
             json(crate::oslogin::tokeninfo(&state, token.as_deref()))
         }
-        (_, p) if p.starts_with("/compute/v1/") || p.starts_with("/oslogin/v1/") => {
+        (_, p) if p.starts_with("/compute/v1/") || p.starts_with("/oslogin/v1/") || p.starts_with("/iap/v1/") => {
             let bearer = req
                 .headers()
                 .get("authorization")
@@ -146,6 +146,8 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes
             }
             let r = if let Some(rest) = p.strip_prefix("/compute/v1/") {
                 crate::compute::handle(&state, method.as_str(), rest, &query, &body)
+            } else if let Some(rest) = p.strip_prefix("/iap/v1/") {
+                iap_test_permissions(&state, method.as_str(), rest)
             } else {
                 crate::oslogin::handle(&state, method.as_str(), &p["/oslogin/v1/".len()..], &body)
             };
@@ -182,5 +184,36 @@ pub async fn serve(state: Arc<State>, listener: TcpListener, tls: Arc<rustls::Se
                 .with_upgrades()
                 .await;
         });
+    }
+}
+
+/// IAP's `testIamPermissions` on a tunnel instance resource
+/// (`projects/P/iap_tunnel/zones/Z/instances/N:testIamPermissions`).
+fn iap_test_permissions(state: &State, method: &str, rest: &str) -> oauth::Reply {
+    let Some(res) = rest.strip_suffix(":testIamPermissions") else {
+        return crate::compute::error(
+            404,
+            "notFound",
+            &format!("no IAP route for {method} {rest}"),
+        );
+    };
+    let segs: Vec<&str> = res.split('/').collect();
+    let ["projects", p, "iap_tunnel", "zones", z, "instances", n] = segs.as_slice() else {
+        return crate::compute::error(
+            404,
+            "notFound",
+            &format!("no IAP route for {method} {rest}"),
+        );
+    };
+    if method != "POST" || state.config.find(p, z, n).is_none() {
+        return crate::compute::error(404, "notFound", "Requested entity was not found.");
+    }
+    if state.config.iap_access {
+        (
+            200,
+            serde_json::json!({"permissions": ["iap.tunnelInstances.accessViaIAP"]}).to_string(),
+        )
+    } else {
+        (200, "{}".to_string())
     }
 }

@@ -1,0 +1,247 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'iap-ssh'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'iap-ssh' {
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('setup', 'setup', [CompletionResultType]::ParameterValue, 'Publish your SSH key and write Host blocks so plain `ssh VM` works')
+            [CompletionResult]::new('ssh', 'ssh', [CompletionResultType]::ParameterValue, 'Run ssh to a VM through IAP (no setup needed)')
+            [CompletionResult]::new('scp', 'scp', [CompletionResultType]::ParameterValue, 'Copy files to or from a VM with scp through IAP (no setup needed)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List VMs with their alias, zone, status, user and where your key is')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check everything a tunnel to a VM needs and say how to fix what is missing')
+            [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)')
+            [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'iap-ssh;setup' {
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project to set up (repeatable; default: gcloud''s core/project)')
+            [CompletionResult]::new('--key-file', '--key-file', [CompletionResultType]::ParameterName, 'Private key to use or create (default: ~/.ssh/google_compute_engine, shared with gcloud)')
+            [CompletionResult]::new('--ssh-config', '--ssh-config', [CompletionResultType]::ParameterName, 'ssh config file to write the managed section into (default: ~/.ssh/config)')
+            [CompletionResult]::new('--known-hosts', '--known-hosts', [CompletionResultType]::ParameterName, 'Known-hosts file for VM host keys (default: ~/.ssh/google_compute_known_hosts, shared with gcloud)')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)')
+            [CompletionResult]::new('--key-ttl', '--key-ttl', [CompletionResultType]::ParameterName, 'Lifetime of the published key: 30d, 12h, ... or `never`; a re-run renews it when a quarter is left')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what would change (a diff and the keys to publish) and change nothing')
+            [CompletionResult]::new('--remove', '--remove', [CompletionResultType]::ParameterName, 'Remove the managed section from the ssh config (no API calls)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'iap-ssh;ssh' {
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project (default: from NAME.ZONE.PROJECT, else gcloud''s core/project)')
+            [CompletionResult]::new('--zone', '--zone', [CompletionResultType]::ParameterName, 'Zone (default: from NAME.ZONE.PROJECT, gcloud''s compute/zone, else looked up)')
+            [CompletionResult]::new('--key-file', '--key-file', [CompletionResultType]::ParameterName, 'Private key (default: ~/.ssh/google_compute_engine; created when missing)')
+            [CompletionResult]::new('--known-hosts', '--known-hosts', [CompletionResultType]::ParameterName, 'Known-hosts file (default: ~/.ssh/google_compute_known_hosts)')
+            [CompletionResult]::new('--key-ttl', '--key-ttl', [CompletionResultType]::ParameterName, 'Lifetime of a key published by this command: 30d, 12h, ... or `never`')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port on the VM')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the command (shell-quoted, ready to paste) and change nothing')
+            [CompletionResult]::new('--print-rsh', '--print-rsh', [CompletionResultType]::ParameterName, 'Print an ssh command for `rsync -e "$(iap-ssh ssh --print-rsh VM)"` and exit')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'iap-ssh;scp' {
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project (default: from NAME.ZONE.PROJECT, else gcloud''s core/project)')
+            [CompletionResult]::new('--zone', '--zone', [CompletionResultType]::ParameterName, 'Zone (default: from NAME.ZONE.PROJECT, gcloud''s compute/zone, else looked up)')
+            [CompletionResult]::new('--key-file', '--key-file', [CompletionResultType]::ParameterName, 'Private key (default: ~/.ssh/google_compute_engine; created when missing)')
+            [CompletionResult]::new('--known-hosts', '--known-hosts', [CompletionResultType]::ParameterName, 'Known-hosts file (default: ~/.ssh/google_compute_known_hosts)')
+            [CompletionResult]::new('--key-ttl', '--key-ttl', [CompletionResultType]::ParameterName, 'Lifetime of a key published by this command: 30d, 12h, ... or `never`')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port on the VM')
+            [CompletionResult]::new('--scp-flag', '--scp-flag', [CompletionResultType]::ParameterName, 'Extra scp flag (repeatable), e.g. --scp-flag=-O')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the command (shell-quoted, ready to paste) and change nothing')
+            [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'Copy directories recursively')
+            [CompletionResult]::new('--recurse', '--recurse', [CompletionResultType]::ParameterName, 'Copy directories recursively')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Compress in transit')
+            [CompletionResult]::new('--compress', '--compress', [CompletionResultType]::ParameterName, 'Compress in transit')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'iap-ssh;list' {
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project (repeatable; default: gcloud''s core/project)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--key-file', '--key-file', [CompletionResultType]::ParameterName, 'Private key whose publication is reported (default: ~/.ssh/google_compute_engine)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'iap-ssh;doctor' {
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project (default: from NAME.ZONE.PROJECT, else gcloud''s core/project)')
+            [CompletionResult]::new('--zone', '--zone', [CompletionResultType]::ParameterName, 'Zone (default: from NAME.ZONE.PROJECT, gcloud''s compute/zone, else looked up)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to check')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'iap-ssh;proxy' {
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project id (default: from NAME.ZONE.PROJECT, else CLOUDSDK_CORE_PROJECT)')
+            [CompletionResult]::new('--zone', '--zone', [CompletionResultType]::ParameterName, 'Zone of the VM (default: from NAME.ZONE.PROJECT, else CLOUDSDK_COMPUTE_ZONE)')
+            [CompletionResult]::new('--interface', '--interface', [CompletionResultType]::ParameterName, 'Network interface of the VM')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Region of a host target (an IP or FQDN reached through an IAP destination group)')
+            [CompletionResult]::new('--network', '--network', [CompletionResultType]::ParameterName, 'VPC network of a host target')
+            [CompletionResult]::new('--dest-group', '--dest-group', [CompletionResultType]::ParameterName, 'IAP destination group of a host target')
+            [CompletionResult]::new('--reconnect-window', '--reconnect-window', [CompletionResultType]::ParameterName, 'How long to keep trying to resume a dropped session, in seconds')
+            [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Resume the session when the relay has not answered for this long while data is unacknowledged, in seconds')
+            [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Send a keepalive after this many idle seconds (0: never)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'iap-ssh;forward' {
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project id (default: from NAME.ZONE.PROJECT, else CLOUDSDK_CORE_PROJECT)')
+            [CompletionResult]::new('--zone', '--zone', [CompletionResultType]::ParameterName, 'Zone of the VM (default: from NAME.ZONE.PROJECT, else CLOUDSDK_COMPUTE_ZONE)')
+            [CompletionResult]::new('--interface', '--interface', [CompletionResultType]::ParameterName, 'Network interface of the VM')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Region of a host target (an IP or FQDN reached through an IAP destination group)')
+            [CompletionResult]::new('--network', '--network', [CompletionResultType]::ParameterName, 'VPC network of a host target')
+            [CompletionResult]::new('--dest-group', '--dest-group', [CompletionResultType]::ParameterName, 'IAP destination group of a host target')
+            [CompletionResult]::new('--reconnect-window', '--reconnect-window', [CompletionResultType]::ParameterName, 'How long to keep trying to resume a dropped session, in seconds')
+            [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Resume the session when the relay has not answered for this long while data is unacknowledged, in seconds')
+            [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Send a keepalive after this many idle seconds (0: never)')
+            [CompletionResult]::new('--local-host-port', '--local-host-port', [CompletionResultType]::ParameterName, 'Local address to listen on (port 0 or none: pick a free port)')
+            [CompletionResult]::new('-L', '-L ', [CompletionResultType]::ParameterName, 'Another forward, `[BIND:]LOCAL_PORT:INSTANCE:PORT` (repeatable; INSTANCE may be NAME.ZONE.PROJECT)')
+            [CompletionResult]::new('--shutdown-grace', '--shutdown-grace', [CompletionResultType]::ParameterName, 'Seconds open connections get to finish after SIGINT/SIGTERM')
+            [CompletionResult]::new('--no-connection-check', '--no-connection-check', [CompletionResultType]::ParameterName, 'Skip opening one test session per forward before listening')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the ready line as JSON with every bound address')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'iap-ssh;completions' {
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'iap-ssh;man' {
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'iap-ssh;help' {
+            [CompletionResult]::new('setup', 'setup', [CompletionResultType]::ParameterValue, 'Publish your SSH key and write Host blocks so plain `ssh VM` works')
+            [CompletionResult]::new('ssh', 'ssh', [CompletionResultType]::ParameterValue, 'Run ssh to a VM through IAP (no setup needed)')
+            [CompletionResult]::new('scp', 'scp', [CompletionResultType]::ParameterValue, 'Copy files to or from a VM with scp through IAP (no setup needed)')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List VMs with their alias, zone, status, user and where your key is')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check everything a tunnel to a VM needs and say how to fix what is missing')
+            [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)')
+            [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'iap-ssh;help;setup' {
+            break
+        }
+        'iap-ssh;help;ssh' {
+            break
+        }
+        'iap-ssh;help;scp' {
+            break
+        }
+        'iap-ssh;help;list' {
+            break
+        }
+        'iap-ssh;help;doctor' {
+            break
+        }
+        'iap-ssh;help;proxy' {
+            break
+        }
+        'iap-ssh;help;forward' {
+            break
+        }
+        'iap-ssh;help;completions' {
+            break
+        }
+        'iap-ssh;help;man' {
+            break
+        }
+        'iap-ssh;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

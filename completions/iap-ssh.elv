@@ -1,0 +1,221 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[iap-ssh] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'iap-ssh'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'iap-ssh'= {
+            cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand -q 'Only errors on stderr (no progress, summaries or notices)'
+            cand --quiet 'Only errors on stderr (no progress, summaries or notices)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand setup 'Publish your SSH key and write Host blocks so plain `ssh VM` works'
+            cand ssh 'Run ssh to a VM through IAP (no setup needed)'
+            cand scp 'Copy files to or from a VM with scp through IAP (no setup needed)'
+            cand list 'List VMs with their alias, zone, status, user and where your key is'
+            cand doctor 'Check everything a tunnel to a VM needs and say how to fix what is missing'
+            cand proxy 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
+            cand forward 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
+            cand completions 'Print a shell completion script'
+            cand man 'Print the man page (roff)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'iap-ssh;setup'= {
+            cand --project 'Project to set up (repeatable; default: gcloud''s core/project)'
+            cand --key-file 'Private key to use or create (default: ~/.ssh/google_compute_engine, shared with gcloud)'
+            cand --ssh-config 'ssh config file to write the managed section into (default: ~/.ssh/config)'
+            cand --known-hosts 'Known-hosts file for VM host keys (default: ~/.ssh/google_compute_known_hosts, shared with gcloud)'
+            cand --user 'User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)'
+            cand --key-ttl 'Lifetime of the published key: 30d, 12h, ... or `never`; a re-run renews it when a quarter is left'
+            cand --dry-run 'Print what would change (a diff and the keys to publish) and change nothing'
+            cand --remove 'Remove the managed section from the ssh config (no API calls)'
+            cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand -q 'Only errors on stderr (no progress, summaries or notices)'
+            cand --quiet 'Only errors on stderr (no progress, summaries or notices)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'iap-ssh;ssh'= {
+            cand --project 'Project (default: from NAME.ZONE.PROJECT, else gcloud''s core/project)'
+            cand --zone 'Zone (default: from NAME.ZONE.PROJECT, gcloud''s compute/zone, else looked up)'
+            cand --key-file 'Private key (default: ~/.ssh/google_compute_engine; created when missing)'
+            cand --known-hosts 'Known-hosts file (default: ~/.ssh/google_compute_known_hosts)'
+            cand --key-ttl 'Lifetime of a key published by this command: 30d, 12h, ... or `never`'
+            cand --port 'Port on the VM'
+            cand --dry-run 'Print the command (shell-quoted, ready to paste) and change nothing'
+            cand --print-rsh 'Print an ssh command for `rsync -e "$(iap-ssh ssh --print-rsh VM)"` and exit'
+            cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand -q 'Only errors on stderr (no progress, summaries or notices)'
+            cand --quiet 'Only errors on stderr (no progress, summaries or notices)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'iap-ssh;scp'= {
+            cand --project 'Project (default: from NAME.ZONE.PROJECT, else gcloud''s core/project)'
+            cand --zone 'Zone (default: from NAME.ZONE.PROJECT, gcloud''s compute/zone, else looked up)'
+            cand --key-file 'Private key (default: ~/.ssh/google_compute_engine; created when missing)'
+            cand --known-hosts 'Known-hosts file (default: ~/.ssh/google_compute_known_hosts)'
+            cand --key-ttl 'Lifetime of a key published by this command: 30d, 12h, ... or `never`'
+            cand --port 'Port on the VM'
+            cand --scp-flag 'Extra scp flag (repeatable), e.g. --scp-flag=-O'
+            cand --dry-run 'Print the command (shell-quoted, ready to paste) and change nothing'
+            cand -r 'Copy directories recursively'
+            cand --recurse 'Copy directories recursively'
+            cand -C 'Compress in transit'
+            cand --compress 'Compress in transit'
+            cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand -q 'Only errors on stderr (no progress, summaries or notices)'
+            cand --quiet 'Only errors on stderr (no progress, summaries or notices)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'iap-ssh;list'= {
+            cand --project 'Project (repeatable; default: gcloud''s core/project)'
+            cand --format 'Output format'
+            cand --key-file 'Private key whose publication is reported (default: ~/.ssh/google_compute_engine)'
+            cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand -q 'Only errors on stderr (no progress, summaries or notices)'
+            cand --quiet 'Only errors on stderr (no progress, summaries or notices)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'iap-ssh;doctor'= {
+            cand --project 'Project (default: from NAME.ZONE.PROJECT, else gcloud''s core/project)'
+            cand --zone 'Zone (default: from NAME.ZONE.PROJECT, gcloud''s compute/zone, else looked up)'
+            cand --port 'Port to check'
+            cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand -q 'Only errors on stderr (no progress, summaries or notices)'
+            cand --quiet 'Only errors on stderr (no progress, summaries or notices)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'iap-ssh;proxy'= {
+            cand --project 'Project id (default: from NAME.ZONE.PROJECT, else CLOUDSDK_CORE_PROJECT)'
+            cand --zone 'Zone of the VM (default: from NAME.ZONE.PROJECT, else CLOUDSDK_COMPUTE_ZONE)'
+            cand --interface 'Network interface of the VM'
+            cand --region 'Region of a host target (an IP or FQDN reached through an IAP destination group)'
+            cand --network 'VPC network of a host target'
+            cand --dest-group 'IAP destination group of a host target'
+            cand --reconnect-window 'How long to keep trying to resume a dropped session, in seconds'
+            cand --stall-timeout 'Resume the session when the relay has not answered for this long while data is unacknowledged, in seconds'
+            cand --keepalive 'Send a keepalive after this many idle seconds (0: never)'
+            cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand -q 'Only errors on stderr (no progress, summaries or notices)'
+            cand --quiet 'Only errors on stderr (no progress, summaries or notices)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'iap-ssh;forward'= {
+            cand --project 'Project id (default: from NAME.ZONE.PROJECT, else CLOUDSDK_CORE_PROJECT)'
+            cand --zone 'Zone of the VM (default: from NAME.ZONE.PROJECT, else CLOUDSDK_COMPUTE_ZONE)'
+            cand --interface 'Network interface of the VM'
+            cand --region 'Region of a host target (an IP or FQDN reached through an IAP destination group)'
+            cand --network 'VPC network of a host target'
+            cand --dest-group 'IAP destination group of a host target'
+            cand --reconnect-window 'How long to keep trying to resume a dropped session, in seconds'
+            cand --stall-timeout 'Resume the session when the relay has not answered for this long while data is unacknowledged, in seconds'
+            cand --keepalive 'Send a keepalive after this many idle seconds (0: never)'
+            cand --local-host-port 'Local address to listen on (port 0 or none: pick a free port)'
+            cand -L 'Another forward, `[BIND:]LOCAL_PORT:INSTANCE:PORT` (repeatable; INSTANCE may be NAME.ZONE.PROJECT)'
+            cand --shutdown-grace 'Seconds open connections get to finish after SIGINT/SIGTERM'
+            cand --no-connection-check 'Skip opening one test session per forward before listening'
+            cand --json 'Print the ready line as JSON with every bound address'
+            cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand -q 'Only errors on stderr (no progress, summaries or notices)'
+            cand --quiet 'Only errors on stderr (no progress, summaries or notices)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'iap-ssh;completions'= {
+            cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand -q 'Only errors on stderr (no progress, summaries or notices)'
+            cand --quiet 'Only errors on stderr (no progress, summaries or notices)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'iap-ssh;man'= {
+            cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand -q 'Only errors on stderr (no progress, summaries or notices)'
+            cand --quiet 'Only errors on stderr (no progress, summaries or notices)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'iap-ssh;help'= {
+            cand setup 'Publish your SSH key and write Host blocks so plain `ssh VM` works'
+            cand ssh 'Run ssh to a VM through IAP (no setup needed)'
+            cand scp 'Copy files to or from a VM with scp through IAP (no setup needed)'
+            cand list 'List VMs with their alias, zone, status, user and where your key is'
+            cand doctor 'Check everything a tunnel to a VM needs and say how to fix what is missing'
+            cand proxy 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
+            cand forward 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
+            cand completions 'Print a shell completion script'
+            cand man 'Print the man page (roff)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'iap-ssh;help;setup'= {
+        }
+        &'iap-ssh;help;ssh'= {
+        }
+        &'iap-ssh;help;scp'= {
+        }
+        &'iap-ssh;help;list'= {
+        }
+        &'iap-ssh;help;doctor'= {
+        }
+        &'iap-ssh;help;proxy'= {
+        }
+        &'iap-ssh;help;forward'= {
+        }
+        &'iap-ssh;help;completions'= {
+        }
+        &'iap-ssh;help;man'= {
+        }
+        &'iap-ssh;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

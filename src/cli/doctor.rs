@@ -1,0 +1,402 @@
+//! `iap-ssh doctor [INSTANCE] [--port 22]`: checks, in order, everything a
+//! tunnel needs, one ✓/✗ line each with the exact fix: credentials and
+//! token; the instance exists and runs; a firewall rule admits IAP's range
+//! on the port; the caller may tunnel (IAP testIamPermissions); OS Login
+//! state and permission; a real tunnel to the port (the SSH banner on 22).
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::error::{UserError, exit};
+use crate::gce::compute::{Instance, last_segment};
+use crate::gce::firewall::{self, Verdict};
+use crate::gce::flags::{self, KeySource};
+use crate::gce::{Api, ApiError, lookup};
+use crate::gcloud::GcloudConfig;
+use crate::relay::url::Target;
+use crate::tunnel::{Relay, TunnelConfig};
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Project (default: from NAME.ZONE.PROJECT, else gcloud's core/project)
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Zone (default: from NAME.ZONE.PROJECT, gcloud's compute/zone, else looked up)
+    #[arg(long)]
+    pub zone: Option<String>,
+    /// Port to check
+    #[arg(long, default_value_t = 22, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+    /// The VM: INSTANCE or NAME.ZONE.PROJECT (without it, only credentials are checked)
+    pub instance: Option<String>,
+}
+
+/// Prints the ✓/✗ lines and remembers the first failure.
+struct Report {
+    color: bool,
+    first_failure: Option<i32>,
+}
+
+impl Report {
+    fn ok(&mut self, msg: &str) {
+        let mark = if self.color {
+            "\x1b[32m✓\x1b[0m"
+        } else {
+            "✓"
+        };
+        println!("{mark} {msg}");
+    }
+
+    fn warn(&mut self, msg: &str) {
+        let mark = if self.color { "\x1b[33m!\x1b[0m" } else { "!" };
+        println!("{mark} {msg}");
+    }
+
+    fn fail(&mut self, code: i32, msg: &str, fix: &str) {
+        let mark = if self.color {
+            "\x1b[31m✗\x1b[0m"
+        } else {
+            "✗"
+        };
+        println!("{mark} {msg}");
+        println!("    fix: {fix}");
+        self.first_failure.get_or_insert(code);
+        let _ = std::io::stdout().flush();
+    }
+
+    fn fail_user(&mut self, what: &str, e: &UserError) {
+        let fix = e.fix.clone().unwrap_or_else(|| "see the message".into());
+        self.fail(e.code, &format!("{what}: {}", e.cause), &fix);
+    }
+}
+
+fn member(email: Option<&str>) -> String {
+    match email {
+        Some(e) if e.ends_with(".gserviceaccount.com") => format!("serviceAccount:{e}"),
+        Some(e) => format!("user:{e}"),
+        None => "user:YOUR_EMAIL".into(),
+    }
+}
+
+/// The project that owns the VM's network (Shared VPC puts it elsewhere)
+/// and the network's name.
+fn network_of(inst: &Instance, project: &str) -> (String, String) {
+    let url = inst
+        .network_interfaces
+        .first()
+        .map(|n| n.network.as_str())
+        .unwrap_or("");
+    let net = if url.is_empty() {
+        "default"
+    } else {
+        last_segment(url)
+    };
+    let host_project = url
+        .split('/')
+        .skip_while(|s| *s != "projects")
+        .nth(1)
+        .unwrap_or(project);
+    (host_project.to_string(), net.to_string())
+}
+
+async fn check_firewall(r: &mut Report, api: &Api, inst: &Instance, project: &str, port: u16) {
+    let (fw_project, network) = network_of(inst, project);
+    let rules = match api.firewalls(&fw_project).await {
+        Ok(x) => x,
+        Err(e) => {
+            r.warn(&format!(
+                "firewall: cannot read the rules of project {fw_project} ({e}); check that one admits {} on tcp:{port}",
+                firewall::IAP_RANGE
+            ));
+            return;
+        }
+    };
+    let sas: Vec<String> = inst
+        .service_accounts
+        .iter()
+        .map(|s| s.email.clone())
+        .collect();
+    let t = firewall::Target {
+        network: &network,
+        tags: &inst.tags.items,
+        service_accounts: &sas,
+        port,
+    };
+    let create = |prio: Option<i64>| {
+        format!(
+            "gcloud compute firewall-rules create allow-ingress-from-iap --project={fw_project} --network={network} --direction=INGRESS --action=allow --rules=tcp:{port} --source-ranges={}{}",
+            firewall::IAP_RANGE,
+            prio.map(|p| format!(" --priority={p}")).unwrap_or_default()
+        )
+    };
+    match firewall::evaluate(&rules, &t) {
+        Verdict::Admitted(name) => r.ok(&format!(
+            "firewall: rule {name} admits {} on tcp:{port} (network {network})",
+            firewall::IAP_RANGE
+        )),
+        Verdict::Blocked(None) => r.fail(
+            exit::BACKEND_UNREACHABLE,
+            &format!(
+                "firewall: no ingress rule in network {network} admits {} on tcp:{port}",
+                firewall::IAP_RANGE
+            ),
+            &create(None),
+        ),
+        Verdict::Blocked(Some(name)) => {
+            let prio = rules
+                .iter()
+                .find(|x| x.name == name)
+                .and_then(|x| x.priority)
+                .unwrap_or(1000);
+            let fix = if prio > 0 {
+                create(Some(prio - 1))
+            } else {
+                format!("deny rule {name} has priority 0: narrow it so that it leaves out {}", firewall::IAP_RANGE)
+            };
+            r.fail(
+                exit::BACKEND_UNREACHABLE,
+                &format!(
+                    "firewall: deny rule {name} (priority {prio}) blocks {} on tcp:{port} (network {network})",
+                    firewall::IAP_RANGE
+                ),
+                &fix,
+            );
+        }
+        Verdict::Partial(names) => r.fail(
+            exit::BACKEND_UNREACHABLE,
+            &format!(
+                "firewall: rules {} cover only part of {} on tcp:{port}; IAP may connect from any address in it",
+                names.join(", "),
+                firewall::IAP_RANGE
+            ),
+            &create(None),
+        ),
+    }
+}
+
+/// Connects a real tunnel; on port 22 reads the SSH banner.
+async fn probe(relay: &Relay, target: &Target, port: u16) -> Result<Option<String>, UserError> {
+    let cfg = TunnelConfig {
+        reconnect_window: Duration::from_secs(5),
+        ..TunnelConfig::default()
+    };
+    if port != 22 {
+        return crate::tunnel::check(relay, target, &cfg)
+            .await
+            .map(|()| None)
+            .map_err(|e| e.into_user_error());
+    }
+    use tokio::io::AsyncReadExt;
+    let (mut ours, theirs) = tokio::io::duplex(64 * 1024);
+    let (r, w) = tokio::io::split(theirs);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let tunnel = crate::tunnel::run(r, w, relay, target, &cfg, async {
+        let _ = stop_rx.await;
+    });
+    let reader = async move {
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(20), async {
+            while line.len() < 255 {
+                match ours.read(&mut b).await {
+                    Ok(1) if b[0] == b'\n' => break,
+                    Ok(1) => line.push(b[0]),
+                    _ => break,
+                }
+            }
+        })
+        .await;
+        let _ = stop_tx.send(());
+        (
+            read.is_ok(),
+            String::from_utf8_lossy(&line).trim().to_string(),
+        )
+    };
+    let (res, (in_time, banner)) = tokio::join!(tunnel, reader);
+    res.map_err(|e| e.into_user_error())?;
+    if !in_time || !banner.starts_with("SSH-") {
+        return Err(UserError::new(
+            exit::BACKEND_UNREACHABLE,
+            format!(
+                "port 22 answered without an SSH banner ({:?})",
+                banner.chars().take(60).collect::<String>()
+            ),
+        )
+        .with_fix("check that sshd listens on port 22 of the VM"));
+    }
+    Ok(Some(banner))
+}
+
+pub fn run(a: DoctorArgs) -> Result<i32, UserError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| UserError::new(exit::OTHER, format!("cannot start the runtime: {e}")))?;
+    rt.block_on(doctor(a))
+}
+
+async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
+    let mut r = Report {
+        color: super::color_enabled(std::io::stdout().is_terminal()),
+        first_failure: None,
+    };
+    let gcloud = GcloudConfig::from_env();
+    // Bad arguments are usage errors, not findings.
+    let wanted = match &a.instance {
+        Some(i) => Some(lookup::wanted(
+            i,
+            a.project.as_deref(),
+            a.zone.as_deref(),
+            &gcloud,
+        )?),
+        None => None,
+    };
+
+    // 1. Credentials.
+    let api = match Api::from_env() {
+        Ok(api) => api,
+        Err(e) => {
+            r.fail_user("credentials", &e);
+            return Ok(r.first_failure.unwrap_or(exit::OTHER));
+        }
+    };
+    let desc = api.tokens().source().describe();
+    if let Err(e) = api.tokens().token(None).await {
+        r.fail_user(&format!("credentials ({desc})"), &UserError::from(e));
+        return Ok(r.first_failure.unwrap_or(exit::OTHER));
+    }
+    let email = match api.token_email().await {
+        Ok(Some(e)) => {
+            r.ok(&format!("credentials: {desc}; token accepted for {e}"));
+            Some(e)
+        }
+        Ok(None) => {
+            r.fail(
+                exit::NO_CREDENTIALS,
+                &format!("credentials: {desc}; the token was refused"),
+                "run `gcloud auth application-default login` (or fix IAP_SSH_ACCESS_TOKEN / the key file)",
+            );
+            return Ok(r.first_failure.unwrap_or(exit::OTHER));
+        }
+        Err(e) => {
+            r.warn(&format!(
+                "credentials: {desc}; token obtained, but tokeninfo is unreachable ({e})"
+            ));
+            gcloud.account.clone()
+        }
+    };
+    let Some(w) = wanted else {
+        return Ok(r.first_failure.unwrap_or(exit::OK));
+    };
+
+    // 2. The instance.
+    let inst = match lookup::find(&api, &w).await {
+        Ok(i) => i,
+        Err(e) => {
+            r.fail_user(&format!("instance {}", w.name), &e);
+            return Ok(r.first_failure.unwrap_or(exit::OTHER));
+        }
+    };
+    let zone = inst.zone_name().to_string();
+    let project = w.project.clone();
+    if inst.status == "RUNNING" {
+        r.ok(&format!(
+            "instance {} exists in {zone} of {project} and is RUNNING",
+            inst.name
+        ));
+    } else {
+        r.fail(
+            exit::BACKEND_UNREACHABLE,
+            &format!("instance {} is {}, not RUNNING", inst.name, inst.status),
+            &format!(
+                "gcloud compute instances start {} --zone={zone} --project={project}",
+                inst.name
+            ),
+        );
+    }
+
+    // 3. Firewall.
+    check_firewall(&mut r, &api, &inst, &project, a.port).await;
+
+    // 4. IAP permission.
+    match api.iap_tunnel_access(&project, &zone, &inst.name).await {
+        Ok(true) => r.ok(&format!("IAM: you hold iap.tunnelInstances.accessViaIAP on {}", inst.name)),
+        Ok(false) => r.fail(
+            exit::NOT_AUTHORIZED,
+            &format!("IAM: you lack iap.tunnelInstances.accessViaIAP on {}", inst.name),
+            &format!(
+                "gcloud projects add-iam-policy-binding {project} --member={} --role=roles/iap.tunnelResourceAccessor",
+                member(email.as_deref())
+            ),
+        ),
+        Err(e) => r.warn(&format!("IAM: cannot test IAP permissions ({e})")),
+    }
+
+    // 5. OS Login.
+    match api.get_project(&project).await {
+        Ok(p) => match flags::key_source(&p.common_instance_metadata, &inst) {
+            KeySource::OsLogin => {
+                let perms = [
+                    "compute.instances.osLogin",
+                    "compute.instances.osAdminLogin",
+                ];
+                match api
+                    .instance_permissions(&project, &zone, &inst.name, &perms)
+                    .await
+                {
+                    Ok(got) if !got.is_empty() => r.ok(&format!(
+                        "OS Login: on for {}; you hold {}",
+                        inst.name,
+                        got.join(" and ")
+                    )),
+                    Ok(_) => {
+                        let mut fix = format!(
+                            "gcloud projects add-iam-policy-binding {project} --member={} --role=roles/compute.osLogin",
+                            member(email.as_deref())
+                        );
+                        if let Some(sa) = inst.service_accounts.first() {
+                            fix.push_str(&format!(
+                                "; and, as the VM runs as {0}: gcloud iam service-accounts add-iam-policy-binding {0} --member={1} --role=roles/iam.serviceAccountUser",
+                                sa.email,
+                                member(email.as_deref())
+                            ));
+                        }
+                        r.fail(
+                            exit::NOT_AUTHORIZED,
+                            &format!("OS Login: on for {}, but you may not log in (compute.instances.osLogin)", inst.name),
+                            &fix,
+                        );
+                    }
+                    Err(e) => r.warn(&format!("OS Login: on; cannot test permissions ({e})")),
+                }
+            }
+            KeySource::Windows => r.ok(&format!(
+                "OS Login: {} is a Windows VM (RDP: iap-ssh forward … 3389)",
+                inst.name
+            )),
+            s => r.ok(&format!(
+                "OS Login: off for {}; keys come from {}",
+                inst.name,
+                s.describe()
+            )),
+        },
+        Err(ApiError::Status { status: 403, .. }) => r.warn(&format!(
+            "OS Login: cannot read project {project} metadata (needs compute.projects.get)"
+        )),
+        Err(e) => r.warn(&format!("OS Login: cannot read project {project} ({e})")),
+    }
+
+    // 6. A real tunnel.
+    let relay = super::target::relay_from_env()?;
+    let target = Target::instance(&project, &zone, &inst.name, a.port);
+    match probe(&relay, &target, a.port).await {
+        Ok(Some(banner)) => r.ok(&format!("tunnel to port 22: {banner}")),
+        Ok(None) => r.ok(&format!("tunnel to port {}: connected", a.port)),
+        Err(e) => r.fail_user(&format!("tunnel to port {}", a.port), &e),
+    }
+    let _ = std::io::stdout().flush();
+    Ok(r.first_failure.unwrap_or(exit::OK))
+}

@@ -1,0 +1,228 @@
+//! `iap-ssh list [--project P]... [--format table|json]`: the VMs with the
+//! alias setup gives them, zone, status, the user you log in as, and where
+//! your key is (or would be) published. Read-only.
+
+use std::collections::{BTreeMap, HashMap};
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use crate::error::{UserError, exit};
+use crate::gce::Api;
+use crate::gce::flags::KeySource;
+use crate::gcloud::GcloudConfig;
+use crate::setup::{self, metadata_user};
+use crate::ssh::keys::{self, KeyState};
+use crate::ssh::metadata_keys;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Project (repeatable; default: gcloud's core/project)
+    #[arg(long = "project", value_name = "PROJECT")]
+    pub projects: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Private key whose publication is reported (default: ~/.ssh/google_compute_engine)
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct Row {
+    alias: String,
+    name: String,
+    zone: String,
+    project: String,
+    id: String,
+    status: String,
+    user: String,
+    /// os-login, project, instance, instance-legacy, windows
+    key_source: &'static str,
+    /// Is your key there and valid?
+    key_published: bool,
+}
+
+fn source_id(s: KeySource) -> &'static str {
+    match s {
+        KeySource::OsLogin => "os-login",
+        KeySource::Project => "project",
+        KeySource::Instance => "instance",
+        KeySource::InstanceLegacy => "instance-legacy",
+        KeySource::Windows => "windows",
+    }
+}
+
+pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
+    let gcloud = GcloudConfig::from_env();
+    let mut projects = a.projects.clone();
+    if projects.is_empty() {
+        projects.extend(gcloud.project.clone());
+    }
+    if projects.is_empty() {
+        return Err(UserError::new(exit::USAGE, "no project given").with_fix(
+            "pass --project PROJECT (repeatable), or `gcloud config set project PROJECT`",
+        ));
+    }
+    for p in &projects {
+        if !crate::ssh::names::is_project_id(p) {
+            return Err(UserError::new(
+                exit::USAGE,
+                format!("invalid project id `{}`", p.escape_default()),
+            )
+            .with_fix("a project id has 6 to 30 lower-case letters, digits and hyphens"));
+        }
+    }
+    let key_file = match a.key_file {
+        Some(k) => k,
+        None => keys::default_key_path().ok_or_else(|| {
+            UserError::new(exit::OTHER, "cannot find your home directory").with_fix("set HOME")
+        })?,
+    };
+    let key = match keys::inspect(&key_file) {
+        Ok(KeyState::Existing(k)) => Some(k),
+        _ => None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| UserError::new(exit::OTHER, format!("cannot start the runtime: {e}")))?;
+    let rows = rt.block_on(async {
+        let api = Api::from_env()?;
+        let mut sink = std::io::sink();
+        let mut err: Box<dyn std::io::Write> = if quiet {
+            Box::new(&mut sink)
+        } else {
+            Box::new(std::io::stderr())
+        };
+        let (project_meta, vms) = setup::discover(&api, &projects, true, &mut err).await?;
+        let muser = metadata_user(&api, &gcloud, None).await?;
+        // OS Login: one profile read gives the user and whether the key is there.
+        let mut os_user = None;
+        let mut os_has_key = false;
+        if let Some(first) = vms.iter().find(|v| v.source == KeySource::OsLogin) {
+            let email = setup::account_email(&api, &gcloud).await?;
+            match api.login_profile(&email, &first.project).await {
+                Ok(p) => {
+                    os_user = p.username(None);
+                    os_has_key = key.as_ref().is_some_and(|k| p.find_key(&k.blob).is_some());
+                }
+                Err(e) => tracing::info!("OS Login profile: {e}"),
+            }
+        }
+        let now = crate::auth::unix_now() as i64;
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        for v in &vms {
+            *count.entry(v.name.as_str()).or_default() += 1;
+        }
+        let rows: Vec<Row> = vms
+            .iter()
+            .map(|v| {
+                let has = |meta: &crate::gce::compute::Metadata| {
+                    let values: Vec<&str> = ["ssh-keys", "sshKeys"]
+                        .iter()
+                        .filter_map(|k| meta.get(k))
+                        .collect();
+                    key.as_ref()
+                        .is_some_and(|k| metadata_keys::has_valid(&values, &muser, k, now, 0))
+                };
+                let (user, published) = match v.source {
+                    KeySource::OsLogin => {
+                        (os_user.clone().unwrap_or_else(|| "?".into()), os_has_key)
+                    }
+                    KeySource::Project => (muser.clone(), has(&project_meta[&v.project])),
+                    KeySource::Instance | KeySource::InstanceLegacy => {
+                        (muser.clone(), has(&v.inst.metadata))
+                    }
+                    KeySource::Windows => ("-".into(), false),
+                };
+                Row {
+                    alias: if count[v.name.as_str()] == 1 {
+                        v.name.clone()
+                    } else {
+                        v.full_alias()
+                    },
+                    name: v.name.clone(),
+                    zone: v.zone.clone(),
+                    project: v.project.clone(),
+                    id: v.id.clone(),
+                    status: v.status.clone(),
+                    user,
+                    key_source: source_id(v.source),
+                    key_published: published,
+                }
+            })
+            .collect();
+        Ok::<_, UserError>(rows)
+    })?;
+    match a.format {
+        Format::Json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&rows).unwrap_or_default()
+            );
+        }
+        Format::Table => print_table(&rows),
+    }
+    Ok(exit::OK)
+}
+
+fn print_table(rows: &[Row]) {
+    let head = ["ALIAS", "ZONE", "PROJECT", "STATUS", "USER", "KEY"];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            let key = format!(
+                "{} ({})",
+                r.key_source,
+                if r.key_published {
+                    "published"
+                } else {
+                    "not yet: run iap-ssh setup"
+                }
+            );
+            [
+                r.alias.clone(),
+                r.zone.clone(),
+                r.project.clone(),
+                r.status.clone(),
+                r.user.clone(),
+                key,
+            ]
+        })
+        .collect();
+    let mut width: BTreeMap<usize, usize> = BTreeMap::new();
+    for (i, h) in head.iter().enumerate() {
+        width.insert(i, h.len());
+    }
+    for c in &cells {
+        for (i, x) in c.iter().enumerate() {
+            let w = width.entry(i).or_default();
+            *w = (*w).max(x.chars().count());
+        }
+    }
+    let line = |c: &[String]| {
+        c.iter()
+            .enumerate()
+            .map(|(i, x)| {
+                if i + 1 == c.len() {
+                    x.clone()
+                } else {
+                    format!("{x:<w$}", w = width[&i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    println!("{}", line(&head.map(String::from)));
+    for c in &cells {
+        println!("{}", line(c));
+    }
+}

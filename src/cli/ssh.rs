@@ -1,0 +1,311 @@
+//! `iap-ssh ssh` and `iap-ssh scp`: run the system OpenSSH client with the
+//! options a setup Host block carries, with no setup needed; `--dry-run`
+//! prints the command, shell-quoted so that pasting it runs it;
+//! `--print-rsh` prints an ssh command for `rsync -e`.
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use crate::error::{UserError, exit};
+use crate::gce::{Api, lookup};
+use crate::gcloud::GcloudConfig;
+use crate::setup::{self, one};
+use crate::ssh::command::{self, ScpArg};
+use crate::ssh::{names, quote};
+
+/// Options shared by `ssh` and `scp`.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Project (default: from NAME.ZONE.PROJECT, else gcloud's core/project)
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Zone (default: from NAME.ZONE.PROJECT, gcloud's compute/zone, else looked up)
+    #[arg(long)]
+    pub zone: Option<String>,
+    /// Private key (default: ~/.ssh/google_compute_engine; created when missing)
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Known-hosts file (default: ~/.ssh/google_compute_known_hosts)
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Lifetime of a key published by this command: 30d, 12h, ... or `never`
+    #[arg(long, default_value = "365d", value_name = "DURATION", value_parser = super::setup::parse_ttl)]
+    pub key_ttl: super::setup::Ttl,
+    /// Port on the VM
+    #[arg(long, default_value_t = 22, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+    /// Print the command (shell-quoted, ready to paste) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+    /// Print an ssh command for `rsync -e "$(iap-ssh ssh --print-rsh VM)"` and exit
+    #[arg(long)]
+    pub print_rsh: bool,
+    /// [USER@]INSTANCE, or [USER@]NAME.ZONE.PROJECT
+    pub target: String,
+    /// ssh options and/or the remote command (after `--` if they start with `-`)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScpArgs {
+    #[command(flatten)]
+    pub conn: ConnectArgs,
+    /// Copy directories recursively
+    #[arg(short, long)]
+    pub recurse: bool,
+    /// Compress in transit
+    #[arg(short = 'C', long)]
+    pub compress: bool,
+    /// Extra scp flag (repeatable), e.g. --scp-flag=-O
+    #[arg(long, value_name = "FLAG", allow_hyphen_values = true)]
+    pub scp_flag: Vec<String>,
+    /// [[USER@]INSTANCE:]SRC... [[USER@]INSTANCE:]DEST
+    #[arg(required = true, num_args = 2..)]
+    pub paths: Vec<String>,
+}
+
+fn split_user(target: &str) -> Result<(Option<String>, String), UserError> {
+    match target.rsplit_once('@') {
+        Some((u, h)) => {
+            if !names::is_user_name(u) {
+                return Err(UserError::new(
+                    exit::USAGE,
+                    format!("invalid user name `{}`", u.escape_default()),
+                )
+                .with_fix("use letters, digits, `_`, `.` and `-`"));
+            }
+            Ok((Some(u.to_string()), h.to_string()))
+        }
+        None => Ok((None, target.to_string())),
+    }
+}
+
+fn home(parts: &[&str]) -> Result<PathBuf, UserError> {
+    let mut p = dirs::home_dir().ok_or_else(|| {
+        UserError::new(exit::OTHER, "cannot find your home directory").with_fix("set HOME")
+    })?;
+    for x in parts {
+        p.push(x);
+    }
+    Ok(p)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, UserError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| UserError::new(exit::OTHER, format!("cannot start the runtime: {e}")))
+}
+
+/// Finds the instance and prepares it (publishing unless dry run).
+fn prepare(
+    c: &ConnectArgs,
+    instance: &str,
+    user: Option<String>,
+    quiet: bool,
+) -> Result<one::Prepared, UserError> {
+    let gcloud = GcloudConfig::from_env();
+    let wanted = lookup::wanted(instance, c.project.as_deref(), c.zone.as_deref(), &gcloud)?;
+    let exe = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| {
+            UserError::new(
+                exit::OTHER,
+                format!("cannot find the iap-ssh executable: {e}"),
+            )
+        })?;
+    let opts = setup::Options {
+        projects: vec![wanted.project.clone()],
+        key_file: c
+            .key_file
+            .clone()
+            .map_or_else(|| home(&[".ssh", "google_compute_engine"]), Ok)?,
+        ssh_config: PathBuf::new(),
+        known_hosts: c
+            .known_hosts
+            .clone()
+            .map_or_else(|| home(&[".ssh", "google_compute_known_hosts"]), Ok)?,
+        user,
+        key_ttl: c.key_ttl.0,
+        dry_run: c.dry_run,
+        remove: false,
+        quiet,
+        exe: exe.display().to_string(),
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let api = Api::from_env()?;
+        let inst = lookup::find(&api, &wanted).await?;
+        one::prepare(&api, &gcloud, inst, &wanted.project, &opts).await
+    })
+}
+
+/// After a metadata write, the guest agent needs a moment: try a
+/// non-interactive `ssh … true` (only exit 255, ssh's own failure, is
+/// retried) for up to a minute, like gcloud, but through one native
+/// tunnel per try.
+fn wait_for_key(base: &[String], quiet: bool) {
+    if !quiet {
+        eprintln!("iap-ssh: waiting for the key to reach the VM…");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut pause = Duration::from_millis(500);
+    loop {
+        let status = Command::new("ssh")
+            .args(base)
+            .args([
+                "-T",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=30",
+                "-o",
+                "LogLevel=QUIET",
+            ])
+            .arg("true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        match status {
+            Ok(s) if s.code() != Some(255) => return,
+            Err(_) => return,
+            _ if Instant::now() > deadline => {
+                if !quiet {
+                    eprintln!("iap-ssh: the key has not reached the VM after 60 s; trying anyway");
+                }
+                return;
+            }
+            _ => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(4));
+            }
+        }
+    }
+}
+
+fn exec(argv: &[String]) -> UserError {
+    let e = Command::new(&argv[0]).args(&argv[1..]).exec();
+    UserError::new(exit::OTHER, format!("cannot run {}: {e}", argv[0]))
+        .with_fix("install the OpenSSH client (ssh, scp) and make sure it is on PATH")
+}
+
+pub fn run_ssh(a: SshArgs, quiet: bool) -> Result<i32, UserError> {
+    let (user, instance) = split_user(&a.target)?;
+    let p = prepare(&a.conn, &instance, user, quiet)?;
+    let mut opts = command::options(&p.conn);
+    if a.conn.port != 22 {
+        opts.extend(["-p".to_string(), a.conn.port.to_string()]);
+    }
+    let dest = format!("{}@{}", p.user, p.host);
+    if a.print_rsh {
+        let mut argv = vec!["ssh".to_string()];
+        argv.extend(opts);
+        argv.extend(["-l".to_string(), p.user.clone()]);
+        println!("{}", quote::shell_line(&argv));
+        return Ok(exit::OK);
+    }
+    let mut argv = vec!["ssh".to_string()];
+    argv.extend(opts.iter().cloned());
+    argv.push(dest.clone());
+    argv.extend(a.args.iter().cloned());
+    if a.conn.dry_run {
+        println!("{}", quote::shell_line(&argv));
+        return Ok(exit::OK);
+    }
+    if p.wrote_metadata {
+        let mut base = opts;
+        base.push(dest);
+        wait_for_key(&base, quiet);
+    }
+    Err(exec(&argv))
+}
+
+pub fn run_scp(a: ScpArgs, quiet: bool) -> Result<i32, UserError> {
+    let parsed: Vec<ScpArg> = a.paths.iter().map(|s| command::parse_scp_arg(s)).collect();
+    let mut remote: Option<(Option<String>, String)> = None;
+    for p in &parsed {
+        if let ScpArg::Remote { user, instance, .. } = p {
+            match &remote {
+                None => remote = Some((user.clone(), instance.clone())),
+                Some((u, i)) if u == user && i == instance => {}
+                Some(_) => {
+                    return Err(UserError::new(
+                        exit::USAGE,
+                        "scp arguments name more than one remote instance or user",
+                    )
+                    .with_fix("copy to or from one instance per command"));
+                }
+            }
+        }
+    }
+    let Some((user, instance)) = remote else {
+        return Err(UserError::new(exit::USAGE, "no argument names an instance")
+            .with_fix("write the remote side as [USER@]INSTANCE:PATH"));
+    };
+    if let Some(u) = &user
+        && !names::is_user_name(u)
+    {
+        return Err(UserError::new(
+            exit::USAGE,
+            format!("invalid user name `{}`", u.escape_default()),
+        )
+        .with_fix("use letters, digits, `_`, `.` and `-`"));
+    }
+    let (last, sources) = parsed.split_last().expect("two or more paths");
+    let dest_remote = matches!(last, ScpArg::Remote { .. });
+    if sources
+        .iter()
+        .any(|s| matches!(s, ScpArg::Remote { .. }) == dest_remote)
+    {
+        return Err(UserError::new(
+            exit::USAGE,
+            "copy either local files to an instance or files of an instance to a local path",
+        )
+        .with_fix("[[USER@]INSTANCE:]SRC... [[USER@]INSTANCE:]DEST with exactly one side remote"));
+    }
+    let p = prepare(&a.conn, &instance, user, quiet)?;
+    let mut argv = vec!["scp".to_string()];
+    if a.recurse {
+        argv.push("-r".into());
+    }
+    if a.compress {
+        argv.push("-C".into());
+    }
+    if a.conn.port != 22 {
+        argv.extend(["-P".to_string(), a.conn.port.to_string()]);
+    }
+    argv.extend(command::options(&p.conn));
+    argv.extend(a.scp_flag.iter().cloned());
+    for x in &parsed {
+        argv.push(match x {
+            ScpArg::Local(l) => l.clone(),
+            ScpArg::Remote { path, .. } => format!("{}@{}:{path}", p.user, p.host),
+        });
+    }
+    if a.conn.dry_run {
+        println!("{}", quote::shell_line(&argv));
+        return Ok(exit::OK);
+    }
+    if p.wrote_metadata {
+        let mut base = command::options(&p.conn);
+        if a.conn.port != 22 {
+            base.extend(["-p".to_string(), a.conn.port.to_string()]);
+        }
+        base.push(format!("{}@{}", p.user, p.host));
+        wait_for_key(&base, quiet);
+    }
+    Err(exec(&argv))
+}

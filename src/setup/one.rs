@@ -1,0 +1,174 @@
+//! One VM made ready for the system `ssh`/`scp` without `setup`: its key
+//! published where the VM reads keys (OS Login, project or instance
+//! metadata), its host keys fetched into the known-hosts file, and the
+//! options a setup Host block would carry. With `dry_run`, reads only.
+
+use super::{
+    FIX_LIST, Level, Options, Published, ensure_key, fix_setmetadata, metadata_user, oslogin,
+    path_value,
+    plan::{self, Vm},
+    publish_metadata,
+};
+use crate::error::{UserError, exit};
+use crate::gce::Api;
+use crate::gce::compute::Instance;
+use crate::gce::flags::{self, KeySource};
+use crate::gcloud::GcloudConfig;
+use crate::setup::files;
+use crate::ssh::command::ConnOptions;
+use crate::ssh::config::Strict;
+use crate::ssh::known_hosts;
+
+/// Everything needed to run ssh or scp against the VM.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub user: String,
+    /// The host token given to ssh (the instance name).
+    pub host: String,
+    pub conn: ConnOptions,
+    /// A metadata entry was written in this run: the guest agent needs a
+    /// moment before sshd accepts the key.
+    pub wrote_metadata: bool,
+    pub source: KeySource,
+}
+
+pub async fn prepare(
+    api: &Api,
+    gcloud: &GcloudConfig,
+    inst: Instance,
+    project: &str,
+    opts: &Options,
+) -> Result<Prepared, UserError> {
+    plan::validate(project, &inst).map_err(|why| {
+        UserError::new(exit::OTHER, why)
+            .with_fix("this instance cannot be reached safely by name; report it")
+    })?;
+    let known_hosts_value = path_value(&opts.known_hosts)?;
+    let (key, generated) = ensure_key(opts)?;
+    if generated && !opts.quiet {
+        eprintln!("iap-ssh: generated {}", opts.key_file.display());
+    }
+    let proj = api
+        .get_project(project)
+        .await
+        .map_err(|e| e.to_user(FIX_LIST))?;
+    let pmeta = proj.common_instance_metadata;
+    let source = flags::key_source(&pmeta, &inst);
+    let vm = Vm {
+        project: project.to_string(),
+        zone: inst.zone_name().to_string(),
+        name: inst.name.clone(),
+        id: inst.id.clone(),
+        status: inst.status.clone(),
+        source,
+        inst: inst.clone(),
+    };
+    let mut wrote_metadata = false;
+    let user = match source {
+        KeySource::Windows => {
+            return Err(UserError::new(
+                exit::OTHER,
+                format!("{} is a Windows VM; it does not take SSH keys", vm.name),
+            )
+            .with_fix(format!(
+                "use RDP through a tunnel: iap-ssh forward {} 3389 --local-host-port localhost:3389",
+                vm.full_alias()
+            )));
+        }
+        KeySource::OsLogin => {
+            let (u, _, _) = oslogin(api, gcloud, &vm, key.as_ref(), opts).await?;
+            if let Some(w) = &opts.user
+                && w != &u
+                && !opts.quiet
+            {
+                eprintln!("iap-ssh: using OS Login user {u} instead of the requested {w}");
+            }
+            u
+        }
+        KeySource::Project | KeySource::Instance | KeySource::InstanceLegacy => {
+            let user = metadata_user(api, gcloud, opts.user.as_deref()).await?;
+            if let Some(k) = &key {
+                let (level, meta, fix) = if source == KeySource::Project {
+                    (
+                        Level::Project(project.to_string()),
+                        pmeta.clone(),
+                        "project",
+                    )
+                } else {
+                    let level = Level::Instance {
+                        project: project.to_string(),
+                        zone: vm.zone.clone(),
+                        name: vm.name.clone(),
+                    };
+                    (level, inst.metadata.clone(), "instance")
+                };
+                let r = publish_metadata(
+                    api,
+                    &level,
+                    meta,
+                    source.metadata_key(),
+                    &user,
+                    k,
+                    opts.key_ttl,
+                    opts.dry_run,
+                )
+                .await
+                .map_err(|e| e.to_user(&fix_setmetadata(fix)))?;
+                wrote_metadata = r == Published::Written;
+            }
+            user
+        }
+    };
+
+    // Host keys: pinned when the guest agent published them.
+    let alias = known_hosts::alias(&vm.id);
+    let old_kh = files::read(&files::resolve(&opts.known_hosts)).map_err(|e| {
+        UserError::new(exit::OTHER, format!("{}: {e}", opts.known_hosts.display()))
+            .with_fix("check the file's permissions")
+    })?;
+    let mut known = known_hosts::has_alias(&old_kh, &alias);
+    if !known
+        && !opts.dry_run
+        && vm.status == "RUNNING"
+        && flags::flag(&pmeta, &inst.metadata, "enable-guest-attributes")
+    {
+        match api.host_keys(project, &vm.zone, &vm.name).await {
+            Ok(list) => {
+                let clean: Vec<(String, String)> = list
+                    .iter()
+                    .filter_map(|(t, k)| known_hosts::clean_key(t, k))
+                    .collect();
+                if let Some(new) = known_hosts::merge(&old_kh, &alias, &clean) {
+                    files::replace(&opts.known_hosts, &old_kh, &new, 0o600, false).map_err(
+                        |e| {
+                            UserError::new(
+                                exit::OTHER,
+                                format!("{}: {e}", opts.known_hosts.display()),
+                            )
+                            .with_fix("check the file's permissions")
+                        },
+                    )?;
+                    known = true;
+                }
+            }
+            Err(e) => tracing::info!("host keys of {}: {e}", vm.name),
+        }
+    }
+    Ok(Prepared {
+        user,
+        host: vm.name.clone(),
+        conn: ConnOptions {
+            identity_file: opts.key_file.display().to_string(),
+            known_hosts: known_hosts_value,
+            host_key_alias: alias,
+            strict: if known {
+                Strict::Yes
+            } else {
+                Strict::AcceptNew
+            },
+            proxy_command: plan::proxy_command(&opts.exe, project, &vm.zone, &vm.name),
+        },
+        wrote_metadata,
+        source,
+    })
+}
