@@ -372,3 +372,24 @@ fn existing_gcloud_key_is_reused_and_symlinked_config_written_through() {
     let c = f.fake.state.cloud.lock().unwrap();
     assert!(c.projects[PROJ_A].items["ssh-keys"].contains(&blob));
 }
+
+#[test]
+fn unwritable_project_metadata_falls_back_to_each_vm() {
+    let f = Fleet::new(|c| c.project_metadata_writable = false);
+    let out = f.setup(&[]);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("warning: cannot write project metadata of iap-proj-a (")
+            && err.contains("publishing to each of its 2 VMs instead"),
+        "{err}"
+    );
+    assert!(
+        err.contains("instance metadata as iaptest_bob: written (5 VMs)"),
+        "{err}"
+    );
+    assert!(!err.contains("key: project metadata"), "{err}");
+    f.wait_keys("vm-project", LOCAL_USER);
+    assert_eq!(ssh_ok(&f, "vm-project", "whoami").trim(), LOCAL_USER);
+    let c = f.fake.state.cloud.lock().unwrap();
+    assert!(!c.projects[PROJ_A].items.contains_key("ssh-keys"));
+}

@@ -178,6 +178,19 @@ pub(crate) enum Level {
     },
 }
 
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Level::Project(p) => write!(f, "project {p}"),
+            Level::Instance {
+                project,
+                zone,
+                name,
+            } => write!(f, "instance {name} ({zone}, {project})"),
+        }
+    }
+}
+
 impl Level {
     async fn read(&self, api: &Api) -> Result<Metadata, ApiError> {
         match self {
@@ -236,7 +249,7 @@ pub(crate) async fn publish_metadata(
         let value =
             metadata_keys::with_entry(meta.get(meta_key).unwrap_or(""), user, key, &line, t)
                 .map_err(|e| ApiError::Operation {
-                    what: format!("{level:?}"),
+                    what: level.to_string(),
                     detail: e.to_string(),
                 })?;
         let mut m = meta.clone();
@@ -244,7 +257,7 @@ pub(crate) async fn publish_metadata(
         match level.write(api, &m).await {
             Ok(()) => return Ok(Published::Written),
             Err(e) if e.status() == Some(412) => {
-                tracing::info!("metadata changed meanwhile ({level:?}); reading it again");
+                tracing::info!("metadata of {level} changed meanwhile; reading it again");
                 tokio::time::sleep(Duration::from_millis(10 * (attempt as u64 + 1))).await;
                 meta = level.read(api).await?;
             }
@@ -252,7 +265,7 @@ pub(crate) async fn publish_metadata(
         }
     }
     Err(ApiError::Operation {
-        what: format!("{level:?}"),
+        what: level.to_string(),
         detail: format!("the metadata kept changing; gave up after {WRITE_ATTEMPTS} attempts"),
     })
 }
@@ -482,13 +495,28 @@ async fn publish_all_metadata(
             Some((p, n, r))
         }))
         .await;
+    // Project metadata we may not write (HTTP 403): like gcloud, fall back
+    // to each VM's own metadata, which the agent also reads; and say so.
+    let mut fallback: Vec<&String> = vec![];
     for (p, n, r) in project_results.into_iter().flatten() {
-        let r = r.map_err(|e| e.to_user(&fix_setmetadata("project")))?;
-        tally.add(format!("project metadata of {p} as {user}"), r, n);
+        match r {
+            Ok(r) => tally.add(format!("project metadata of {p} as {user}"), r, n),
+            Err(e) if e.status() == Some(403) => {
+                let _ = writeln!(
+                    err,
+                    "iap-ssh: warning: cannot write project metadata of {p} ({e}); publishing to each of its {n} VMs instead"
+                );
+                fallback.push(p);
+            }
+            Err(e) => return Err(e.to_user(&fix_setmetadata("project"))),
+        }
     }
     let own: Vec<&Vm> = vms
         .iter()
-        .filter(|v| matches!(v.source, KeySource::Instance | KeySource::InstanceLegacy))
+        .filter(|v| {
+            matches!(v.source, KeySource::Instance | KeySource::InstanceLegacy)
+                || (v.source == KeySource::Project && fallback.contains(&&v.project))
+        })
         .collect();
     let place = format!("instance metadata as {user}");
     let Some(k) = key else {

@@ -318,6 +318,15 @@ pub fn handle(
             }
         }
         ("POST", ["projects", p, "setCommonInstanceMetadata"]) => {
+            if !state.config.project_metadata_writable {
+                return error(
+                    403,
+                    "forbidden",
+                    &format!(
+                        "Required 'compute.projects.setCommonInstanceMetadata' permission for 'projects/{p}'"
+                    ),
+                );
+            }
             let (fp, items) = match parse_metadata(body) {
                 Ok(x) => x,
                 Err(r) => return r,

@@ -180,6 +180,10 @@ pub struct Config {
     /// (false: tunnels get 4033, IAP testIamPermissions grants nothing)
     #[serde(default = "yes")]
     pub iap_access: bool,
+    /// IAM: may the principal write project metadata
+    /// (`compute.projects.setCommonInstanceMetadata`)? false: HTTP 403.
+    #[serde(default = "yes")]
+    pub project_metadata_writable: bool,
     /// IAM: does the principal hold `compute.instances.osLogin`?
     #[serde(default = "yes")]
     pub oslogin_access: bool,
