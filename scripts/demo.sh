@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the main job locally: starts fake-gcp (a local stand-in for Google's
-# IAP relay and token endpoints) and a private sshd behind it, then runs
-# ssh and scp through `iap-ssh proxy`, exactly as on a real VM.
+# IAP relay, OAuth, Compute and OS Login, with a simulated guest agent) and
+# a private sshd behind it; runs ssh and scp through `iap-ssh proxy`, then
+# `iap-ssh setup` in a scratch HOME and plain `ssh demo-vm` with the config
+# it wrote. Touches nothing outside a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +23,7 @@ cp "$D/client.pub" "$D/authorized_keys"
 cat > "$D/sshd_config" <<CFG
 HostKey $D/hostkey
 PidFile none
-AuthorizedKeysFile $D/authorized_keys
+AuthorizedKeysFile $D/authorized_keys $D/keys/%u
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -30,10 +32,12 @@ StrictModes no
 PermitRootLogin prohibit-password
 Subsystem sftp /usr/lib/openssh/sftp-server
 CFG
+hostkey="$(cut -d' ' -f1,2 "$D/hostkey.pub")"
 cat > "$D/fake.json" <<CFG
 {"instances": [{"project": "demo-project", "zone": "us-central1-a", "name": "demo-vm",
-  "id": "1234567890123456789",
-  "ports": {"22": {"exec": ["/usr/sbin/sshd", "-i", "-e", "-f", "$D/sshd_config"]}}}]}
+  "id": "1234567890123456789", "host_keys": ["$hostkey"], "guest_keys_dir": "$D/keys",
+  "ports": {"22": {"exec": ["/usr/sbin/sshd", "-i", "-e", "-f", "$D/sshd_config"]}}}],
+ "projects": [{"id": "demo-project", "metadata": {"enable-guest-attributes": "TRUE"}}]}
 CFG
 
 "$BIN/fake-gcp" --state-dir "$D/fake" --config "$D/fake.json" > "$D/ready.json" &
@@ -46,6 +50,9 @@ export IAP_SSH_TUNNEL_URL="$(field tunnel_url)"
 export IAP_SSH_CA_FILE="$(field ca_file)"
 export IAP_SSH_TOKEN_URL="$(field token_url)"
 export IAP_SSH_ACCESS_TOKEN="$(field access_token)"
+export IAP_SSH_COMPUTE_URL="$(field api_url)"
+export IAP_SSH_OSLOGIN_URL="$(field oslogin_url)"
+export IAP_SSH_TOKENINFO_URL="$(field tokeninfo_url)"
 echo "fake-gcp relay at $IAP_SSH_TUNNEL_URL"
 
 ssh_opts=(-F /dev/null -i "$D/client" -o IdentitiesOnly=yes -o StrictHostKeyChecking=no
@@ -61,4 +68,15 @@ echo "\$ scp file.bin (8 MiB) there and back"
 scp -q "${ssh_opts[@]}" "$D/file.bin" "$host:$D/remote.bin"
 scp -q "${ssh_opts[@]}" "$host:$D/remote.bin" "$D/back.bin"
 cmp "$D/file.bin" "$D/back.bin" && echo "checksums equal: $(sha256sum < "$D/back.bin" | cut -c1-16)…"
+
+echo
+echo "\$ iap-ssh setup --project demo-project      # in a scratch HOME"
+export HOME="$D/home"
+mkdir -p "$HOME"
+"$BIN/iap-ssh" setup --project demo-project
+sleep 1   # the simulated guest agent applies the new key
+echo "\$ ssh demo-vm 'echo hello through the Host block'"
+ssh -F "$HOME/.ssh/config" -o BatchMode=yes demo-vm 'echo hello through the Host block'
+echo "\$ iap-ssh ssh --dry-run demo-vm -- uname -sr"
+"$BIN/iap-ssh" ssh --dry-run --project demo-project demo-vm -- uname -sr
 echo "demo OK"

@@ -880,9 +880,11 @@ fn summary(
         }
         files::Outcome::Written { backup: None } => "written".to_string(),
     };
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
     let _ = writeln!(
         err,
-        "iap-ssh: {hosts} hosts in {} ({state})",
+        "iap-ssh: {} in {} ({state})",
+        plural(hosts, "host"),
         opts.ssh_config.display()
     );
     for ((place, word), n) in &tally.vms {
@@ -896,7 +898,11 @@ fn summary(
         files::Outcome::Written { .. } => format!(" (added to {})", opts.known_hosts.display()),
         files::Outcome::Unchanged => String::new(),
     };
-    let _ = writeln!(err, "  host keys: known for {known} of {hosts} VMs{added}");
+    let _ = writeln!(
+        err,
+        "  host keys: known for {known} of {}{added}",
+        plural(hosts, "VM")
+    );
     for l in &tally.lines {
         let _ = writeln!(err, "  {l}");
     }
