@@ -214,9 +214,28 @@ fn setup_then_ssh_scp_rsync_with_strict_host_keys() {
 fn dry_run_changes_nothing_anywhere() {
     let f = Fleet::new(|_| {});
     let snapshot = f.fake.state.cloud.lock().unwrap().snapshot();
-    let out = f.setup(&["--dry-run"]);
+    // With refreshable credentials, so that a token is fetched: even the
+    // token cache stays unwritten.
+    let out = f
+        .iap_ssh()
+        .env_remove("IAP_SSH_ACCESS_TOKEN")
+        .env(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            &f.fake.info.authorized_user_file,
+        )
+        .args([
+            "setup",
+            "--project",
+            PROJ_A,
+            "--project",
+            PROJ_B,
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(!f.home.join(".cache").exists(), "a dry run writes no cache");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    println!("{stdout}");
     assert!(
         stdout.contains("+Host vm-project vm-project.us-central1-b.iap-proj-a"),
         "{stdout}"

@@ -173,6 +173,7 @@ fn dry_run_prints_a_command_that_runs_when_pasted_and_changes_nothing() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{OSLOGIN_USER}@vm-oslogin")));
     assert!(!g.ssh_dir().exists());
+    assert!(!g.home.join(".cache").exists(), "not even the zone cache");
     assert_eq!(g.fake.state.cloud.lock().unwrap().snapshot(), snap);
 }
 

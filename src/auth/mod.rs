@@ -117,6 +117,8 @@ pub struct TokenProvider {
     http: tokio::sync::OnceCell<HttpClient>,
     tls: std::sync::Arc<rustls::ClientConfig>,
     cache_dir: Option<PathBuf>,
+    /// Store fetched tokens in the cache (off for dry runs).
+    cache_write: bool,
     /// The last token; the lock also makes concurrent callers (many
     /// forwarded connections) share one fetch.
     memo: tokio::sync::Mutex<Option<Token>>,
@@ -135,8 +137,15 @@ impl TokenProvider {
             http: tokio::sync::OnceCell::new(),
             tls,
             cache_dir,
+            cache_write: true,
             memo: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Reads the disk cache but never writes it (for `--dry-run`).
+    pub fn read_only_cache(mut self) -> Self {
+        self.cache_write = false;
+        self
     }
 
     /// The default cache directory: `<user cache dir>/iap-ssh/tokens`.
@@ -181,6 +190,7 @@ impl TokenProvider {
         tracing::debug!("requesting an access token for {}", self.source.describe());
         let t = sources::fetch(&self.source, &self.endpoints, http).await?;
         if let Some(dir) = &self.cache_dir
+            && self.cache_write
             && let Err(e) = cache::store(dir, &key, &t)
         {
             tracing::debug!("token cache not written: {e}");

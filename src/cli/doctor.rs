@@ -293,7 +293,7 @@ async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
     };
 
     // 2. The instance.
-    let inst = match lookup::find(&api, &w).await {
+    let inst = match lookup::find(&api, &w, true).await {
         Ok(i) => i,
         Err(e) => {
             r.fail_user(&format!("instance {}", w.name), &e);

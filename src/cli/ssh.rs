@@ -146,8 +146,8 @@ fn prepare(
     };
     let rt = runtime()?;
     rt.block_on(async {
-        let api = Api::from_env()?;
-        let inst = lookup::find(&api, &wanted).await?;
+        let api = Api::from_env_for(c.dry_run)?;
+        let inst = lookup::find(&api, &wanted, !c.dry_run).await?;
         one::prepare(&api, &gcloud, inst, &wanted.project, &opts).await
     })
 }

@@ -150,8 +150,9 @@ fn not_found(w: &Wanted, zone: Option<&str>) -> UserError {
 
 const FIX_GET: &str = "grant roles/compute.viewer on the project (or check the project id)";
 
-/// The instance, with its zone found if needed.
-pub async fn find(api: &Api, w: &Wanted) -> Result<Instance, UserError> {
+/// The instance, with its zone found if needed. `remember`: cache the
+/// zone found by a search (off for dry runs).
+pub async fn find(api: &Api, w: &Wanted, remember: bool) -> Result<Instance, UserError> {
     let key = format!("{}/{}", w.project, w.name);
     let mut tried = None;
     let cached = cache_load()
@@ -180,17 +181,21 @@ pub async fn find(api: &Api, w: &Wanted) -> Result<Instance, UserError> {
     let mut found: Vec<Instance> = found.into_iter().filter(|i| i.name == w.name).collect();
     match found.len() {
         0 => {
-            cache_store(|c| {
-                c.zones.remove(&key);
-            });
+            if remember {
+                cache_store(|c| {
+                    c.zones.remove(&key);
+                });
+            }
             Err(not_found(w, None))
         }
         1 => {
             let i = found.remove(0);
             let zone = i.zone_name().to_string();
-            cache_store(|c| {
-                c.zones.insert(key, (zone, crate::auth::unix_now()));
-            });
+            if remember {
+                cache_store(|c| {
+                    c.zones.insert(key, (zone, crate::auth::unix_now()));
+                });
+            }
             Ok(i)
         }
         _ => {

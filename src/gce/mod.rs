@@ -193,17 +193,26 @@ impl Api {
     /// From the environment: endpoints, TLS trust, credentials (no
     /// network access yet).
     pub fn from_env() -> Result<Api, UserError> {
+        Api::from_env_for(false)
+    }
+
+    /// Like [`Api::from_env`]; a dry run reads the token cache but never
+    /// writes it.
+    pub fn from_env_for(dry_run: bool) -> Result<Api, UserError> {
         let endpoints = Endpoints::from_env()?;
         let tls = crate::tls::from_env()?;
         let source = crate::auth::discover(&|k| std::env::var(k).ok(), &endpoints)?;
         tracing::info!("credentials: {}", source.describe());
-        let tokens = Arc::new(TokenProvider::new(
+        let mut tokens = TokenProvider::new(
             source,
             endpoints.clone(),
             tls.clone(),
             TokenProvider::default_cache_dir(),
-        ));
-        Ok(Api::new(HttpClient::new(tls), tokens, endpoints))
+        );
+        if dry_run {
+            tokens = tokens.read_only_cache();
+        }
+        Ok(Api::new(HttpClient::new(tls), Arc::new(tokens), endpoints))
     }
 
     pub fn tokens(&self) -> &TokenProvider {

@@ -703,7 +703,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     sshconfig::splice(&old_config, "").map_err(|e| section_error(&opts.ssh_config, e))?;
 
     let (key, generated) = ensure_key(opts)?;
-    let api = Api::from_env()?;
+    let api = Api::from_env_for(opts.dry_run)?;
     let gcloud = crate::gcloud::GcloudConfig::from_env();
     let (project_meta, vms) = discover(&api, &opts.projects, opts.quiet, err).await?;
 
