@@ -321,7 +321,6 @@ pub(crate) async fn account_email(
 struct Tally {
     /// (where, outcome) → number of VMs
     vms: BTreeMap<(String, &'static str), usize>,
-    lines: Vec<String>,
 }
 
 impl Tally {
@@ -702,10 +701,11 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         .map_err(|e| io_error(&opts.ssh_config, e))?;
     sshconfig::splice(&old_config, "").map_err(|e| section_error(&opts.ssh_config, e))?;
 
-    let (key, generated) = ensure_key(opts)?;
     let api = Api::from_env_for(opts.dry_run)?;
     let gcloud = crate::gcloud::GcloudConfig::from_env();
     let (project_meta, vms) = discover(&api, &opts.projects, opts.quiet, err).await?;
+    // The key only once the projects are known to be reachable.
+    let (key, generated) = ensure_key(opts)?;
 
     let mut tally = Tally::default();
     let mut oslogin_user = None;
@@ -751,12 +751,6 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         let _ = writeln!(err, "{w}");
     }
     published?;
-    if key.is_none() {
-        tally.lines.push(format!(
-            "a new Ed25519 key would be generated at {} and published as above",
-            opts.key_file.display()
-        ));
-    }
 
     let oslogin_projects: Vec<String> = project_meta
         .iter()
@@ -903,9 +897,6 @@ fn summary(
         "  host keys: known for {known} of {}{added}",
         plural(hosts, "VM")
     );
-    for l in &tally.lines {
-        let _ = writeln!(err, "  {l}");
-    }
     if let Some(b) = blocks.iter().find(|b| b.host_key_alias.is_some()) {
         let _ = writeln!(err, "  try: ssh {}", b.patterns[0]);
     }
