@@ -299,12 +299,7 @@ fn metadata_race_is_survived_without_losing_the_other_write() {
 }
 
 fn count_events_in(f: &Fleet, needle: &str) -> usize {
-    f.fake
-        .state
-        .events()
-        .iter()
-        .filter(|e| e.contains(needle))
-        .count()
+    f.count(needle)
 }
 
 #[test]

@@ -9,12 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use common::*;
 
 fn count(f: &Fleet, needle: &str) -> usize {
-    f.fake
-        .state
-        .events()
-        .iter()
-        .filter(|e| e.contains(needle))
-        .count()
+    f.count(needle)
 }
 
 /// A directory the VMs' (non-root) users can write.

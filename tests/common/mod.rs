@@ -579,6 +579,16 @@ impl Fleet {
         out
     }
 
+    /// How many fake events contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.fake
+            .state
+            .events()
+            .iter()
+            .filter(|e| e.contains(needle))
+            .count()
+    }
+
     /// Waits until the simulated guest agent of `vm` has applied keys that
     /// include `user`.
     pub fn wait_keys(&self, vm: &str, user: &str) {

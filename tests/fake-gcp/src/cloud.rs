@@ -44,6 +44,21 @@ impl Meta {
     }
 }
 
+fn fingerprint_bytes(f: &str) -> Option<Vec<u8>> {
+    let std: String = f
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(std)
+        .ok()
+}
+
 fn new_fingerprint() -> String {
     let mut b = [0u8; 8];
     use rand::RngCore;
@@ -161,7 +176,9 @@ impl Cloud {
             meta.items.insert(k, "1".into());
             meta.fingerprint = new_fingerprint();
         }
-        if meta.fingerprint != fingerprint {
+        // The field is `bytes`: clients may send it back in the URL-safe
+        // alphabet (gcloud's apitools does), so compare the bytes.
+        if fingerprint_bytes(&meta.fingerprint) != fingerprint_bytes(fingerprint) {
             return Err(Conflict);
         }
         meta.items = items;
