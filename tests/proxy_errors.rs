@@ -210,6 +210,22 @@ fn usage_errors_exit_2() {
     let (code, err) = proxy_fails(&w, true, &[], "vm1", "22");
     assert_eq!(code, 2);
     assert!(err.contains("no zone given"), "{err}");
+    // gcloud's active configuration fills the gap (no API call needed).
+    let g = w.home.join(".config/gcloud/configurations");
+    std::fs::create_dir_all(&g).unwrap();
+    std::fs::write(
+        g.join("config_default"),
+        "[core]\nproject = p1\n[compute]\nzone = us-central1-a\n",
+    )
+    .unwrap();
+    let out = w
+        .iap_ssh(true)
+        .args(["proxy", "vm1", "7"])
+        .write_stdin("via gcloud config\n")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "via gcloud config\n");
     let out = w
         .iap_ssh(true)
         .args(["proxy", "vm1.z.p", "0"])

@@ -84,6 +84,16 @@ impl TargetArgs {
     /// Resolves `name` (an instance name, `NAME.ZONE.PROJECT`, or with
     /// `--region`/`--network` an IP or FQDN) and `port` into a target.
     pub fn resolve(&self, name: &str, port: u16) -> Result<Target, UserError> {
+        self.resolve_with(name, port, &crate::gcloud::GcloudConfig::from_env)
+    }
+
+    /// [`TargetArgs::resolve`] with gcloud's configuration from `gcloud_config`.
+    pub fn resolve_with(
+        &self,
+        name: &str,
+        port: u16,
+        gcloud_config: &dyn Fn() -> crate::gcloud::GcloudConfig,
+    ) -> Result<Target, UserError> {
         if let (Some(region), Some(network)) = (&self.region, &self.network) {
             let project = self.project.clone().ok_or_else(|| {
                 usage(
@@ -136,19 +146,29 @@ impl TargetArgs {
             None => (name.to_string(), None, None),
         };
         // The dotted form wins over --zone/--project defaults from the
-        // environment, so one wildcard Host block serves every VM.
-        let zone = zone.or_else(|| self.zone.clone()).ok_or_else(|| {
-            usage(
-                "no zone given",
-                "pass --zone ZONE, set CLOUDSDK_COMPUTE_ZONE, or use NAME.ZONE.PROJECT",
-            )
-        })?;
-        let project = project.or_else(|| self.project.clone()).ok_or_else(|| {
-            usage(
-                "no project given",
-                "pass --project PROJECT, set CLOUDSDK_CORE_PROJECT, or use NAME.ZONE.PROJECT",
-            )
-        })?;
+        // environment, so one wildcard Host block serves every VM. Last
+        // come gcloud's configuration files (read only when needed: two
+        // small files, no API call).
+        let gcloud = std::cell::OnceCell::new();
+        let gcloud = || gcloud.get_or_init(gcloud_config);
+        let zone = zone
+            .or_else(|| self.zone.clone())
+            .or_else(|| gcloud().zone.clone())
+            .ok_or_else(|| {
+                usage(
+                    "no zone given",
+                    "pass --zone ZONE, use NAME.ZONE.PROJECT, or `gcloud config set compute/zone ZONE`",
+                )
+            })?;
+        let project = project
+            .or_else(|| self.project.clone())
+            .or_else(|| gcloud().project.clone())
+            .ok_or_else(|| {
+                usage(
+                    "no project given",
+                    "pass --project PROJECT, use NAME.ZONE.PROJECT, or `gcloud config set project PROJECT`",
+                )
+            })?;
         check_name("instance", &instance, &[])?;
         check_name("zone", &zone, &[])?;
         check_name("project", &project, &['.', ':'])?;
@@ -203,7 +223,11 @@ mod tests {
     #[test]
     fn dotted_alias() {
         let t = args(Some("ignored"), None)
-            .resolve("vm-1.us-central1-a.example.com:proj-1", 22)
+            .resolve_with(
+                "vm-1.us-central1-a.example.com:proj-1",
+                22,
+                &Default::default,
+            )
             .unwrap();
         assert_eq!(t, {
             let mut x = Target::instance("example.com:proj-1", "us-central1-a", "vm-1", 22);
@@ -214,14 +238,22 @@ mod tests {
 
     #[test]
     fn flags_and_missing_parts() {
-        let t = args(Some("z-1"), Some("p-1")).resolve("vm", 22).unwrap();
+        let t = args(Some("z-1"), Some("p-1"))
+            .resolve_with("vm", 22, &Default::default)
+            .unwrap();
         assert_eq!(t, Target::instance("p-1", "z-1", "vm", 22));
-        let e = args(None, Some("p")).resolve("vm", 22).unwrap_err();
+        let e = args(None, Some("p"))
+            .resolve_with("vm", 22, &Default::default)
+            .unwrap_err();
         assert_eq!(e.code, exit::USAGE);
         assert!(e.line().contains("--zone"));
-        let e = args(None, None).resolve("vm.zone", 22).unwrap_err();
+        let e = args(None, None)
+            .resolve_with("vm.zone", 22, &Default::default)
+            .unwrap_err();
         assert!(e.line().contains("NAME.ZONE.PROJECT"));
-        let e = args(Some("z"), Some("p")).resolve("VM;rm", 22).unwrap_err();
+        let e = args(Some("z"), Some("p"))
+            .resolve_with("VM;rm", 22, &Default::default)
+            .unwrap_err();
         assert!(e.line().contains("invalid instance"));
     }
 
@@ -231,12 +263,39 @@ mod tests {
         a.region = Some("us-central1".into());
         a.network = Some("default".into());
         a.dest_group = Some("grp1".into());
-        let t = a.resolve("10.1.2.3", 22).unwrap();
+        let t = a.resolve_with("10.1.2.3", 22, &Default::default).unwrap();
         assert!(
             matches!(&t.dest, Dest::Host { host, group: Some(g), .. } if host == "10.1.2.3" && g == "grp1")
         );
-        assert!(a.resolve("db.internal.example.com", 5432).is_ok());
-        assert!(a.resolve("a b", 22).is_err());
-        assert!(a.resolve("$(x)", 22).is_err());
+        assert!(
+            a.resolve_with("db.internal.example.com", 5432, &Default::default)
+                .is_ok()
+        );
+        assert!(a.resolve_with("a b", 22, &Default::default).is_err());
+        assert!(a.resolve_with("$(x)", 22, &Default::default).is_err());
+    }
+}
+
+#[cfg(test)]
+mod gcloud_defaults {
+    use super::*;
+
+    #[test]
+    fn gcloud_configuration_fills_in_last() {
+        let a = TargetArgs {
+            project: None,
+            zone: Some("flag-zone".into()),
+            interface: "nic0".into(),
+            region: None,
+            network: None,
+            dest_group: None,
+        };
+        let g = || crate::gcloud::GcloudConfig {
+            project: Some("from-gcloud".into()),
+            zone: Some("gcloud-zone".into()),
+            ..Default::default()
+        };
+        let t = a.resolve_with("vm", 22, &g).unwrap();
+        assert_eq!(t, Target::instance("from-gcloud", "flag-zone", "vm", 22));
     }
 }

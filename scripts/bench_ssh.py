@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""`ssh VM true`, three ways, side by side through the same fake Google
+endpoints (Compute, OS Login, relay) and a private sshd: plain `ssh VM`
+with the Host block `iap-ssh setup` wrote; `iap-ssh ssh VM` (no setup:
+instances.get + projects.get + tunnel); and `gcloud compute ssh VM
+--tunnel-through-iap`. Each is run once to publish keys, then timed.
+Run through scripts/bench-ssh.sh. Prints a Markdown table."""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REL = os.path.join(ROOT, "target", "release")
+RUNS = int(os.environ.get("BENCH_SSH_RUNS", "10"))
+PROJECT, ZONE, VM = "bench-project", "us-central1-a", "bench-vm"
+GCLOUD = shutil.which("gcloud")
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="iap-bench-ssh-")
+    os.makedirs("/run/sshd", exist_ok=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/hostkey"], check=True)
+    with open(f"{d}/sshd_config", "w") as f:
+        f.write(f"HostKey {d}/hostkey\nPidFile none\nAuthorizedKeysFile {d}/keys/%u\n"
+                "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                "UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n")
+    host_key = " ".join(open(f"{d}/hostkey.pub").read().split()[:2])
+    cfg = {"instances": [{"project": PROJECT, "zone": ZONE, "name": VM, "id": "4000000000000000001",
+                          "host_keys": [host_key], "guest_keys_dir": f"{d}/keys",
+                          "ports": {"22": {"exec": ["/usr/sbin/sshd", "-i", "-e", "-f", f"{d}/sshd_config"]}}}],
+           "projects": [{"id": PROJECT, "metadata": {"enable-guest-attributes": "TRUE"}}],
+           "guest_delay_ms": 200}
+    with open(f"{d}/fake.json", "w") as f:
+        json.dump(cfg, f)
+    fake = subprocess.Popen([f"{REL}/fake-gcp", "--state-dir", f"{d}/fake", "--config", f"{d}/fake.json"],
+                            stdout=subprocess.PIPE, text=True)
+    ready = json.loads(fake.stdout.readline())
+    home = f"{d}/home"
+    os.makedirs(home)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("IAP_SSH_", "CLOUDSDK_", "GOOGLE_APPLICATION"))}
+    env.update({
+        "HOME": home, "USER": "root", "LOGNAME": "root", "RUST_BACKTRACE": "0",
+        "IAP_SSH_TUNNEL_URL": ready["tunnel_url"], "IAP_SSH_COMPUTE_URL": ready["api_url"],
+        "IAP_SSH_OSLOGIN_URL": ready["oslogin_url"], "IAP_SSH_TOKENINFO_URL": ready["tokeninfo_url"],
+        "IAP_SSH_CA_FILE": ready["ca_file"], "IAP_SSH_ACCESS_TOKEN": ready["access_token"],
+        # gcloud, pointed at the same fake
+        "CLOUDSDK_CONFIG": f"{d}/gcloud", "CLOUDSDK_AUTH_ACCESS_TOKEN": ready["access_token"],
+        "CLOUDSDK_CORE_ACCOUNT": "alice@example.com", "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "true",
+        "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "true",
+        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": ready["ca_file"], "REQUESTS_CA_BUNDLE": ready["ca_file"],
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": ready["api_url"],
+    })
+    iap = f"{REL}/iap-ssh"
+    ways = [
+        ("ssh VM (Host block from iap-ssh setup)", ["ssh", "-F", f"{home}/.ssh/config", "-o", "BatchMode=yes", VM, "true"]),
+        ("iap-ssh ssh VM (no setup)", [iap, "ssh", "--project", PROJECT, VM, "true"]),
+    ]
+    if GCLOUD:
+        ways.append(("gcloud compute ssh VM --tunnel-through-iap", [
+            GCLOUD, "compute", "ssh", VM, "--project", PROJECT, "--zone", ZONE, "--tunnel-through-iap",
+            "--quiet", f"--iap-tunnel-url-override={ready['tunnel_url']}", "--command", "true"]))
+    rows = []
+    try:
+        subprocess.run([iap, "-q", "setup", "--project", PROJECT], env=env, check=True)
+        time.sleep(1)  # the simulated guest agent
+        for label, cmd in ways:
+            first = subprocess.run(cmd, env=env, capture_output=True, text=True)  # publishes, pins
+            if first.returncode != 0:
+                sys.exit(f"{label} failed: {first.stderr}")
+            times = []
+            for _ in range(RUNS):
+                t = time.perf_counter()
+                subprocess.run(cmd, env=env, check=True, capture_output=True)
+                times.append(time.perf_counter() - t)
+            rows.append((label, statistics.median(times), min(times), max(times)))
+    finally:
+        fake.terminate()
+        shutil.rmtree(d, ignore_errors=True)
+    print(f"`ssh … true` through the fake relay, {RUNS} runs each after a first run that publishes keys\n")
+    print("| command | median ms | min ms | max ms |")
+    print("|---|---:|---:|---:|")
+    for label, med, lo, hi in rows:
+        print(f"| {label} | {med * 1000:.0f} | {lo * 1000:.0f} | {hi * 1000:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
