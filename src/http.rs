@@ -75,7 +75,9 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: Option<(&str, Bytes)>,
     ) -> Result<Response, HttpError> {
-        let uri: http::Uri = url.parse().map_err(|_| HttpError::Build(url.into()))?;
+        // Error messages never carry a query string (it may hold a token).
+        let shown = || url.split('?').next().unwrap_or("").to_string();
+        let uri: http::Uri = url.parse().map_err(|_| HttpError::Build(shown()))?;
         let host = host_of(&uri);
         let mut b = http::Request::builder().method(method).uri(uri);
         for (k, v) in headers {
@@ -91,7 +93,7 @@ impl HttpClient {
         };
         let req = b
             .body(Full::new(payload))
-            .map_err(|_| HttpError::Build(url.into()))?;
+            .map_err(|_| HttpError::Build(shown()))?;
         let fut = async {
             let resp = self
                 .inner

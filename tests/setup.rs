@@ -407,3 +407,16 @@ fn unwritable_project_metadata_falls_back_to_each_vm() {
     let c = f.fake.state.cloud.lock().unwrap();
     assert!(!c.projects[PROJ_A].items.contains_key("ssh-keys"));
 }
+
+#[test]
+fn tokeninfo_falls_back_to_get_when_post_is_refused() {
+    let f = Fleet::new(|c| c.tokeninfo_get_only = true);
+    let out = f.setup(&["--dry-run"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("# OS Login (iaptest.alice@example.com as iaptest_alice_example_com)"),
+        "{stdout}"
+    );
+    assert_eq!(f.count("tokeninfo POST refused"), 1);
+    assert_eq!(f.count("tokeninfo GET"), 1);
+}

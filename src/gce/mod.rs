@@ -173,16 +173,31 @@ impl Api {
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("access_token", token.access.secret())
             .finish();
-        // POST keeps the token out of URLs and logs.
-        let resp = self
+        // POST keeps the token out of URLs and logs. Google documents
+        // `GET ?access_token=`; whether every deployment takes the POST
+        // form is UNCONFIRMED, so a 404/405 (method or route refused)
+        // falls back to the documented GET over the same TLS connection.
+        let mut resp = self
             .http
             .send(
                 http::Method::POST,
                 &self.endpoints.tokeninfo,
                 &[],
-                Some(("application/x-www-form-urlencoded", Bytes::from(form))),
+                Some((
+                    "application/x-www-form-urlencoded",
+                    Bytes::from(form.clone()),
+                )),
             )
             .await?;
+        if matches!(resp.status.as_u16(), 404 | 405) {
+            let sep = if self.endpoints.tokeninfo.contains('?') {
+                '&'
+            } else {
+                '?'
+            };
+            let url = format!("{}{sep}{form}", self.endpoints.tokeninfo);
+            resp = self.http.send(http::Method::GET, &url, &[], None).await?;
+        }
         if !resp.status.is_success() {
             return Ok(None);
         }

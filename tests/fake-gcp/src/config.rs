@@ -180,6 +180,9 @@ pub struct Config {
     /// (false: tunnels get 4033, IAP testIamPermissions grants nothing)
     #[serde(default = "yes")]
     pub iap_access: bool,
+    /// tokeninfo answers 405 to POST (only the documented GET works).
+    #[serde(default)]
+    pub tokeninfo_get_only: bool,
     /// IAM: may the principal write project metadata
     /// (`compute.projects.setCommonInstanceMetadata`)? false: HTTP 403.
     #[serde(default = "yes")]

@@ -110,7 +110,12 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes
                 .map(str::to_string);
             json(oauth::metadata_token(&state, flavor.as_deref()))
         }
+        ("POST", "/tokeninfo") if state.config.tokeninfo_get_only => {
+            state.event("tokeninfo POST refused");
+            json((405, r#"{"error":"method not allowed"}"#.to_string()))
+        }
         ("GET" | "POST", "/tokeninfo") => {
+            state.event(format!("tokeninfo {method}"));
             let query = req.uri().query().unwrap_or("").to_string();
             let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
             let token = form_urlencoded::parse(query.as_bytes())
