@@ -151,26 +151,29 @@ fn setup_then_ssh_scp_rsync_with_strict_host_keys() {
     let shared = f.tmp.path().join("shared");
     std::fs::create_dir(&shared).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    let remote = shared.join("remote.bin");
-    let back = f.tmp.path().join("back.bin");
-    let out = f
-        .tool("scp")
-        .args(["-F", &cfg, "-o", "BatchMode=yes"])
-        .arg(&src)
-        .arg(format!("vm-blocked:{}", remote.display()))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "scp: {}", stderr_of(&out));
-    assert_same_file(&src, &remote);
-    let out = f
-        .tool("rsync")
-        .args(["-a", "-e", &format!("ssh -F {cfg} -o BatchMode=yes")])
-        .arg(format!("vm-oslogin:{}", remote.display()))
-        .arg(&back)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "rsync: {}", stderr_of(&out));
-    assert_same_file(&src, &back);
+    // Each VM: scp up, rsync back, byte-equal (every way of taking keys).
+    for vm in ["vm-oslogin", "vm-project", "vm-blocked"] {
+        let remote = shared.join(format!("{vm}.bin"));
+        let back = f.tmp.path().join(format!("{vm}.back"));
+        let out = f
+            .tool("scp")
+            .args(["-F", &cfg, "-o", "BatchMode=yes"])
+            .arg(&src)
+            .arg(format!("{vm}:{}", remote.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "scp to {vm}: {}", stderr_of(&out));
+        assert_same_file(&src, &remote);
+        let out = f
+            .tool("rsync")
+            .args(["-a", "-e", &format!("ssh -F {cfg} -o BatchMode=yes")])
+            .arg(format!("{vm}:{}", remote.display()))
+            .arg(&back)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "rsync from {vm}: {}", stderr_of(&out));
+        assert_same_file(&src, &back);
+    }
 
     // A second run changes nothing: no API write, same bytes, same mtime.
     let before = (
