@@ -230,11 +230,7 @@ async fn probe(relay: &Relay, target: &Target, port: u16) -> Result<Option<Strin
 }
 
 pub fn run(a: DoctorArgs) -> Result<i32, UserError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| UserError::new(exit::OTHER, format!("cannot start the runtime: {e}")))?;
+    let rt = super::runtime()?;
     rt.block_on(doctor(a))
 }
 

@@ -136,11 +136,7 @@ pub fn run(a: ForwardArgs) -> Result<i32, UserError> {
     }
     let relay = Arc::new(relay_from_env()?);
     let cfg = a.tunnel.config();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| UserError::new(exit::OTHER, format!("cannot start the runtime: {e}")))?;
+    let rt = super::runtime()?;
     let res = rt.block_on(async {
         let mut forwards = Vec::new();
         let mut ready = Vec::new();

@@ -61,39 +61,16 @@ fn source_id(s: KeySource) -> &'static str {
 
 pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
     let gcloud = GcloudConfig::from_env();
-    let mut projects = a.projects.clone();
-    if projects.is_empty() {
-        projects.extend(gcloud.project.clone());
-    }
-    if projects.is_empty() {
-        return Err(UserError::new(exit::USAGE, "no project given").with_fix(
-            "pass --project PROJECT (repeatable), or `gcloud config set project PROJECT`",
-        ));
-    }
-    for p in &projects {
-        if !crate::ssh::names::is_project_id(p) {
-            return Err(UserError::new(
-                exit::USAGE,
-                format!("invalid project id `{}`", p.escape_default()),
-            )
-            .with_fix("a project id has 6 to 30 lower-case letters, digits and hyphens"));
-        }
-    }
+    let projects = super::projects_or_default(&a.projects)?;
     let key_file = match a.key_file {
         Some(k) => k,
-        None => keys::default_key_path().ok_or_else(|| {
-            UserError::new(exit::OTHER, "cannot find your home directory").with_fix("set HOME")
-        })?,
+        None => super::home_file(&[".ssh", "google_compute_engine"])?,
     };
     let key = match keys::inspect(&key_file) {
         Ok(KeyState::Existing(k)) => Some(k),
         _ => None,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| UserError::new(exit::OTHER, format!("cannot start the runtime: {e}")))?;
+    let rt = super::runtime()?;
     let rows = rt.block_on(async {
         let api = Api::from_env()?;
         let mut sink = std::io::sink();

@@ -72,3 +72,63 @@ pub fn run(cli: Cli) -> Result<i32, UserError> {
 pub fn color_enabled(stream_is_terminal: bool) -> bool {
     stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
+
+/// The runtime of the commands that talk to Google's APIs.
+pub fn runtime() -> Result<tokio::runtime::Runtime, UserError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            UserError::new(
+                crate::error::exit::OTHER,
+                format!("cannot start the runtime: {e}"),
+            )
+        })
+}
+
+/// A path under the home directory.
+pub fn home_file(parts: &[&str]) -> Result<std::path::PathBuf, UserError> {
+    let mut p = dirs::home_dir().ok_or_else(|| {
+        UserError::new(crate::error::exit::OTHER, "cannot find your home directory")
+            .with_fix("set HOME")
+    })?;
+    for x in parts {
+        p.push(x);
+    }
+    Ok(p)
+}
+
+/// The absolute path of this executable, for ProxyCommand lines.
+pub fn exe_path() -> Result<String, UserError> {
+    std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map(|p| p.display().to_string())
+        .map_err(|e| {
+            UserError::new(
+                crate::error::exit::OTHER,
+                format!("cannot find the iap-ssh executable: {e}"),
+            )
+            .with_fix("run iap-ssh by its full path")
+        })
+}
+
+/// `--project` values, else gcloud's `core/project`; each validated.
+pub fn projects_or_default(given: &[String]) -> Result<Vec<String>, UserError> {
+    let mut projects = given.to_vec();
+    if projects.is_empty() {
+        projects.extend(crate::gcloud::GcloudConfig::from_env().project);
+    }
+    if projects.is_empty() {
+        return Err(
+            UserError::new(crate::error::exit::USAGE, "no project given").with_fix(
+                "pass --project PROJECT (repeatable), or `gcloud config set project PROJECT`",
+            ),
+        );
+    }
+    for p in &projects {
+        crate::ssh::names::require_project(p)?;
+    }
+    projects.dedup();
+    Ok(projects)
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::error::{UserError, exit};
+use crate::error::UserError;
 use crate::setup::{self, Options};
 
 #[derive(Debug, Args)]
@@ -44,16 +44,6 @@ pub fn parse_ttl(s: &str) -> Result<Ttl, String> {
     setup::parse_ttl(s).map(Ttl)
 }
 
-fn home_file(parts: &[&str]) -> Result<PathBuf, UserError> {
-    let mut p = dirs::home_dir().ok_or_else(|| {
-        UserError::new(exit::OTHER, "cannot find your home directory").with_fix("set HOME")
-    })?;
-    for x in parts {
-        p.push(x);
-    }
-    Ok(p)
-}
-
 /// Absolute, as ssh will run it from any directory.
 fn absolute(p: PathBuf) -> PathBuf {
     if p.is_absolute() {
@@ -64,56 +54,36 @@ fn absolute(p: PathBuf) -> PathBuf {
 }
 
 pub fn run(a: SetupArgs, quiet: bool) -> Result<i32, UserError> {
-    let exe = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
-        .map_err(|e| {
-            UserError::new(
-                exit::OTHER,
-                format!("cannot find the iap-ssh executable: {e}"),
-            )
-            .with_fix("run iap-ssh by its full path")
-        })?;
-    let mut projects = a.projects.clone();
-    if projects.is_empty() && !a.remove {
-        match crate::gcloud::GcloudConfig::from_env().project {
-            Some(p) => projects.push(p),
-            None => {
-                return Err(UserError::new(exit::USAGE, "no project given").with_fix(
-                    "pass --project PROJECT (repeatable), or `gcloud config set project PROJECT`",
-                ));
-            }
-        }
-    }
-    projects.dedup();
+    let projects = if a.remove {
+        a.projects.clone()
+    } else {
+        super::projects_or_default(&a.projects)?
+    };
     let opts = Options {
         projects,
         key_file: absolute(match a.key_file {
             Some(k) => k,
-            None => home_file(&[".ssh", "google_compute_engine"])?,
+            None => super::home_file(&[".ssh", "google_compute_engine"])?,
         }),
         ssh_config: absolute(match a.ssh_config {
             Some(c) => c,
-            None => home_file(&[".ssh", "config"])?,
+            None => super::home_file(&[".ssh", "config"])?,
         }),
         known_hosts: absolute(match a.known_hosts {
             Some(k) => k,
-            None => home_file(&[".ssh", "google_compute_known_hosts"])?,
+            None => super::home_file(&[".ssh", "google_compute_known_hosts"])?,
         }),
         user: a.user,
         key_ttl: a.key_ttl.0,
         dry_run: a.dry_run,
         remove: a.remove,
         quiet,
-        exe: exe.display().to_string(),
+        exe: super::exe_path()?,
     };
     let mut err = std::io::stderr();
     if opts.remove {
         return setup::remove(&opts, &mut err);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| UserError::new(exit::OTHER, format!("cannot start the runtime: {e}")))?;
+    let rt = super::runtime()?;
     rt.block_on(setup::run(&opts, &mut err))
 }

@@ -78,35 +78,11 @@ pub struct ScpArgs {
 fn split_user(target: &str) -> Result<(Option<String>, String), UserError> {
     match target.rsplit_once('@') {
         Some((u, h)) => {
-            if !names::is_user_name(u) {
-                return Err(UserError::new(
-                    exit::USAGE,
-                    format!("invalid user name `{}`", u.escape_default()),
-                )
-                .with_fix("use letters, digits, `_`, `.` and `-`"));
-            }
+            names::require_user(u)?;
             Ok((Some(u.to_string()), h.to_string()))
         }
         None => Ok((None, target.to_string())),
     }
-}
-
-fn home(parts: &[&str]) -> Result<PathBuf, UserError> {
-    let mut p = dirs::home_dir().ok_or_else(|| {
-        UserError::new(exit::OTHER, "cannot find your home directory").with_fix("set HOME")
-    })?;
-    for x in parts {
-        p.push(x);
-    }
-    Ok(p)
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, UserError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| UserError::new(exit::OTHER, format!("cannot start the runtime: {e}")))
 }
 
 /// Finds the instance and prepares it (publishing unless dry run).
@@ -118,33 +94,25 @@ fn prepare(
 ) -> Result<one::Prepared, UserError> {
     let gcloud = GcloudConfig::from_env();
     let wanted = lookup::wanted(instance, c.project.as_deref(), c.zone.as_deref(), &gcloud)?;
-    let exe = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
-        .map_err(|e| {
-            UserError::new(
-                exit::OTHER,
-                format!("cannot find the iap-ssh executable: {e}"),
-            )
-        })?;
     let opts = setup::Options {
         projects: vec![wanted.project.clone()],
         key_file: c
             .key_file
             .clone()
-            .map_or_else(|| home(&[".ssh", "google_compute_engine"]), Ok)?,
+            .map_or_else(|| super::home_file(&[".ssh", "google_compute_engine"]), Ok)?,
         ssh_config: PathBuf::new(),
-        known_hosts: c
-            .known_hosts
-            .clone()
-            .map_or_else(|| home(&[".ssh", "google_compute_known_hosts"]), Ok)?,
+        known_hosts: c.known_hosts.clone().map_or_else(
+            || super::home_file(&[".ssh", "google_compute_known_hosts"]),
+            Ok,
+        )?,
         user,
         key_ttl: c.key_ttl.0,
         dry_run: c.dry_run,
         remove: false,
         quiet,
-        exe: exe.display().to_string(),
+        exe: super::exe_path()?,
     };
-    let rt = runtime()?;
+    let rt = super::runtime()?;
     rt.block_on(async {
         let api = Api::from_env_for(c.dry_run)?;
         let inst = lookup::find(&api, &wanted, !c.dry_run).await?;
@@ -255,14 +223,8 @@ pub fn run_scp(a: ScpArgs, quiet: bool) -> Result<i32, UserError> {
         return Err(UserError::new(exit::USAGE, "no argument names an instance")
             .with_fix("write the remote side as [USER@]INSTANCE:PATH"));
     };
-    if let Some(u) = &user
-        && !names::is_user_name(u)
-    {
-        return Err(UserError::new(
-            exit::USAGE,
-            format!("invalid user name `{}`", u.escape_default()),
-        )
-        .with_fix("use letters, digits, `_`, `.` and `-`"));
+    if let Some(u) = &user {
+        names::require_user(u)?;
     }
     let (last, sources) = parsed.split_last().expect("two or more paths");
     let dest_remote = matches!(last, ScpArg::Remote { .. });

@@ -78,12 +78,7 @@ pub fn wanted(
             "pass --project PROJECT, use NAME.ZONE.PROJECT, or `gcloud config set project PROJECT`",
         )
     })?;
-    if !names::is_project_id(&project) {
-        return Err(usage(
-            format!("invalid project id `{}`", project.escape_default()),
-            "a project id has 6 to 30 lower-case letters, digits and hyphens",
-        ));
-    }
+    names::require_project(&project)?;
     if let Some(z) = &zone
         && !names::is_resource_name(z)
     {

@@ -643,22 +643,10 @@ pub(crate) fn path_value(p: &std::path::Path) -> Result<String, UserError> {
 
 fn check_options(opts: &Options) -> Result<(), UserError> {
     for p in &opts.projects {
-        if !names::is_project_id(p) {
-            return Err(UserError::new(
-                exit::USAGE,
-                format!("invalid project id `{}`", p.escape_default()),
-            )
-            .with_fix("a project id has 6 to 30 lower-case letters, digits and hyphens"));
-        }
+        names::require_project(p)?;
     }
-    if let Some(u) = &opts.user
-        && !names::is_user_name(u)
-    {
-        return Err(UserError::new(
-            exit::USAGE,
-            format!("invalid user name `{}`", u.escape_default()),
-        )
-        .with_fix("use letters, digits, `_`, `.` and `-` (not starting with `-`)"));
+    if let Some(u) = &opts.user {
+        names::require_user(u)?;
     }
     if opts.exe.chars().any(char::is_control) {
         return Err(UserError::new(

@@ -84,11 +84,6 @@ pub fn public_path(private: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// gcloud's default key: `~/.ssh/google_compute_engine`.
-pub fn default_key_path() -> Option<PathBuf> {
-    dirs::home_dir().map(|h| h.join(".ssh").join("google_compute_engine"))
-}
-
 /// Looks at the pair without changing anything.
 pub fn inspect(private: &Path) -> Result<KeyState, KeyError> {
     let public = public_path(private);

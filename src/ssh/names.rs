@@ -2,6 +2,8 @@
 //! line or a command: instance, zone, project and user names and instance
 //! ids. Anything else is refused before it can inject options.
 
+use crate::error::{UserError, exit};
+
 /// Compute resource names (instances, zones, regions, networks):
 /// RFC 1035 labels, lower-case, at most 63 characters.
 pub fn is_resource_name(s: &str) -> bool {
@@ -51,6 +53,30 @@ pub fn is_user_name(s: &str) -> bool {
 /// Numeric instance ids (uint64 as a decimal string).
 pub fn is_instance_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 20 && s.bytes().all(|c| c.is_ascii_digit())
+}
+
+/// A project id from the user, or the one-line usage error.
+pub fn require_project(p: &str) -> Result<(), UserError> {
+    if is_project_id(p) {
+        return Ok(());
+    }
+    Err(UserError::new(
+        exit::USAGE,
+        format!("invalid project id `{}`", p.escape_default()),
+    )
+    .with_fix("a project id has 6 to 30 lower-case letters, digits and hyphens"))
+}
+
+/// A user name from the user, or the one-line usage error.
+pub fn require_user(u: &str) -> Result<(), UserError> {
+    if is_user_name(u) {
+        return Ok(());
+    }
+    Err(UserError::new(
+        exit::USAGE,
+        format!("invalid user name `{}`", u.escape_default()),
+    )
+    .with_fix("use letters, digits, `_`, `.` and `-` (not starting with `-`)"))
 }
 
 /// The default account name gcloud derives from an email when the local
