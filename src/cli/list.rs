@@ -103,12 +103,9 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
             .iter()
             .map(|v| {
                 let has = |meta: &crate::gce::compute::Metadata| {
-                    let values: Vec<&str> = ["ssh-keys", "sshKeys"]
-                        .iter()
-                        .filter_map(|k| meta.get(k))
-                        .collect();
-                    key.as_ref()
-                        .is_some_and(|k| metadata_keys::has_valid(&values, &muser, k, now, 0))
+                    key.as_ref().is_some_and(|k| {
+                        metadata_keys::has_valid(&meta.ssh_key_values(), &muser, k, now, 0)
+                    })
                 };
                 let (user, published) = match v.source {
                     KeySource::OsLogin => {

@@ -34,6 +34,14 @@ impl Metadata {
             .map(|i| i.value.as_str())
     }
 
+    /// The values that can hold SSH keys: `ssh-keys` and legacy `sshKeys`.
+    pub fn ssh_key_values(&self) -> Vec<&str> {
+        ["ssh-keys", "sshKeys"]
+            .iter()
+            .filter_map(|k| self.get(k))
+            .collect()
+    }
+
     /// Sets `key` (kept in place if present, else appended).
     pub fn set(&mut self, key: &str, value: String) {
         match self.items.iter_mut().find(|i| i.key == key) {
@@ -189,12 +197,15 @@ impl Api {
         format!("{}{path}", self.endpoints.compute)
     }
 
-    /// Every instance of `project` (all pages), optionally filtered.
-    pub async fn aggregated_instances(
+    /// Follows `nextPageToken` from `path` (500 per page, optional
+    /// filter) and gathers what `items` takes out of each page.
+    async fn all_pages<P: serde::de::DeserializeOwned, T>(
         &self,
-        project: &str,
+        path: &str,
         filter: Option<&str>,
-    ) -> Result<Vec<Instance>, ApiError> {
+        what: &str,
+        items: impl Fn(P) -> (Vec<T>, Option<String>),
+    ) -> Result<Vec<T>, ApiError> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -206,27 +217,33 @@ impl Api {
             if let Some(t) = &token {
                 q.append_pair("pageToken", t);
             }
-            let url = self.compute_url(&format!(
-                "projects/{}/aggregated/instances?{}",
-                segment(project),
-                q.finish()
-            ));
-            let page: AggregatedPage = self
-                .call(
-                    Method::GET,
-                    &url,
-                    None,
-                    &format!("listing instances of project {project}"),
-                )
-                .await?;
-            for (_, scoped) in page.items {
-                out.extend(scoped.instances);
-            }
-            match page.next_page_token.filter(|t| !t.is_empty()) {
+            let url = self.compute_url(&format!("{path}?{}", q.finish()));
+            let page: P = self.call(Method::GET, &url, None, what).await?;
+            let (list, next) = items(page);
+            out.extend(list);
+            match next.filter(|t| !t.is_empty()) {
                 Some(t) => token = Some(t),
                 None => return Ok(out),
             }
         }
+    }
+
+    /// Every instance of `project` (all pages), optionally filtered.
+    pub async fn aggregated_instances(
+        &self,
+        project: &str,
+        filter: Option<&str>,
+    ) -> Result<Vec<Instance>, ApiError> {
+        self.all_pages(
+            &format!("projects/{}/aggregated/instances", segment(project)),
+            filter,
+            &format!("listing instances of project {project}"),
+            |page: AggregatedPage| {
+                let list = page.items.into_values().flat_map(|s| s.instances).collect();
+                (list, page.next_page_token)
+            },
+        )
+        .await
     }
 
     pub async fn get_instance(
@@ -333,7 +350,8 @@ impl Api {
         Ok(())
     }
 
-    /// Host keys the guest agent published (`hostkeys/` guest attributes);
+    /// Host keys the guest agent published (`hostkeys/` guest attributes),
+    /// only those of a supported type with a canonical base64 value;
     /// empty when there are none.
     pub async fn host_keys(
         &self,
@@ -361,10 +379,7 @@ impl Api {
             .flatten()
             .filter(|i| i["namespace"] == "hostkeys")
             .filter_map(|i| {
-                Some((
-                    i["key"].as_str()?.to_string(),
-                    i["value"].as_str()?.to_string(),
-                ))
+                crate::ssh::known_hosts::clean_key(i["key"].as_str()?, i["value"].as_str()?)
             })
             .collect())
     }
@@ -387,33 +402,13 @@ struct Permissions {
 impl Api {
     /// Every firewall rule of `project` (all pages).
     pub async fn firewalls(&self, project: &str) -> Result<Vec<super::firewall::Rule>, ApiError> {
-        let mut out = vec![];
-        let mut token: Option<String> = None;
-        loop {
-            let mut q = form_urlencoded::Serializer::new(String::new());
-            q.append_pair("maxResults", "500");
-            if let Some(t) = &token {
-                q.append_pair("pageToken", t);
-            }
-            let url = self.compute_url(&format!(
-                "projects/{}/global/firewalls?{}",
-                segment(project),
-                q.finish()
-            ));
-            let page: FirewallList = self
-                .call(
-                    Method::GET,
-                    &url,
-                    None,
-                    &format!("firewall rules of {project}"),
-                )
-                .await?;
-            out.extend(page.items);
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t),
-                None => return Ok(out),
-            }
-        }
+        self.all_pages(
+            &format!("projects/{}/global/firewalls", segment(project)),
+            None,
+            &format!("firewall rules of {project}"),
+            |page: FirewallList| (page.items, page.next_page_token),
+        )
+        .await
     }
 
     /// Which of `permissions` the caller holds on the instance (Compute).

@@ -235,11 +235,7 @@ pub(crate) async fn publish_metadata(
 ) -> Result<Published, ApiError> {
     let t = now();
     for attempt in 0..WRITE_ATTEMPTS {
-        let values: Vec<&str> = ["ssh-keys", "sshKeys"]
-            .iter()
-            .filter_map(|k| meta.get(k))
-            .collect();
-        if metadata_keys::has_valid(&values, user, key, t, renew_margin(ttl)) {
+        if metadata_keys::has_valid(&meta.ssh_key_values(), user, key, t, renew_margin(ttl)) {
             return Ok(Published::Present);
         }
         if dry_run {
@@ -616,13 +612,9 @@ async fn fetch_host_keys(
     let mut warnings = vec![];
     for (v, r) in fetched {
         match r {
-            Ok(list) => {
-                let clean: Vec<(String, String)> = list
-                    .iter()
-                    .filter_map(|(t, k)| known_hosts::clean_key(t, k))
-                    .collect();
-                if !clean.is_empty() {
-                    known_hosts::append(&mut text, &known_hosts::alias(&v.id), &clean);
+            Ok(keys) => {
+                if !keys.is_empty() {
+                    known_hosts::append(&mut text, &known_hosts::alias(&v.id), &keys);
                 }
             }
             Err(e) => warnings.push(format!("iap-ssh: warning: host keys of {}: {e}", v.name)),

@@ -133,12 +133,8 @@ pub async fn prepare(
         && flags::flag(&pmeta, &inst.metadata, "enable-guest-attributes")
     {
         match api.host_keys(project, &vm.zone, &vm.name).await {
-            Ok(list) => {
-                let clean: Vec<(String, String)> = list
-                    .iter()
-                    .filter_map(|(t, k)| known_hosts::clean_key(t, k))
-                    .collect();
-                if let Some(new) = known_hosts::merge(&old_kh, &alias, &clean) {
+            Ok(keys) => {
+                if let Some(new) = known_hosts::merge(&old_kh, &alias, &keys) {
                     files::replace(&opts.known_hosts, &old_kh, &new, 0o600, false).map_err(
                         |e| {
                             UserError::new(
