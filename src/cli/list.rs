@@ -2,7 +2,7 @@
 //! alias setup gives them, zone, status, the user you log in as, and where
 //! your key is (or would be) published. Read-only.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -95,10 +95,7 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
             }
         }
         let now = crate::auth::unix_now() as i64;
-        let mut count: HashMap<&str, usize> = HashMap::new();
-        for v in &vms {
-            *count.entry(v.name.as_str()).or_default() += 1;
-        }
+        let names = crate::setup::plan::NameCounts::of(&vms);
         let rows: Vec<Row> = vms
             .iter()
             .map(|v| {
@@ -118,11 +115,7 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
                     KeySource::Windows => ("-".into(), false),
                 };
                 Row {
-                    alias: if count[v.name.as_str()] == 1 {
-                        v.name.clone()
-                    } else {
-                        v.full_alias()
-                    },
+                    alias: names.patterns(v).swap_remove(0),
                     name: v.name.clone(),
                     zone: v.zone.clone(),
                     project: v.project.clone(),

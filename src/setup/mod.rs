@@ -323,6 +323,17 @@ impl Tally {
     fn add(&mut self, place: String, p: Published, n: usize) {
         *self.vms.entry((place, p.word())).or_default() += n;
     }
+
+    /// `PLACE: OUTCOME (N VMs)`, one per destination.
+    fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.vms
+            .iter()
+            .map(|((place, word), n)| format!("{place}: {word} ({})", plural(*n, "VM")))
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Instances of `projects` (listed in parallel) with their project
@@ -825,12 +836,8 @@ fn print_dry_run(
             );
         }
     }
-    for ((place, word), n) in &tally.vms {
-        let _ = writeln!(
-            out,
-            "# {place}: {word} ({n} VM{})",
-            if *n == 1 { "" } else { "s" }
-        );
+    for l in tally.lines() {
+        let _ = writeln!(out, "# {l}");
     }
 }
 
@@ -854,19 +861,14 @@ fn summary(
         }
         files::Outcome::Written { backup: None } => "written".to_string(),
     };
-    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
     let _ = writeln!(
         err,
         "iap-ssh: {} in {} ({state})",
         plural(hosts, "host"),
         opts.ssh_config.display()
     );
-    for ((place, word), n) in &tally.vms {
-        let _ = writeln!(
-            err,
-            "  key: {place}: {word} ({n} VM{})",
-            if *n == 1 { "" } else { "s" }
-        );
+    for l in tally.lines() {
+        let _ = writeln!(err, "  key: {l}");
     }
     let added = match kh_outcome {
         files::Outcome::Written { .. } => format!(" (added to {})", opts.known_hosts.display()),

@@ -92,13 +92,34 @@ pub struct Context<'a> {
     pub projects: &'a [String],
 }
 
+/// How often each instance name occurs among the VMs set up together.
+pub struct NameCounts<'a>(BTreeMap<&'a str, usize>);
+
+impl<'a> NameCounts<'a> {
+    pub fn of(vms: &'a [Vm]) -> NameCounts<'a> {
+        let mut count = BTreeMap::new();
+        for v in vms {
+            *count.entry(v.name.as_str()).or_default() += 1;
+        }
+        NameCounts(count)
+    }
+
+    /// A VM's Host patterns: NAME when no other VM has that name, then
+    /// NAME.ZONE.PROJECT.
+    pub fn patterns(&self, v: &Vm) -> Vec<String> {
+        let mut p = vec![];
+        if self.0.get(v.name.as_str()) == Some(&1) {
+            p.push(v.name.clone());
+        }
+        p.push(v.full_alias());
+        p
+    }
+}
+
 /// Host blocks for `vms` (sorted by project, zone, name), then one
 /// wildcard block per project.
 pub fn blocks(vms: &[Vm], cx: &Context) -> Vec<HostBlock> {
-    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
-    for v in vms {
-        *count.entry(v.name.as_str()).or_default() += 1;
-    }
+    let names = NameCounts::of(vms);
     let mut sorted: Vec<&Vm> = vms
         .iter()
         .filter(|v| v.source != KeySource::Windows)
@@ -106,11 +127,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> Vec<HostBlock> {
     sorted.sort_by(|a, b| (&a.project, &a.zone, &a.name).cmp(&(&b.project, &b.zone, &b.name)));
     let mut out = vec![];
     for v in sorted {
-        let mut patterns = vec![];
-        if count[v.name.as_str()] == 1 {
-            patterns.push(v.name.clone());
-        }
-        patterns.push(v.full_alias());
+        let patterns = names.patterns(v);
         let alias = known_hosts::alias(&v.id);
         let user = match v.source {
             KeySource::OsLogin => cx.oslogin_user.unwrap_or(cx.metadata_user),
