@@ -179,6 +179,31 @@ fn gcloud_api_env(f: &Fleet, c: &mut Command) {
         );
 }
 
+/// `gcloud compute ssh VM --tunnel-through-iap --command whoami` against
+/// the fake (API and relay).
+fn gcloud_ssh_whoami(
+    f: &Fleet,
+    gcloud: &std::path::Path,
+    vm: &str,
+    zone: &str,
+) -> std::process::Output {
+    let mut c = f.tool(gcloud.to_str().unwrap());
+    gcloud_api_env(f, &mut c);
+    c.args(["compute", "ssh", vm, "--project", PROJ_A, "--zone", zone])
+        .args([
+            "--tunnel-through-iap",
+            "--quiet",
+            "--strict-host-key-checking=no",
+        ])
+        .arg(format!(
+            "--iap-tunnel-url-override={}",
+            f.fake.info.tunnel_url
+        ))
+        .args(["--command", "whoami"])
+        .output()
+        .unwrap()
+}
+
 /// The real gcloud reads the fake's Compute API: aggregatedList pages,
 /// instances.get, projects.get, setCommonInstanceMetadata and operation
 /// wait, and then reaches the VM through the fake relay with the key the
@@ -211,26 +236,7 @@ fn gcloud_compute_ssh_uses_the_fakes_compute_api() {
         "all pages, in zone order"
     );
 
-    let mut c = f.tool(gcloud.to_str().unwrap());
-    gcloud_api_env(&f, &mut c);
-    let out = c
-        .args([
-            "compute",
-            "ssh",
-            "vm-project",
-            "--project",
-            PROJ_A,
-            "--zone",
-            "us-central1-b",
-            "--tunnel-through-iap",
-            "--quiet",
-            "--strict-host-key-checking=no",
-            &format!("--iap-tunnel-url-override={}", f.fake.info.tunnel_url),
-            "--command",
-            "whoami",
-        ])
-        .output()
-        .unwrap();
+    let out = gcloud_ssh_whoami(&f, &gcloud, "vm-project", "us-central1-b");
     assert!(
         out.status.success(),
         "gcloud compute ssh: {}",
@@ -248,26 +254,7 @@ fn gcloud_compute_ssh_uses_the_fakes_compute_api() {
 
     // OS Login: gcloud reads the profile, imports the key and logs in as
     // the profile's POSIX user.
-    let mut c = f.tool(gcloud.to_str().unwrap());
-    gcloud_api_env(&f, &mut c);
-    let out = c
-        .args([
-            "compute",
-            "ssh",
-            "vm-oslogin",
-            "--project",
-            PROJ_A,
-            "--zone",
-            "us-central1-a",
-            "--tunnel-through-iap",
-            "--quiet",
-            "--strict-host-key-checking=no",
-            &format!("--iap-tunnel-url-override={}", f.fake.info.tunnel_url),
-            "--command",
-            "whoami",
-        ])
-        .output()
-        .unwrap();
+    let out = gcloud_ssh_whoami(&f, &gcloud, "vm-oslogin", "us-central1-a");
     assert!(
         out.status.success(),
         "gcloud compute ssh (OS Login): {}",

@@ -147,10 +147,7 @@ fn setup_then_ssh_scp_rsync_with_strict_host_keys() {
     random_file(&src, 3 << 20, 7);
     let cfg = f.config_path().display().to_string();
     // The VM users are not root: a directory they can write.
-    std::fs::set_permissions(f.tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-    let shared = f.tmp.path().join("shared");
-    std::fs::create_dir(&shared).unwrap();
-    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let shared = f.shared_dir();
     // Each VM: scp up, rsync back, byte-equal (every way of taking keys).
     for vm in ["vm-oslogin", "vm-project", "vm-blocked"] {
         let remote = shared.join(format!("{vm}.bin"));
@@ -277,7 +274,7 @@ fn dry_run_changes_nothing_anywhere() {
 fn metadata_race_is_survived_without_losing_the_other_write() {
     let f = Fleet::new(|c| c.faults.metadata_conflicts = 3);
     f.setup(&[]);
-    let races = count_events_in(&f, "metadata 412");
+    let races = f.count("metadata 412");
     assert_eq!(races, 3, "{:?}", f.fake.state.events());
     let c = f.fake.state.cloud.lock().unwrap();
     // The concurrent writers' items survive next to our key.
@@ -299,10 +296,6 @@ fn metadata_race_is_survived_without_losing_the_other_write() {
         assert!(all.iter().any(|x| x == k), "{k} lost: {all:?}");
     }
     assert!(c.projects[PROJ_A].items["ssh-keys"].contains("iaptest_bob:ssh-ed25519"));
-}
-
-fn count_events_in(f: &Fleet, needle: &str) -> usize {
-    f.count(needle)
 }
 
 #[test]

@@ -4,22 +4,7 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-
 use common::*;
-
-fn count(f: &Fleet, needle: &str) -> usize {
-    f.count(needle)
-}
-
-/// A directory the VMs' (non-root) users can write.
-fn shared_dir(f: &Fleet) -> std::path::PathBuf {
-    std::fs::set_permissions(f.tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-    let d = f.tmp.path().join("shared");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    d
-}
 
 #[test]
 fn ssh_without_setup_finds_the_zone_waits_for_the_key_and_passes_the_exit_status() {
@@ -45,7 +30,7 @@ fn ssh_without_setup_finds_the_zone_waits_for_the_key_and_passes_the_exit_status
         "{}",
         stderr_of(&out)
     );
-    assert_eq!(count(&f, "aggregatedList project=iap-proj-a"), 1);
+    assert_eq!(f.count("aggregatedList project=iap-proj-a"), 1);
     let cache = std::fs::read_to_string(f.home.join(".cache/iap-ssh/zones.json")).unwrap();
     assert!(
         cache.contains("iap-proj-a/vm-project") && cache.contains("us-central1-b"),
@@ -67,7 +52,7 @@ fn ssh_without_setup_finds_the_zone_waits_for_the_key_and_passes_the_exit_status
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(
-        count(&f, "aggregatedList project=iap-proj-a"),
+        f.count("aggregatedList project=iap-proj-a"),
         1,
         "no second lookup"
     );
@@ -126,7 +111,7 @@ fn dry_run_prints_a_command_that_runs_when_pasted_and_changes_nothing() {
     assert_eq!(String::from_utf8_lossy(&pasted.stdout).trim(), "pasted-ok");
 
     // scp --dry-run, pasted, copies the file.
-    let shared = shared_dir(&f);
+    let shared = f.shared_dir();
     let src = f.tmp.path().join("a file.bin");
     random_file(&src, 1 << 20, 3);
     let dest = shared.join("copy.bin");
@@ -175,7 +160,7 @@ fn dry_run_prints_a_command_that_runs_when_pasted_and_changes_nothing() {
 #[test]
 fn scp_and_rsync_through_print_rsh_as_the_os_login_user() {
     let f = Fleet::new(|_| {});
-    let shared = shared_dir(&f);
+    let shared = f.shared_dir();
     let src = f.tmp.path().join("up.bin");
     random_file(&src, 2 << 20, 11);
     let remote = shared.join("remote.bin");
@@ -287,7 +272,7 @@ fn gcloud_active_configuration_supplies_project_and_zone() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), LOCAL_USER);
     assert_eq!(
-        count(&f, "aggregatedList"),
+        f.count("aggregatedList"),
         0,
         "zone from the configuration: no search"
     );

@@ -93,6 +93,55 @@ impl Sshd {
     }
 }
 
+/// Both kinds of command the tests run.
+pub trait EnvCommand {
+    fn unset(&mut self, key: &str);
+    fn set(&mut self, key: &str, value: &std::ffi::OsStr);
+}
+
+impl EnvCommand for Command {
+    fn unset(&mut self, key: &str) {
+        self.env_remove(key);
+    }
+    fn set(&mut self, key: &str, value: &std::ffi::OsStr) {
+        self.env(key, value);
+    }
+}
+
+impl EnvCommand for StdCommand {
+    fn unset(&mut self, key: &str) {
+        self.env_remove(key);
+    }
+    fn set(&mut self, key: &str, value: &std::ffi::OsStr) {
+        self.env(key, value);
+    }
+}
+
+/// A clean environment for `cmd`: no ambient Google credentials, gcloud
+/// settings, XDG directories or proxies; HOME in the test's directory;
+/// every endpoint pointing at `fake`; and `token` as the static token.
+pub fn isolate(cmd: &mut impl EnvCommand, fake: &FakeGcp, home: &Path, token: Option<&str>) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("IAP_SSH_")
+            || k.starts_with("CLOUDSDK_")
+            || k.starts_with("XDG_")
+            || k == "GOOGLE_APPLICATION_CREDENTIALS"
+            || k.ends_with("_proxy")
+            || k.ends_with("_PROXY")
+        {
+            cmd.unset(&k);
+        }
+    }
+    cmd.set("HOME", home.as_os_str());
+    cmd.set("RUST_BACKTRACE", "0".as_ref());
+    for (k, v) in fake.info.iap_ssh_env() {
+        cmd.set(k, v.as_ref());
+    }
+    if let Some(t) = token {
+        cmd.set("IAP_SSH_ACCESS_TOKEN", t.as_ref());
+    }
+}
+
 /// One test world: temp dir, fake Google endpoints, private sshd.
 pub struct World {
     pub tmp: tempfile::TempDir,
@@ -148,24 +197,8 @@ impl World {
     /// HOME in the temp dir, endpoints pointing at the fake, and the fake's
     /// static token unless `with_token` is false.
     pub fn env(&self, cmd: &mut Command, with_token: bool) {
-        for (k, _) in std::env::vars() {
-            if k.starts_with("IAP_SSH_")
-                || k.starts_with("CLOUDSDK_")
-                || k.starts_with("XDG_")
-                || k == "GOOGLE_APPLICATION_CREDENTIALS"
-                || k.ends_with("_proxy")
-                || k.ends_with("_PROXY")
-            {
-                cmd.env_remove(&k);
-            }
-        }
-        cmd.env("HOME", &self.home).env("RUST_BACKTRACE", "0");
-        for (k, v) in self.fake.info.iap_ssh_env() {
-            cmd.env(k, v);
-        }
-        if with_token {
-            cmd.env("IAP_SSH_ACCESS_TOKEN", &self.fake.info.access_token);
-        }
+        let token = with_token.then_some(self.fake.info.access_token.as_str());
+        isolate(cmd, &self.fake, &self.home, token);
         cmd.timeout(TIMEOUT);
     }
 
@@ -337,21 +370,8 @@ impl World {
     /// pipes or signals themselves), in the same clean environment.
     pub fn iap_ssh_std(&self, with_token: bool) -> std::process::Command {
         let mut cmd = std::process::Command::new(iap_ssh_bin());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("IAP_SSH_")
-                || k.starts_with("CLOUDSDK_")
-                || k == "GOOGLE_APPLICATION_CREDENTIALS"
-            {
-                cmd.env_remove(k);
-            }
-        }
-        for (k, v) in self.fake.info.iap_ssh_env() {
-            cmd.env(k, v);
-        }
-        cmd.env("HOME", &self.home).env("RUST_BACKTRACE", "0");
-        if with_token {
-            cmd.env("IAP_SSH_ACCESS_TOKEN", &self.fake.info.access_token);
-        }
+        let token = with_token.then_some(self.fake.info.access_token.as_str());
+        isolate(&mut cmd, &self.fake, &self.home, token);
         cmd
     }
 }
@@ -520,25 +540,13 @@ impl Fleet {
     /// The clean environment of [`World::env`], with the local login name
     /// set to [`LOCAL_USER`].
     pub fn env(&self, cmd: &mut Command) {
-        for (k, _) in std::env::vars() {
-            if k.starts_with("IAP_SSH_")
-                || k.starts_with("CLOUDSDK_")
-                || k.starts_with("XDG_")
-                || k == "GOOGLE_APPLICATION_CREDENTIALS"
-                || k.ends_with("_proxy")
-                || k.ends_with("_PROXY")
-            {
-                cmd.env_remove(&k);
-            }
-        }
-        cmd.env("HOME", &self.home)
-            .env("RUST_BACKTRACE", "0")
-            .env("LOGNAME", LOCAL_USER)
-            .env("USER", LOCAL_USER);
-        for (k, v) in self.fake.info.iap_ssh_env() {
-            cmd.env(k, v);
-        }
-        cmd.env("IAP_SSH_ACCESS_TOKEN", &self.fake.info.access_token);
+        isolate(
+            cmd,
+            &self.fake,
+            &self.home,
+            Some(&self.fake.info.access_token),
+        );
+        cmd.env("LOGNAME", LOCAL_USER).env("USER", LOCAL_USER);
         cmd.timeout(TIMEOUT);
     }
 
@@ -577,6 +585,16 @@ impl Fleet {
             String::from_utf8_lossy(&out.stdout)
         );
         out
+    }
+
+    /// A directory the VMs' (non-root) users can write.
+    pub fn shared_dir(&self) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let d = self.tmp.path().join("shared");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        d
     }
 
     /// How many fake events contain `needle`.
