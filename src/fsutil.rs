@@ -6,6 +6,16 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+/// Creates `dir` and any missing parents with mode 0700 (an existing
+/// directory keeps its mode).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 /// Writes `data` to `path` with mode 0600 via a temporary file in the same
 /// directory and a rename, so readers see the old or the new content, never
 /// a mix.

@@ -50,11 +50,7 @@ pub fn store(dir: &Path, key: &str, t: &Token) -> std::io::Result<()> {
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
+    crate::fsutil::create_private_dir(dir)?;
     // Ensure our own leaf directory is private even if it pre-existed.
     use std::os::unix::fs::PermissionsExt;
     let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));

@@ -118,11 +118,7 @@ fn cache_store(update: impl FnOnce(&mut Cache)) {
     let mut c = cache_load();
     update(&mut c);
     if let Some(dir) = p.parent() {
-        use std::os::unix::fs::DirBuilderExt;
-        let _ = std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir);
+        let _ = crate::fsutil::create_private_dir(dir);
     }
     if let Ok(data) = serde_json::to_vec(&c)
         && let Err(e) = crate::fsutil::write_private_atomic(&p, &data)

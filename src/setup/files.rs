@@ -59,11 +59,7 @@ pub fn replace(
         && !dir.as_os_str().is_empty()
         && !dir.exists()
     {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+        crate::fsutil::create_private_dir(dir)?;
     }
     let mode = match std::fs::metadata(&target) {
         Ok(m) => m.permissions().mode() & 0o7777,

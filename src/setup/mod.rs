@@ -105,7 +105,7 @@ pub fn local_user() -> Option<String> {
     }
 }
 
-fn io_error(path: &std::path::Path, e: std::io::Error) -> UserError {
+pub(crate) fn io_error(path: &std::path::Path, e: std::io::Error) -> UserError {
     UserError::new(exit::OTHER, format!("{}: {e}", path.display()))
         .with_fix("check the file's permissions and that its directory exists")
 }

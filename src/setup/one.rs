@@ -4,8 +4,8 @@
 //! options a setup Host block would carry. With `dry_run`, reads only.
 
 use super::{
-    FIX_LIST, Level, Options, Published, ensure_key, fix_setmetadata, metadata_user, oslogin,
-    path_value,
+    FIX_LIST, Level, Options, Published, ensure_key, fix_setmetadata, io_error, metadata_user,
+    oslogin, path_value,
     plan::{self, Vm},
     publish_metadata,
 };
@@ -122,10 +122,8 @@ pub async fn prepare(
 
     // Host keys: pinned when the guest agent published them.
     let alias = known_hosts::alias(&vm.id);
-    let old_kh = files::read(&files::resolve(&opts.known_hosts)).map_err(|e| {
-        UserError::new(exit::OTHER, format!("{}: {e}", opts.known_hosts.display()))
-            .with_fix("check the file's permissions")
-    })?;
+    let old_kh = files::read(&files::resolve(&opts.known_hosts))
+        .map_err(|e| io_error(&opts.known_hosts, e))?;
     let mut known = known_hosts::has_alias(&old_kh, &alias);
     if !known
         && !opts.dry_run
@@ -135,15 +133,8 @@ pub async fn prepare(
         match api.host_keys(project, &vm.zone, &vm.name).await {
             Ok(keys) => {
                 if let Some(new) = known_hosts::merge(&old_kh, &alias, &keys) {
-                    files::replace(&opts.known_hosts, &old_kh, &new, 0o600, false).map_err(
-                        |e| {
-                            UserError::new(
-                                exit::OTHER,
-                                format!("{}: {e}", opts.known_hosts.display()),
-                            )
-                            .with_fix("check the file's permissions")
-                        },
-                    )?;
+                    files::replace(&opts.known_hosts, &old_kh, &new, 0o600, false)
+                        .map_err(|e| io_error(&opts.known_hosts, e))?;
                     known = true;
                 }
             }

@@ -150,11 +150,7 @@ pub fn generate(private: &Path, comment: &str) -> Result<PublicKeyInfo, KeyError
     if let Some(dir) = private.parent()
         && !dir.exists()
     {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| werr(dir, &e))?;
+        crate::fsutil::create_private_dir(dir).map_err(|e| werr(dir, &e))?;
     }
     let public = public_path(private);
     if private.exists() || public.exists() {
@@ -175,8 +171,6 @@ pub fn generate(private: &Path, comment: &str) -> Result<PublicKeyInfo, KeyError
         .map_err(|e| werr(&public, &e))?;
     PublicKeyInfo::from_key(key.public_key()).map_err(|e| werr(&public, &e))
 }
-
-use std::os::unix::fs::DirBuilderExt;
 
 #[cfg(test)]
 mod tests {
