@@ -124,7 +124,9 @@ fn prepare(
 /// non-interactive `ssh … true` (only exit 255, ssh's own failure, is
 /// retried) for up to a minute, like gcloud, but through one native
 /// tunnel per try.
-fn wait_for_key(base: &[String], quiet: bool) {
+fn wait_for_key(p: &one::Prepared, port: u16, quiet: bool) {
+    let mut base = ssh_options(p, port);
+    base.push(format!("{}@{}", p.user, p.host));
     if !quiet {
         eprintln!("iap-ssh: waiting for the key to reach the VM…");
     }
@@ -132,7 +134,7 @@ fn wait_for_key(base: &[String], quiet: bool) {
     let mut pause = Duration::from_millis(500);
     loop {
         let status = Command::new("ssh")
-            .args(base)
+            .args(&base)
             .args([
                 "-T",
                 "-o",
@@ -170,14 +172,37 @@ fn exec(argv: &[String]) -> UserError {
         .with_fix("install the OpenSSH client (ssh, scp) and make sure it is on PATH")
 }
 
+/// ssh's options for `p`, with `-p` when the port is not 22.
+fn ssh_options(p: &one::Prepared, port: u16) -> Vec<String> {
+    let mut opts = command::options(&p.conn);
+    if port != 22 {
+        opts.extend(["-p".to_string(), port.to_string()]);
+    }
+    opts
+}
+
+/// `--dry-run`: prints `argv`, shell-quoted. Otherwise, once a key just
+/// written to metadata has reached the VM, becomes `argv`.
+fn print_or_exec(
+    argv: &[String],
+    p: &one::Prepared,
+    c: &ConnectArgs,
+    quiet: bool,
+) -> Result<i32, UserError> {
+    if c.dry_run {
+        println!("{}", quote::shell_line(argv));
+        return Ok(exit::OK);
+    }
+    if p.wrote_metadata {
+        wait_for_key(p, c.port, quiet);
+    }
+    Err(exec(argv))
+}
+
 pub fn run_ssh(a: SshArgs, quiet: bool) -> Result<i32, UserError> {
     let (user, instance) = split_user(&a.target)?;
     let p = prepare(&a.conn, &instance, user, quiet)?;
-    let mut opts = command::options(&p.conn);
-    if a.conn.port != 22 {
-        opts.extend(["-p".to_string(), a.conn.port.to_string()]);
-    }
-    let dest = format!("{}@{}", p.user, p.host);
+    let opts = ssh_options(&p, a.conn.port);
     if a.print_rsh {
         let mut argv = vec!["ssh".to_string()];
         argv.extend(opts);
@@ -186,19 +211,10 @@ pub fn run_ssh(a: SshArgs, quiet: bool) -> Result<i32, UserError> {
         return Ok(exit::OK);
     }
     let mut argv = vec!["ssh".to_string()];
-    argv.extend(opts.iter().cloned());
-    argv.push(dest.clone());
+    argv.extend(opts);
+    argv.push(format!("{}@{}", p.user, p.host));
     argv.extend(a.args.iter().cloned());
-    if a.conn.dry_run {
-        println!("{}", quote::shell_line(&argv));
-        return Ok(exit::OK);
-    }
-    if p.wrote_metadata {
-        let mut base = opts;
-        base.push(dest);
-        wait_for_key(&base, quiet);
-    }
-    Err(exec(&argv))
+    print_or_exec(&argv, &p, &a.conn, quiet)
 }
 
 pub fn run_scp(a: ScpArgs, quiet: bool) -> Result<i32, UserError> {
@@ -257,17 +273,5 @@ pub fn run_scp(a: ScpArgs, quiet: bool) -> Result<i32, UserError> {
             ScpArg::Remote { path, .. } => format!("{}@{}:{path}", p.user, p.host),
         });
     }
-    if a.conn.dry_run {
-        println!("{}", quote::shell_line(&argv));
-        return Ok(exit::OK);
-    }
-    if p.wrote_metadata {
-        let mut base = command::options(&p.conn);
-        if a.conn.port != 22 {
-            base.extend(["-p".to_string(), a.conn.port.to_string()]);
-        }
-        base.push(format!("{}@{}", p.user, p.host));
-        wait_for_key(&base, quiet);
-    }
-    Err(exec(&argv))
+    print_or_exec(&argv, &p, &a.conn, quiet)
 }
