@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import fake_env, start_fake
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
 IAP = os.path.join(REL, "iap-ssh")
@@ -82,26 +84,11 @@ class Env:
                  "9": {"exec": ["sh", "-c", self.backends["sink"]]},
                  "19": {"exec": ["sh", "-c", self.backends["source"]]},
                  "7": {"exec": ["cat"]}}
-        with open(f"{d}/fake.json", "w") as f:
-            json.dump({"instances": [{"project": PROJECT, "zone": ZONE, "name": VM, "id": "1", "ports": ports}]}, f)
-        self.fake = subprocess.Popen([FAKE, "--state-dir", f"{d}/fake", "--config", f"{d}/fake.json"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        config = {"instances": [{"project": PROJECT, "zone": ZONE, "name": VM, "id": "1", "ports": ports}]}
+        self.fake, self.info = start_fake(FAKE, d, config)
         self.procs.append(self.fake)
-        self.info = json.loads(self.fake.stdout.readline())
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("IAP_SSH_", "CLOUDSDK_")) and k.lower() not in ("https_proxy", "http_proxy")}
-        self.env.update({
-            "HOME": f"{d}/home",
-            "IAP_SSH_TUNNEL_URL": self.info["tunnel_url"],
-            "IAP_SSH_CA_FILE": self.info["ca_file"],
-            "IAP_SSH_ACCESS_TOKEN": self.info["access_token"],
-            "CLOUDSDK_CONFIG": f"{d}/gcloud",
-            "CLOUDSDK_AUTH_ACCESS_TOKEN": self.info["access_token"],
-            "CLOUDSDK_CORE_PROJECT": PROJECT,
-            "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "true",
-            "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "true",
-            "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": self.info["ca_file"],
-        })
+        self.env = fake_env(self.info, f"{d}/home", gcloud_dir=f"{d}/gcloud")
+        self.env["CLOUDSDK_CORE_PROJECT"] = PROJECT
         os.makedirs(f"{d}/home", exist_ok=True)
         os.makedirs(f"{d}/gcloud", exist_ok=True)
         time.sleep(0.3)

@@ -1,12 +1,12 @@
 """Driver for scripts/bench-setup.sh: a generated fleet on fake-gcp, then
 timed `iap-ssh setup` runs. Prints a Markdown table."""
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
+
+from benchlib import fake_env, start_fake
 
 PROJECTS = int(os.environ.get("BENCH_PROJECTS", "20"))
 PER = int(os.environ.get("BENCH_PER_PROJECT", "250"))
@@ -41,20 +41,9 @@ def main():
     d = tempfile.mkdtemp(prefix="bench-setup-")
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/hk"], check=True)
     host_key = " ".join(open(f"{d}/hk.pub").read().split()[:2])
-    with open(f"{d}/config.json", "w") as f:
-        json.dump(fleet(host_key), f)
-    fake = subprocess.Popen([f"{REL}/fake-gcp", "--state-dir", f"{d}/fake", "--config", f"{d}/config.json"],
-                            stdout=subprocess.PIPE, text=True)
-    ready = json.loads(fake.stdout.readline())
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("IAP_SSH_", "CLOUDSDK_", "GOOGLE_APPLICATION"))}
-    env.update({
-        "HOME": f"{d}/home", "USER": "bench", "LOGNAME": "bench", "RUST_BACKTRACE": "0",
-        "IAP_SSH_TUNNEL_URL": ready["tunnel_url"], "IAP_SSH_COMPUTE_URL": ready["api_url"],
-        "IAP_SSH_OSLOGIN_URL": ready["oslogin_url"], "IAP_SSH_TOKEN_URL": ready["token_url"],
-        "IAP_SSH_TOKENINFO_URL": ready["tokeninfo_url"], "IAP_SSH_CA_FILE": ready["ca_file"],
-        "IAP_SSH_ACCESS_TOKEN": ready["access_token"],
-    })
+    fake, ready = start_fake(f"{REL}/fake-gcp", d, fleet(host_key))
+    env = fake_env(ready, f"{d}/home")
+    env.update({"USER": "bench", "LOGNAME": "bench"})
     os.makedirs(f"{d}/home", exist_ok=True)
     args = ["/usr/bin/time", "-f", "%e %U %S %M", f"{REL}/iap-ssh", "setup"]
     for p in range(PROJECTS):

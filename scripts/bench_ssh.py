@@ -6,7 +6,6 @@ instances.get + projects.get + tunnel); and `gcloud compute ssh VM
 --tunnel-through-iap`. Each is run once to publish keys, then timed.
 Run through scripts/bench-ssh.sh. Prints a Markdown table."""
 
-import json
 import os
 import shutil
 import statistics
@@ -14,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from benchlib import fake_env, start_fake
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
@@ -36,27 +37,11 @@ def main():
                           "ports": {"22": {"exec": ["/usr/sbin/sshd", "-i", "-e", "-f", f"{d}/sshd_config"]}}}],
            "projects": [{"id": PROJECT, "metadata": {"enable-guest-attributes": "TRUE"}}],
            "guest_delay_ms": 200}
-    with open(f"{d}/fake.json", "w") as f:
-        json.dump(cfg, f)
-    fake = subprocess.Popen([f"{REL}/fake-gcp", "--state-dir", f"{d}/fake", "--config", f"{d}/fake.json"],
-                            stdout=subprocess.PIPE, text=True)
-    ready = json.loads(fake.stdout.readline())
+    fake, ready = start_fake(f"{REL}/fake-gcp", d, cfg)
     home = f"{d}/home"
     os.makedirs(home)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("IAP_SSH_", "CLOUDSDK_", "GOOGLE_APPLICATION"))}
-    env.update({
-        "HOME": home, "USER": "root", "LOGNAME": "root", "RUST_BACKTRACE": "0",
-        "IAP_SSH_TUNNEL_URL": ready["tunnel_url"], "IAP_SSH_COMPUTE_URL": ready["api_url"],
-        "IAP_SSH_OSLOGIN_URL": ready["oslogin_url"], "IAP_SSH_TOKENINFO_URL": ready["tokeninfo_url"],
-        "IAP_SSH_CA_FILE": ready["ca_file"], "IAP_SSH_ACCESS_TOKEN": ready["access_token"],
-        # gcloud, pointed at the same fake
-        "CLOUDSDK_CONFIG": f"{d}/gcloud", "CLOUDSDK_AUTH_ACCESS_TOKEN": ready["access_token"],
-        "CLOUDSDK_CORE_ACCOUNT": "alice@example.com", "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "true",
-        "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "true",
-        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": ready["ca_file"], "REQUESTS_CA_BUNDLE": ready["ca_file"],
-        "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": ready["api_url"],
-    })
+    env = fake_env(ready, home, gcloud_dir=f"{d}/gcloud")
+    env.update({"USER": "root", "LOGNAME": "root", "CLOUDSDK_CORE_ACCOUNT": "alice@example.com"})
     iap = f"{REL}/iap-ssh"
     ways = [
         ("ssh VM (Host block from iap-ssh setup)", ["ssh", "-F", f"{home}/.ssh/config", "-o", "BatchMode=yes", VM, "true"]),
