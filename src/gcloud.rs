@@ -16,10 +16,6 @@ pub struct GcloudConfig {
     pub project: Option<String>,
     pub account: Option<String>,
     pub zone: Option<String>,
-    pub region: Option<String>,
-    pub impersonate_service_account: Option<String>,
-    /// The configuration file read, if any (for messages).
-    pub file: Option<PathBuf>,
 }
 
 /// `section/name` → value, from gcloud's INI-style properties file.
@@ -70,7 +66,6 @@ fn valid_config_name(name: &str) -> bool {
 impl GcloudConfig {
     pub fn load(env: &dyn Fn(&str) -> Option<String>) -> GcloudConfig {
         let mut props = BTreeMap::new();
-        let mut file = None;
         if let Some(dir) = config_dir(env) {
             let name = env("CLOUDSDK_ACTIVE_CONFIG_NAME")
                 .or_else(|| {
@@ -83,7 +78,6 @@ impl GcloudConfig {
             let path = dir.join("configurations").join(format!("config_{name}"));
             if let Ok(text) = std::fs::read_to_string(&path) {
                 props = parse_ini(&text);
-                file = Some(path);
             }
         }
         let get = |section: &str, name: &str| {
@@ -100,9 +94,6 @@ impl GcloudConfig {
             project: get("core", "project"),
             account: get("core", "account"),
             zone: get("compute", "zone"),
-            region: get("compute", "region"),
-            impersonate_service_account: get("auth", "impersonate_service_account"),
-            file,
         }
     }
 

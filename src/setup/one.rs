@@ -29,7 +29,6 @@ pub struct Prepared {
     /// A metadata entry was written in this run: the guest agent needs a
     /// moment before sshd accepts the key.
     pub wrote_metadata: bool,
-    pub source: KeySource,
 }
 
 pub async fn prepare(
@@ -156,6 +155,5 @@ pub async fn prepare(
             proxy_command: plan::proxy_command(&opts.exe, project, &vm.zone, &vm.name),
         },
         wrote_metadata,
-        source,
     })
 }

@@ -145,7 +145,6 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes
                     .to_string(),
                 ));
             }
-            state.stats.api_requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if state.config.api_latency_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(state.config.api_latency_ms)).await;
             }

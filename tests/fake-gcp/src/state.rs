@@ -19,7 +19,6 @@ pub struct Stats {
     pub metadata_token_requests: AtomicU64,
     pub connects: AtomicU64,
     pub reconnects: AtomicU64,
-    pub api_requests: AtomicU64,
 }
 
 impl Stats {
