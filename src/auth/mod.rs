@@ -157,6 +157,11 @@ impl TokenProvider {
         &self.source
     }
 
+    /// A static token: asking again gives the same one.
+    pub fn is_static(&self) -> bool {
+        matches!(self.source, Source::Static { .. })
+    }
+
     /// A token valid for at least [`EXPIRY_MARGIN`]. `rejected` is a token
     /// the relay refused (close 4004, HTTP 401/403): it is never handed out
     /// again, so a new one is fetched unless another caller already did

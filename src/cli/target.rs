@@ -38,21 +38,35 @@ pub struct TunnelArgs {
     /// How long to keep trying to resume a dropped session, in seconds
     #[arg(long, default_value_t = 900, value_name = "SECONDS")]
     pub reconnect_window: u64,
-    /// Resume the session when the relay has not answered for this long
-    /// while data is unacknowledged, in seconds
+    /// Resume the session when the connection to the relay is dead for
+    /// this long (TCP keepalive, unacknowledged TCP data), or when the send
+    /// window is full and the relay confirms nothing for this long, in seconds
     #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: u64,
     /// Send a keepalive after this many idle seconds (0: never)
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub keepalive: u64,
+    /// Give up opening a WebSocket (handshake plus the relay's first
+    /// message, one budget) after this many seconds
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub connect_timeout: u64,
+}
+
+/// Longest duration taken from the command line (100 years): larger
+/// values mean "forever" and must not overflow a clock.
+const MAX_SECS: u64 = 100 * 365 * 86_400;
+
+fn secs(v: u64) -> Duration {
+    Duration::from_secs(v.min(MAX_SECS))
 }
 
 impl TunnelArgs {
     pub fn config(&self) -> TunnelConfig {
         TunnelConfig {
-            reconnect_window: Duration::from_secs(self.reconnect_window),
-            stall_timeout: Duration::from_secs(self.stall_timeout),
-            keepalive: (self.keepalive > 0).then(|| Duration::from_secs(self.keepalive)),
+            reconnect_window: secs(self.reconnect_window),
+            stall_timeout: secs(self.stall_timeout),
+            keepalive: (self.keepalive > 0).then(|| secs(self.keepalive)),
+            connect_timeout: secs(self.connect_timeout),
             ..TunnelConfig::default()
         }
     }

@@ -157,18 +157,18 @@ impl Frame {
                 Ok(Frame::Data(msg.slice(6..6 + len)))
             }
             TAG_LONG_CLOSE => {
-                need(msg, 10, "LONG_CLOSE header")?;
-                let code = be_u32(&msg[2..]);
-                let len = be_u32(&msg[6..]) as usize;
-                if len > MAX_REASON_LEN {
-                    return Err(FrameError::Truncated {
-                        what: "LONG_CLOSE reason (over 16 KiB)",
-                        needed: len,
-                        available: msg.len() - 10,
-                    });
-                }
-                need(msg, 10 + len, "LONG_CLOSE")?;
-                let reason = String::from_utf8_lossy(&msg[10..10 + len]).into_owned();
+                // Best effort, never an error: every known client ignores
+                // LONG_CLOSE and whether IAP sends it is unknown, so a short
+                // or odd one must not end a session. Missing fields read as
+                // 0 / empty; the reason is cut at 16 KiB or the message end.
+                let code = if msg.len() >= 6 { be_u32(&msg[2..]) } else { 0 };
+                let reason = if msg.len() >= 10 {
+                    let len = (be_u32(&msg[6..]) as usize).min(MAX_REASON_LEN);
+                    let end = msg.len().min(10 + len);
+                    String::from_utf8_lossy(&msg[10..end]).into_owned()
+                } else {
+                    String::new()
+                };
                 Ok(Frame::LongClose { code, reason })
             }
             other => Ok(Frame::Unknown(other)),
@@ -302,12 +302,23 @@ mod tests {
             "00 07 00 00 00 00 00 00 00",
             "00 02 00",
             "00 01 00 00 00 0a 66 61",
-            "00 0a 00 00 0f a0 00 00",
-            "00 0a 00 00 0f a0 00 00 00 05 61",
         ] {
             assert!(
                 matches!(Frame::decode(&hex(h)), Err(FrameError::Truncated { .. })),
                 "{h:?} should be truncated"
+            );
+        }
+        // LONG_CLOSE is decoded best effort instead.
+        for h in [
+            "00 0a 00 00 0f a0 00 00",
+            "00 0a 00 00 0f a0 00 00 00 05 61",
+        ] {
+            assert!(
+                matches!(
+                    Frame::decode(&hex(h)),
+                    Ok(Frame::LongClose { code: 4000, .. })
+                ),
+                "{h:?}"
             );
         }
     }
@@ -351,6 +362,21 @@ mod tests {
             reason: "reauth".into(),
         };
         assert_eq!(Frame::decode(&lc.encode()), Ok(lc));
+        // Malformed LONG_CLOSE: decoded as far as it goes, never an error.
+        assert_eq!(
+            Frame::decode(&hex("00 0a")),
+            Ok(Frame::LongClose {
+                code: 0,
+                reason: String::new()
+            })
+        );
+        assert_eq!(
+            Frame::decode(&hex("00 0a 00 00 0f a0 ff ff ff ff 68 69")),
+            Ok(Frame::LongClose {
+                code: 4000,
+                reason: "hi".into()
+            })
+        );
     }
 
     #[test]

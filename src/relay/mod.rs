@@ -3,6 +3,7 @@
 //! This module also maps relay close codes to what they mean for the user.
 
 pub mod frame;
+pub mod retry;
 pub mod session;
 pub mod transport;
 pub mod url;
@@ -19,6 +20,8 @@ pub enum CloseMeaning {
     Reauthenticate,
     /// Resume with `/v4/reconnect` (transient server-side errors).
     Transient,
+    /// Close 4000 (unknown error): one resume, then give up (as IAP Desktop).
+    UnknownError,
     /// The session is over with an error.
     Fatal(RelayError),
 }
@@ -32,19 +35,32 @@ pub enum RelayError {
         code: u16,
         reason: String,
     },
-    #[error("IAP cannot find instance {target}: close {code} '{reason}'")]
+    #[error("IAP cannot find {}{target}: close {code} '{reason}'", if *host { "" } else { "instance " })]
     NotFound {
         target: String,
+        /// A host reached through a destination group, not a VM.
+        host: bool,
         code: u16,
         reason: String,
     },
     #[error("IAP could not connect to port {port} of {target}: close {code} '{reason}'")]
     BackendUnreachable {
         target: String,
+        host: bool,
         port: u16,
         code: u16,
         reason: String,
     },
+    #[error(
+        "IAP closed the tunnel to {target} for a protocol error on our side: close {code} '{reason}'"
+    )]
+    RelayBug {
+        target: String,
+        code: u16,
+        reason: String,
+    },
+    #[error("IAP refused to resume the session to {target}: HTTP {status} on reconnect")]
+    ResumeHttp { target: String, status: u16 },
     #[error("IAP could not resume the session to {target}: close {code} '{reason}'")]
     ResumeRefused {
         target: String,
@@ -75,12 +91,14 @@ pub enum RelayError {
 pub fn classify_close(code: u16, reason: &str, target: &Target) -> CloseMeaning {
     let t = || target.to_string();
     let r = || reason.to_string();
+    let host = matches!(target.dest, url::Dest::Host { .. });
     match code {
         1000 | 4009 | 4010 => CloseMeaning::Eof,
         4004 => CloseMeaning::Reauthenticate,
         // 1001 going away, 1006 abnormal, 1011/1012/1013/1014 server trouble:
         // the session may live on at the relay; try to resume.
         1001 | 1006 | 1011 | 1012 | 1013 | 1014 => CloseMeaning::Transient,
+        4000 => CloseMeaning::UnknownError,
         4033 => CloseMeaning::Fatal(RelayError::NotAuthorized {
             target: t(),
             code,
@@ -88,16 +106,25 @@ pub fn classify_close(code: u16, reason: &str, target: &Target) -> CloseMeaning 
         }),
         4047 | 4051 => CloseMeaning::Fatal(RelayError::NotFound {
             target: t(),
+            host,
             code,
             reason: r(),
         }),
         4003 => CloseMeaning::Fatal(RelayError::BackendUnreachable {
             target: t(),
+            host,
             port: target.port,
             code,
             reason: r(),
         }),
         4001 | 4002 | 4074 => CloseMeaning::Fatal(RelayError::ResumeRefused {
+            target: t(),
+            code,
+            reason: r(),
+        }),
+        // BAD_ACK, INVALID_ACK, INVALID_WEBSOCKET_OPCODE, INVALID_TAG,
+        // INVALID_DATA: the relay says we broke the protocol.
+        4005..=4008 | 4013 => CloseMeaning::Fatal(RelayError::RelayBug {
             target: t(),
             code,
             reason: r(),
@@ -118,15 +145,45 @@ impl RelayError {
                 exit::NOT_AUTHORIZED,
                 "grant your account the role roles/iap.tunnelResourceAccessor on the project or instance, and check the project id".into(),
             ),
-            RelayError::NotFound { .. } => (
+            RelayError::NotFound { host: false, .. } => (
                 exit::NOT_FOUND,
                 "check the instance name, zone and project (`gcloud compute instances list`); a VM created moments ago may not be known to IAP yet".into(),
             ),
-            RelayError::BackendUnreachable { port, .. } => (
+            RelayError::NotFound { host: true, .. } => (
+                exit::NOT_FOUND,
+                "check the host, --region and --network, and that a destination group of that region covers the host (`gcloud iap tcp dest-groups list --region REGION`); pass --dest-group when one is required".into(),
+            ),
+            RelayError::BackendUnreachable {
+                port, host: false, ..
+            } => (
                 exit::BACKEND_UNREACHABLE,
                 format!(
                     "allow ingress from 35.235.240.0/20 to tcp:{port} in a firewall rule on the VM's network, and check the VM is running and listening on port {port}"
                 ),
+            ),
+            RelayError::BackendUnreachable {
+                port, host: true, ..
+            } => (
+                exit::BACKEND_UNREACHABLE,
+                format!(
+                    "allow ingress from 35.235.240.0/20 to tcp:{port} on the host's network (the VPC of the destination group, and any firewall in front of the host), and check the host is up and listening on port {port}"
+                ),
+            ),
+            RelayError::RelayBug { code, .. } => (
+                exit::PROTOCOL,
+                format!(
+                    "this is a bug in iap-ssh or IAP: please report it with close code {code} and the output of -vv"
+                ),
+            ),
+            RelayError::ResumeHttp {
+                status: 401 | 403, ..
+            } => (
+                exit::NOT_AUTHORIZED,
+                "your credentials were refused even after a fresh token (or a proxy refused the WebSocket): run `gcloud auth application-default login`, check roles/iap.tunnelResourceAccessor, then reconnect".into(),
+            ),
+            RelayError::ResumeHttp { .. } => (
+                exit::RECONNECT_EXHAUSTED,
+                "the session is lost; reconnect".into(),
             ),
             RelayError::ResumeRefused { .. } | RelayError::ReconnectExhausted { .. } => (
                 exit::RECONNECT_EXHAUSTED,
@@ -190,5 +247,43 @@ mod tests {
             };
             assert_eq!(e.into_user_error().code, exit::RECONNECT_EXHAUSTED);
         }
+    }
+
+    #[test]
+    fn host_targets_speak_of_hosts_and_relay_bugs_ask_for_a_report() {
+        let mut h = t();
+        h.dest = url::Dest::Host {
+            region: "r1".into(),
+            network: "n1".into(),
+            host: "10.1.2.3".into(),
+            group: None,
+        };
+        let CloseMeaning::Fatal(e) = classify_close(4047, "x", &h) else {
+            panic!()
+        };
+        let l = e.into_user_error().line();
+        assert!(l.contains("cannot find host 10.1.2.3"), "{l}");
+        assert!(l.contains("destination group"), "{l}");
+        assert!(!l.contains("instance"), "{l}");
+        let CloseMeaning::Fatal(e) = classify_close(4003, "x", &h) else {
+            panic!()
+        };
+        let l = e.into_user_error().line();
+        assert!(l.contains("host's network"), "{l}");
+        assert!(!l.contains("VM"), "{l}");
+        for c in [4005, 4006, 4007, 4008, 4013] {
+            let CloseMeaning::Fatal(e) = classify_close(c, "bad", &t()) else {
+                panic!()
+            };
+            let u = e.into_user_error();
+            assert_eq!(u.code, exit::PROTOCOL);
+            assert!(u.line().contains("report it"), "{}", u.line());
+            assert!(
+                u.line().contains(&format!("close code {c}")),
+                "{}",
+                u.line()
+            );
+        }
+        assert_eq!(classify_close(4000, "", &t()), CloseMeaning::UnknownError);
     }
 }

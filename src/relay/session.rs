@@ -59,8 +59,11 @@ pub enum Event {
     Data(Bytes),
     /// The peer confirmed bytes; send credit may have grown.
     Acked,
-    /// Nothing to do (unknown tag, LONG_CLOSE).
+    /// Nothing to do (unknown tag).
     Ignored,
+    /// A LONG_CLOSE notice: logged, otherwise ignored (the WebSocket Close
+    /// frame is what ends a session).
+    LongClose { code: u32, reason: String },
 }
 
 /// State of one relay session across any number of WebSocket connections.
@@ -223,7 +226,8 @@ impl Session {
                 self.confirm(v)?;
                 Ok(Event::Acked)
             }
-            (Frame::LongClose { .. } | Frame::Unknown(_), _) => Ok(Event::Ignored),
+            (Frame::LongClose { code, reason }, _) => Ok(Event::LongClose { code, reason }),
+            (Frame::Unknown(_), _) => Ok(Event::Ignored),
         }
     }
 }
@@ -351,7 +355,10 @@ mod tests {
                 code: 1,
                 reason: String::new()
             }),
-            Ok(Event::Ignored)
+            Ok(Event::LongClose {
+                code: 1,
+                reason: String::new()
+            })
         );
     }
 }

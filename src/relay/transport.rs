@@ -47,15 +47,26 @@ impl TransportError {
                 exit::OTHER,
                 "check your network connection (IAP needs outbound HTTPS to tunnel.cloudproxy.app:443)",
             ),
-            TransportError::Http {
-                status: 401 | 403, ..
-            } => (
+            TransportError::Http { status: 401, .. } => (
                 exit::NOT_AUTHORIZED,
-                "check your credentials (`gcloud auth application-default login`) and that you have roles/iap.tunnelResourceAccessor",
+                "your credentials were refused even after a fresh token: run `gcloud auth application-default login` (or fix GOOGLE_APPLICATION_CREDENTIALS)",
+            ),
+            // IAP itself reports missing permissions with close 4033; a 403
+            // on the upgrade often comes from a proxy refusing WebSockets.
+            TransportError::Http { status: 403, .. } => (
+                exit::NOT_AUTHORIZED,
+                "check that you have roles/iap.tunnelResourceAccessor; if an HTTP proxy or firewall sits between you and tunnel.cloudproxy.app, it may be refusing WebSocket upgrades (ask for wss://tunnel.cloudproxy.app to be allowed)",
             ),
             TransportError::Http { status: 404, .. } => (
                 exit::NOT_FOUND,
                 "check the instance name, zone and project, and IAP_SSH_TUNNEL_URL if set",
+            ),
+            TransportError::Http {
+                status: 429 | 500..=599,
+                ..
+            } => (
+                exit::OTHER,
+                "IAP is overloaded or failing; retry in a moment",
             ),
             TransportError::Http { .. } => (
                 exit::OTHER,
@@ -86,12 +97,75 @@ fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(64 * 1024))
 }
 
-/// Opens one WebSocket to `url` with the IAP headers.
+/// How quickly a dead connection to the relay is noticed by the kernel,
+/// whatever the relay's ACK cadence: TCP keepalive probes when idle, and a
+/// limit on how long sent data may stay unacknowledged at the TCP level.
+#[derive(Debug, Clone, Copy)]
+pub struct DeadLink {
+    /// The connection counts as dead after about this long without an
+    /// answer from the relay's TCP stack.
+    pub after: Duration,
+}
+
+impl DeadLink {
+    /// Sets `SO_KEEPALIVE` with probes starting after half of `after`, three
+    /// probes a sixth apart, and (Linux) `TCP_USER_TIMEOUT` = `after`.
+    /// Invisible to the relay (the kernel answers keepalive probes), so safe
+    /// with the real service; failures are ignored (best effort).
+    fn apply(&self, sock: &TcpStream) {
+        use std::os::fd::AsRawFd;
+        let fd = sock.as_raw_fd();
+        let secs = self.after.as_secs().clamp(3, 86_400) as libc::c_int;
+        let set = |level: libc::c_int, name: libc::c_int, v: libc::c_int| {
+            // SAFETY: setsockopt with a pointer to a local c_int and its size.
+            let r = unsafe {
+                libc::setsockopt(
+                    fd,
+                    level,
+                    name,
+                    (&v as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if r != 0 {
+                tracing::debug!(
+                    "setsockopt({level}, {name}): {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        };
+        set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, (secs / 2).max(1));
+            set(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, secs * 1000);
+        }
+        #[cfg(any(target_os = "macos", target_os = "ios"))]
+        set(libc::IPPROTO_TCP, libc::TCP_KEEPALIVE, (secs / 2).max(1));
+        set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (secs / 6).max(1));
+        set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
+    }
+}
+
+/// Host (without IPv6 brackets) and port of a ws/wss URL.
+fn host_port(uri: &http::Uri) -> Option<(String, u16)> {
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().or(match uri.scheme_str() {
+        Some("wss") => Some(443),
+        Some("ws") => Some(80),
+        _ => None,
+    })?;
+    Some((host.to_string(), port))
+}
+
+/// Opens one WebSocket to `url` with the IAP headers. The TCP connection,
+/// TLS and WebSocket handshakes must all finish by `deadline`.
 pub async fn open(
     url: &str,
     token: &AccessToken,
     tls: Arc<rustls::ClientConfig>,
-    timeout: Duration,
+    deadline: tokio::time::Instant,
+    dead_link: DeadLink,
 ) -> Result<Ws, TransportError> {
     let host = host_of(url);
     let mut req = url
@@ -115,19 +189,38 @@ pub async fn open(
     })?;
     auth.set_sensitive(true);
     h.insert("authorization", auth);
+    let Some((name, port)) = host_port(req.uri()) else {
+        return Err(TransportError::Unreachable {
+            host,
+            reason: "the relay URL has no host or an unknown scheme".into(),
+        });
+    };
     tracing::debug!("opening {url}");
-    let fut = tokio_tungstenite::connect_async_tls_with_config(
-        req,
-        Some(ws_config()),
-        true,
-        Some(Connector::Rustls(tls)),
-    );
-    let res = tokio::time::timeout(timeout, fut)
+    let secs = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .as_secs()
+        .max(1);
+    let fut = async {
+        let sock = TcpStream::connect((name.as_str(), port))
+            .await
+            .map_err(WsError::Io)?;
+        let _ = sock.set_nodelay(true);
+        dead_link.apply(&sock);
+        tokio_tungstenite::client_async_tls_with_config(
+            req,
+            sock,
+            Some(ws_config()),
+            Some(Connector::Rustls(tls)),
+        )
         .await
-        .map_err(|_| TransportError::Timeout {
-            what: format!("connecting to the IAP relay at {host}"),
-            secs: timeout.as_secs(),
-        })?;
+    };
+    let res =
+        tokio::time::timeout_at(deadline, fut)
+            .await
+            .map_err(|_| TransportError::Timeout {
+                what: format!("connecting to the IAP relay at {host}"),
+                secs,
+            })?;
     match res {
         Ok((ws, _resp)) => Ok(ws),
         Err(WsError::Http(resp)) => Err(TransportError::Http {

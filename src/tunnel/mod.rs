@@ -3,6 +3,7 @@
 //! the session on a new WebSocket when the transport drops or IAP asks for
 //! re-authentication.
 
+mod link;
 pub mod listener;
 pub mod stdio;
 
@@ -10,24 +11,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::auth::{AccessToken, TokenProvider};
 use crate::error::exit;
-use crate::relay::frame::{
-    DATA_HEADER_LEN, Frame, MAX_DATA_LEN, TAG_DATA, encode_ack, encode_data,
-};
+use crate::relay::frame::{DATA_HEADER_LEN, Frame, MAX_DATA_LEN, TAG_DATA, encode_data};
+use crate::relay::retry::{self, Backoff, HttpVerdict};
 use crate::relay::session::{Event, ProtocolError, Session};
-use crate::relay::transport::{self, TransportError, Ws};
+use crate::relay::transport::{self, DeadLink, TransportError};
 use crate::relay::url::{Target, connect_url, reconnect_url};
 use crate::relay::{CloseMeaning, RelayError, classify_close};
+use link::{Link, LinkEnd, close_end, log_long_close};
 
 /// Tunables of a tunnel; [`TunnelConfig::default`] is what `proxy` uses.
 #[derive(Debug, Clone)]
@@ -48,9 +46,14 @@ pub struct TunnelConfig {
     pub linger: Duration,
     /// How long to keep trying to resume a dropped session.
     pub reconnect_window: Duration,
-    /// With data unacknowledged, a relay silent this long is presumed gone
-    /// (a half-open TCP connection after sleep or a network change) and the
-    /// session is resumed on a new connection.
+    /// Dead-link detection. The connection to the relay is presumed gone
+    /// (a half-open TCP connection after sleep or a network change) when
+    /// the kernel gets no answer for about this long: TCP keepalive probes
+    /// while idle, `TCP_USER_TIMEOUT` for unacknowledged TCP data. Also,
+    /// with the send window full, a relay that confirms nothing for this
+    /// long is presumed stuck. Either way the session is resumed on a new
+    /// connection. How often the relay ACKs does not matter otherwise (it
+    /// may ACK lazily: nothing says IAP ACKs promptly).
     pub stall_timeout: Duration,
     /// Send a keepalive after this long without sending anything (None: off).
     pub keepalive: Option<Duration>,
@@ -78,161 +81,6 @@ pub struct Relay {
     pub tokens: TokenProvider,
 }
 
-/// Why one WebSocket stopped carrying the session.
-#[derive(Debug)]
-enum LinkEnd {
-    Closed { code: u16, reason: String },
-    Lost(String),
-}
-
-/// One WebSocket of the session: the read half here, the write half owned
-/// by a writer task fed through a channel (so a slow socket never blocks
-/// reading).
-struct Link {
-    stream: SplitStream<Ws>,
-    tx: mpsc::Sender<Message>,
-    writer: JoinHandle<()>,
-    /// Last time anything was queued for sending (for the keepalive).
-    last_tx: Instant,
-    /// Last time anything arrived from the relay (for stall detection).
-    last_rx: Instant,
-    /// The token this connection was opened with.
-    token: AccessToken,
-}
-
-async fn write_ws(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Message>) {
-    while let Some(m) = rx.recv().await {
-        let mut closing = matches!(m, Message::Close(_));
-        if sink.feed(m).await.is_err() {
-            return;
-        }
-        // Batch whatever is queued, then flush once.
-        while !closing {
-            match rx.try_recv() {
-                Ok(m) => {
-                    closing = matches!(m, Message::Close(_));
-                    if sink.feed(m).await.is_err() {
-                        return;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        if sink.flush().await.is_err() || closing {
-            return;
-        }
-    }
-}
-
-impl Link {
-    fn new(ws: Ws, token: AccessToken) -> Link {
-        let (sink, stream) = ws.split();
-        let (tx, rx) = mpsc::channel(64);
-        let writer = tokio::spawn(write_ws(sink, rx));
-        let now = Instant::now();
-        Link {
-            stream,
-            tx,
-            writer,
-            last_tx: now,
-            last_rx: now,
-            token,
-        }
-    }
-
-    /// Queues a message; false if the writer is gone (transport broken).
-    async fn send(&mut self, m: Message) -> bool {
-        self.last_tx = Instant::now();
-        self.tx.send(m).await.is_ok()
-    }
-
-    async fn send_ack(&mut self, session: &mut Session, v: u64) -> bool {
-        let ok = self.send(Message::Binary(encode_ack(v))).await;
-        if ok {
-            session.mark_acked(v);
-        }
-        ok
-    }
-
-    /// The writer failed: the relay may have closed the connection right
-    /// after a Close frame we have not read yet (e.g. 4004). Look for it
-    /// briefly; DATA still in the stream is dropped, which is safe because
-    /// it is not counted as received, so the resume asks for it again.
-    async fn broken(&mut self) -> LinkEnd {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
-        loop {
-            match tokio::time::timeout_at(deadline, self.stream.next()).await {
-                Ok(Some(Ok(Message::Close(f)))) => return close_end(f),
-                Ok(Some(Ok(_))) => continue,
-                _ => return LinkEnd::Lost("the connection to the relay broke".into()),
-            }
-        }
-    }
-
-    /// Sends Close 1000 and waits (briefly) until it is on the wire.
-    async fn close(self, code: CloseCode) {
-        let _ = self
-            .tx
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: "".into(),
-            })))
-            .await;
-        drop(self.tx);
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.writer).await;
-    }
-
-    /// Reads until the first relay message that establishes the session.
-    async fn first_event(
-        &mut self,
-        session: &mut Session,
-        timeout: Duration,
-    ) -> Result<Result<Event, LinkEnd>, ProtocolError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let m = match tokio::time::timeout_at(deadline, self.stream.next()).await {
-                Err(_) => {
-                    return Ok(Err(LinkEnd::Lost(format!(
-                        "the relay sent nothing within {} s",
-                        timeout.as_secs()
-                    ))));
-                }
-                Ok(m) => m,
-            };
-            match m {
-                Some(Ok(Message::Binary(b))) => {
-                    let ev = session.on_frame(Frame::decode(&b)?)?;
-                    match ev {
-                        Event::Ignored => continue,
-                        ev => return Ok(Ok(ev)),
-                    }
-                }
-                Some(Ok(Message::Close(f))) => return Ok(Err(close_end(f))),
-                Some(Ok(Message::Text(_))) => return Err(ProtocolError::BadOpcode("text")),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Ok(Err(LinkEnd::Lost(e.to_string()))),
-                None => {
-                    return Ok(Err(LinkEnd::Lost("the relay closed the connection".into())));
-                }
-            }
-        }
-    }
-}
-
-fn close_end(f: Option<CloseFrame>) -> LinkEnd {
-    match f {
-        Some(f) => LinkEnd::Closed {
-            code: u16::from(f.code),
-            reason: f.reason.to_string(),
-        },
-        // A Close without a status code: treat like a normal close.
-        None => LinkEnd::Closed {
-            code: 1000,
-            reason: String::new(),
-        },
-    }
-}
-
 /// Reads at most one DATA payload into the spare capacity of `buf`.
 /// Cancel-safe: nothing is consumed unless the read completes.
 async fn read_chunk<R: AsyncRead + Unpin>(r: &mut R, buf: &mut BytesMut) -> std::io::Result<usize> {
@@ -247,6 +95,28 @@ fn jitter() -> Duration {
     let mut b = [0u8; 2];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
     Duration::from_millis(u16::from_le_bytes(b) as u64 % 1000)
+}
+
+/// A deadline `d` from now, for tokio timers (never overflows).
+fn deadline_in(d: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(retry::after(Instant::now(), d))
+}
+
+/// How a resume ended, when it did not fail.
+enum Resumed {
+    /// The session goes on over this link.
+    Link(Link),
+    /// The relay answered the reconnect with a normal end (1000, or
+    /// 4009/4010: the VM side closed while we were away).
+    Ended,
+}
+
+impl TunnelConfig {
+    fn dead_link(&self) -> DeadLink {
+        DeadLink {
+            after: self.stall_timeout,
+        }
+    }
 }
 
 impl Relay {
@@ -264,7 +134,11 @@ impl Relay {
         }
     }
 
-    /// Opens a new session (`/v4/connect`) and waits for its SID.
+    /// Opens a new session (`/v4/connect`) and waits for its SID. Each
+    /// attempt has one budget of `connect_timeout` for the handshake and the
+    /// first message. Refused credentials (close 4004, HTTP 401/403) get one
+    /// more attempt with a fresh token, so a revoked cached token heals; a
+    /// close 4000 (unknown error) gets one more attempt too.
     pub async fn connect_session(
         &self,
         target: &Target,
@@ -273,19 +147,44 @@ impl Relay {
     ) -> Result<LinkHandle, RelayError> {
         let url = connect_url(&self.tunnel_base, target);
         let mut rejected: Option<AccessToken> = None;
+        let mut reauthenticated = false;
+        let mut retried_unknown = false;
         loop {
             let token = self.token(rejected.as_ref()).await?;
-            let ws = transport::open(&url, &token, self.tls.clone(), cfg.connect_timeout).await?;
+            let deadline = deadline_in(cfg.connect_timeout);
+            let ws =
+                match transport::open(&url, &token, self.tls.clone(), deadline, cfg.dead_link())
+                    .await
+                {
+                    Ok(ws) => ws,
+                    Err(TransportError::Http {
+                        status: status @ (401 | 403),
+                        ..
+                    }) if !reauthenticated && !self.tokens.is_static() => {
+                        tracing::info!(
+                            "HTTP {status} on connect: trying once more with a fresh token"
+                        );
+                        reauthenticated = true;
+                        rejected = Some(token);
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
             let mut link = Link::new(ws, token);
-            match link.first_event(session, cfg.connect_timeout).await? {
+            match link.first_event(session, deadline).await? {
                 Ok(_) => {
                     tracing::debug!("session established");
                     return Ok(LinkHandle(link));
                 }
                 Err(LinkEnd::Closed { code, reason }) => {
                     match classify_close(code, &reason, target) {
-                        CloseMeaning::Reauthenticate if rejected.is_none() => {
+                        CloseMeaning::Reauthenticate if !reauthenticated => {
+                            reauthenticated = true;
                             rejected = Some(link.token.clone())
+                        }
+                        CloseMeaning::UnknownError if !retried_unknown => {
+                            tracing::info!("close {code} '{reason}' on connect: trying once more");
+                            retried_unknown = true;
                         }
                         CloseMeaning::Fatal(e) => return Err(e),
                         _ => {
@@ -307,37 +206,39 @@ impl Relay {
         }
     }
 
-    /// Resumes the session on a new WebSocket (`/v4/reconnect`), retrying
-    /// with backoff and jitter within the reconnect window, then re-sends
-    /// every unacknowledged chunk in order.
+    /// Resumes the session on a new WebSocket (`/v4/reconnect`), then
+    /// re-sends every unacknowledged chunk in order. Attempts are paced by
+    /// `backoff`, which outlives this call: a resume that succeeds but whose
+    /// link fails again at once does not start the outage afresh, and the
+    /// window counts from the outage's first loss.
     async fn resume(
         &self,
         target: &Target,
         session: &mut Session,
+        backoff: &mut Backoff,
         mut rejected: Option<AccessToken>,
         cfg: &TunnelConfig,
         first_reason: String,
-    ) -> Result<Link, RelayError> {
-        let started = Instant::now();
+    ) -> Result<Resumed, RelayError> {
         let sid =
             String::from_utf8_lossy(session.sid().map(|s| s.as_ref()).unwrap_or(b"")).into_owned();
         let mut last = first_reason;
-        let mut attempt: u32 = 0;
+        // One fresh token for an HTTP 401/403 answer, then it is final.
+        let mut http_reauth = false;
         loop {
-            if attempt > 0 {
-                let base = 1000.0 * 1.5f64.powi(attempt as i32 - 1);
-                let sleep = Duration::from_millis(base.min(20_000.0) as u64) + jitter();
-                if started.elapsed() + sleep > cfg.reconnect_window {
-                    return Err(RelayError::ReconnectExhausted {
-                        target: target.to_string(),
-                        last,
-                    });
-                }
-                tokio::time::sleep(sleep).await;
+            let Some(pause) = backoff.next(Instant::now(), cfg.reconnect_window, jitter()) else {
+                return Err(RelayError::ReconnectExhausted {
+                    target: target.to_string(),
+                    last,
+                });
+            };
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
             }
-            attempt += 1;
+            backoff.attempt(Instant::now());
             tracing::info!(
-                "resuming session (attempt {attempt}, {} bytes received): {last}",
+                "resuming session (attempt {}, {} bytes received): {last}",
+                backoff.attempts(),
                 session.received()
             );
             session.begin_reconnect();
@@ -357,21 +258,35 @@ impl Relay {
                     continue;
                 }
             };
-            let ws =
-                match transport::open(&url, &token, self.tls.clone(), cfg.connect_timeout).await {
-                    Ok(ws) => ws,
-                    Err(TransportError::Http { status, .. }) if status == 401 || status == 403 => {
-                        rejected = Some(token);
-                        last = format!("HTTP {status} on reconnect");
-                        continue;
+            let deadline = deadline_in(cfg.connect_timeout);
+            let opened =
+                transport::open(&url, &token, self.tls.clone(), deadline, cfg.dead_link()).await;
+            let ws = match opened {
+                Ok(ws) => ws,
+                Err(TransportError::Http { status, .. }) => {
+                    last = format!("HTTP {status} on reconnect");
+                    match retry::http_verdict(status) {
+                        HttpVerdict::Reauthenticate if !http_reauth => {
+                            http_reauth = true;
+                            rejected = Some(token);
+                            continue;
+                        }
+                        HttpVerdict::Retry => continue,
+                        _ => {
+                            return Err(RelayError::ResumeHttp {
+                                target: target.to_string(),
+                                status,
+                            });
+                        }
                     }
-                    Err(e) => {
-                        last = e.to_string();
-                        continue;
-                    }
-                };
+                }
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
+                }
+            };
             let mut link = Link::new(ws, token);
-            match link.first_event(session, cfg.connect_timeout).await? {
+            match link.first_event(session, deadline).await? {
                 Ok(Event::Resumed { resend }) => {
                     tracing::info!(
                         "session resumed; re-sending {} unacknowledged bytes",
@@ -382,7 +297,7 @@ impl Relay {
                             break;
                         }
                     }
-                    return Ok(link);
+                    return Ok(Resumed::Link(link));
                 }
                 Ok(_) => return Err(ProtocolError::SidOnReconnect.into()),
                 // SID still attached: the relay has not yet noticed that the
@@ -397,13 +312,22 @@ impl Relay {
                             last = format!("close {code} '{reason}'");
                         }
                         CloseMeaning::Transient => last = format!("close {code} '{reason}'"),
-                        CloseMeaning::Fatal(e) => return Err(e),
-                        CloseMeaning::Eof => {
-                            return Err(RelayError::ResumeRefused {
+                        CloseMeaning::UnknownError if backoff.unknown_error() => {
+                            last = format!("close {code} '{reason}'")
+                        }
+                        CloseMeaning::UnknownError => {
+                            return Err(RelayError::Closed {
                                 target: target.to_string(),
                                 code,
                                 reason,
                             });
+                        }
+                        CloseMeaning::Fatal(e) => return Err(e),
+                        CloseMeaning::Eof => {
+                            tracing::info!(
+                                "the relay ended the session while we were away (close {code} '{reason}')"
+                            );
+                            return Ok(Resumed::Ended);
                         }
                     }
                 }
@@ -502,6 +426,10 @@ where
     let mut last_activity = Instant::now();
     let mut tick = tokio::time::interval(cfg.ack_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Paces resumes over a whole outage; reset only by a healthy link.
+    let mut backoff = Backoff::new();
+    // Last time the relay confirmed data (or a link came up).
+    let mut last_progress = Instant::now();
 
     let result: Result<(), RelayError> = loop {
         if !input_open {
@@ -519,11 +447,16 @@ where
         }
         // After EOF: wake when the linger ends, or (while data is still
         // unacknowledged) at the flush deadline; ACKs wake the loop anyway.
-        let stall_at = tokio::time::Instant::from_std(link.last_rx + cfg.stall_timeout);
-        let stalled = session.unconfirmed_bytes() > 0;
+        // A full send window that the relay does not drain is a stuck link.
+        // (A merely silent relay with some data unacknowledged is not: it
+        // may ACK lazily; a dead connection is found by the kernel, see
+        // `TunnelConfig::stall_timeout`.)
+        let stall_at =
+            tokio::time::Instant::from_std(retry::after(last_progress, cfg.stall_timeout));
+        let blocked = input_open && session.unconfirmed_bytes() >= cfg.send_window;
         let keepalive_at = cfg
             .keepalive
-            .map(|k| tokio::time::Instant::from_std(link.last_tx + k));
+            .map(|k| tokio::time::Instant::from_std(retry::after(link.last_tx, k)));
         let wake = tokio::time::Instant::from_std(match eof_deadline {
             Some(d) if session.unconfirmed_bytes() > 0 => d,
             _ => last_activity + cfg.linger,
@@ -558,34 +491,40 @@ where
             }
             m = link.stream.next() => match m {
                 Some(Ok(Message::Binary(b))) => {
-                    link.last_rx = Instant::now();
+                    let unconfirmed = session.unconfirmed_bytes();
                     let ev = match Frame::decode(&b).map_err(ProtocolError::from).and_then(|f| session.on_frame(f)) {
                         Ok(ev) => ev,
                         Err(e) => break Err(e.into()),
                     };
-                    if let Event::Data(d) = ev {
-                        last_activity = Instant::now();
-                        if out_tx.send(d).await.is_err() {
-                            tracing::debug!("local output closed");
-                            break Ok(());
+                    match ev {
+                        Event::Data(d) => {
+                            link.progress += d.len() as u64;
+                            last_activity = Instant::now();
+                            if out_tx.send(d).await.is_err() {
+                                tracing::debug!("local output closed");
+                                break Ok(());
+                            }
+                            if let Some(v) = session.ack_due() {
+                                link.send_ack(&mut session, v).await;
+                            }
                         }
-                        if let Some(v) = session.ack_due() {
-                            link.send_ack(&mut session, v).await;
+                        Event::Acked => {
+                            link.progress += unconfirmed - session.unconfirmed_bytes();
+                            last_progress = Instant::now();
                         }
+                        Event::LongClose { code, reason } => log_long_close(code, &reason),
+                        _ => {}
                     }
                     continue;
                 }
                 Some(Ok(Message::Close(f))) => close_end(f),
                 Some(Ok(Message::Text(_))) => break Err(ProtocolError::BadOpcode("text").into()),
-                Some(Ok(_)) => {
-                    link.last_rx = Instant::now();
-                    continue;
-                }
+                Some(Ok(_)) => continue,
                 Some(Err(e)) => LinkEnd::Lost(e.to_string()),
                 None => LinkEnd::Lost("the relay connection ended without a Close frame".into()),
             },
-            () = tokio::time::sleep_until(stall_at), if stalled => LinkEnd::Lost(format!(
-                "no answer from the relay for {} s with {} bytes unacknowledged",
+            () = tokio::time::sleep_until(stall_at), if blocked => LinkEnd::Lost(format!(
+                "the relay confirmed nothing for {} s with the send window full ({} bytes unacknowledged)",
                 cfg.stall_timeout.as_secs(),
                 session.unconfirmed_bytes()
             )),
@@ -616,6 +555,11 @@ where
         };
         // The link ended: finish, fail, or resume.
         link.writer.abort();
+        let now = Instant::now();
+        if link.healthy(now) {
+            backoff.healthy();
+        }
+        backoff.lost(now);
         let (rejected, why) = match end {
             LinkEnd::Closed { code, reason } => match classify_close(code, &reason, target) {
                 CloseMeaning::Eof => {
@@ -628,14 +572,35 @@ where
                     (Some(link.token.clone()), format!("close {code} '{reason}'"))
                 }
                 CloseMeaning::Transient => (None, format!("close {code} '{reason}'")),
+                CloseMeaning::UnknownError if backoff.unknown_error() => {
+                    (None, format!("close {code} '{reason}'"))
+                }
+                CloseMeaning::UnknownError => {
+                    break Err(RelayError::Closed {
+                        target: target.to_string(),
+                        code,
+                        reason,
+                    });
+                }
                 CloseMeaning::Fatal(e) => break Err(e),
             },
             LinkEnd::Lost(r) => (None, r),
         };
         // Close the old connection first, so the relay detaches the SID.
         drop(link);
-        match relay.resume(target, &mut session, rejected, cfg, why).await {
-            Ok(l) => link = l,
+        let resumed = relay
+            .resume(target, &mut session, &mut backoff, rejected, cfg, why)
+            .await;
+        match resumed {
+            Ok(Resumed::Link(l)) => {
+                link = l;
+                last_progress = Instant::now();
+            }
+            Ok(Resumed::Ended) => {
+                drop(out_tx);
+                let _ = out_task.await;
+                return Ok(());
+            }
             Err(e) => {
                 drop(out_tx);
                 let _ = out_task.await;

@@ -190,6 +190,11 @@ pub struct Config {
     /// IAM: does the principal hold `compute.instances.osLogin`?
     #[serde(default = "yes")]
     pub oslogin_access: bool,
+    /// More static tokens the fake accepts, each for another account
+    /// (token → email); the relay checks on reconnect that the account
+    /// is the session's.
+    #[serde(default)]
+    pub extra_tokens: BTreeMap<String, String>,
 }
 
 fn default_guest_delay() -> u64 {
@@ -254,6 +259,73 @@ pub struct Faults {
     /// stale and the write gets HTTP 412.
     #[serde(default)]
     pub metadata_conflicts: u32,
+    /// ACK client data once more than this many bytes are unacknowledged
+    /// (default 32 KiB). Nothing says IAP ACKs promptly: e.g. 524288 models
+    /// a relay that ACKs every 512 KiB.
+    #[serde(default)]
+    pub ack_every_bytes: Option<u64>,
+    /// Never ACK on the idle timer (only [`Faults::ack_every_bytes`]).
+    #[serde(default)]
+    pub no_idle_acks: bool,
+    /// A session whose link dropped is forgotten this many seconds later
+    /// (a reconnect then gets 4001). None: kept until the backend ends.
+    #[serde(default)]
+    pub session_expiry_secs: Option<u64>,
+    /// Answer the first connects with these HTTP statuses, one each, in
+    /// order (e.g. `[401]`, `[429, 503]`), before any upgrade.
+    #[serde(default)]
+    pub connect_http: Vec<u16>,
+    /// The same for reconnects (after [`Faults::refuse_reconnects`]).
+    #[serde(default)]
+    pub reconnect_http: Vec<u16>,
+    /// Close the first connects right after the upgrade with these codes,
+    /// one each, in order (e.g. `[4000]`).
+    #[serde(default)]
+    pub connect_close: Vec<u16>,
+    /// Close the link with `code` once the session has carried
+    /// `after_bytes`, `times` times in all (on successive links).
+    #[serde(default)]
+    pub close_at_bytes: Option<CloseAt>,
+    /// Invalid or expired tokens get this HTTP status on the upgrade
+    /// instead of close 4033 after it.
+    #[serde(default)]
+    pub bad_token_http: Option<u16>,
+    /// After a link is lost the relay keeps the SID attached for this long
+    /// (it has not noticed yet); reconnects meanwhile get close 4002. 0: a
+    /// reconnect evicts the old link at once.
+    #[serde(default)]
+    pub sid_in_use_ms: u64,
+    /// When the backend closed while the client was away, answer the
+    /// reconnect with close 4010 at once (buffered data is not re-sent).
+    #[serde(default)]
+    pub eof_on_reconnect: bool,
+    /// Accept every reconnect (RECONNECT_SUCCESS_ACK) and drop the
+    /// connection right after, without a Close frame.
+    #[serde(default)]
+    pub reconnect_accept_then_drop: bool,
+    /// Hold the 101 answer to every connect for this long.
+    #[serde(default)]
+    pub upgrade_delay_ms: u64,
+    /// After a connect's upgrade, send nothing (no SID) and wait.
+    #[serde(default)]
+    pub silent_after_upgrade: bool,
+    /// Also send malformed LONG_CLOSE messages (short, lying lengths) with
+    /// [`Faults::unknown_tags`].
+    #[serde(default)]
+    pub malformed_long_close: bool,
+}
+
+/// A close code to inject at a byte offset of the session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CloseAt {
+    pub code: u16,
+    pub after_bytes: u64,
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn default_lifetime() -> u64 {

@@ -43,11 +43,17 @@ struct Inner {
     received: u64,
     link: Option<(u64, mpsc::UnboundedSender<Message>)>,
     backend_eof: bool,
+    /// When the last link was lost (not closed by the client).
+    detached_at: Option<std::time::Instant>,
 }
 
 /// One relay session; outlives its WebSockets so it can be resumed.
 pub struct RelaySession {
     pub sid: String,
+    /// `zone=Z` or `region=R`, as a reconnect must repeat it.
+    loc: String,
+    /// The account of the token that opened the session.
+    account: String,
     inner: Mutex<Inner>,
     acked: Notify,
     backend_w: tokio::sync::Mutex<Option<BoxWrite>>,
@@ -162,7 +168,40 @@ impl RelaySession {
         let mut i = self.inner.lock().unwrap();
         if i.link.as_ref().is_some_and(|(id, _)| *id == link_id) {
             i.link = None;
+            i.detached_at = Some(std::time::Instant::now());
         }
+    }
+
+    /// Detaches a lost link, after the `sid_in_use_ms` delay (the relay
+    /// notices a dead connection late), and forgets the session when it
+    /// stays detached longer than `session_expiry_secs`.
+    fn lost(self: &Arc<Self>, state: &Arc<State>, link_id: u64) {
+        let f = &state.config.faults;
+        let delay = Duration::from_millis(f.sid_in_use_ms);
+        let expiry = f.session_expiry_secs.map(Duration::from_secs);
+        if delay.is_zero() {
+            self.detach(link_id);
+        }
+        if delay.is_zero() && expiry.is_none() {
+            return;
+        }
+        let (s, state) = (self.clone(), state.clone());
+        tokio::spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+                s.detach(link_id);
+            }
+            let Some(expiry) = expiry else { return };
+            tokio::time::sleep(expiry).await;
+            let expired = {
+                let i = s.inner.lock().unwrap();
+                i.link.is_none() && i.detached_at.is_some_and(|t| t.elapsed() >= expiry)
+            };
+            if expired {
+                state.event(format!("session {} expired", s.sid));
+                s.end(&state).await;
+            }
+        });
     }
 
     async fn end(&self, state: &State) {
@@ -273,12 +312,19 @@ fn violate(tx: &mpsc::UnboundedSender<Message>, kind: &str, sid: &str, received:
     let _ = tx.send(Message::Binary(m));
 }
 
-fn unknown_tag_messages(tx: &mpsc::UnboundedSender<Message>) {
+fn unknown_tag_messages(tx: &mpsc::UnboundedSender<Message>, malformed: bool) {
     let _ = tx.send(Message::Binary(Bytes::from_static(&[0x00, 0x03, 1, 2, 3])));
     let _ = tx.send(Message::Binary(Bytes::from_static(&[0x12, 0x34])));
     let mut lc = vec![0x00, 0x0A, 0, 0, 0x0f, 0xa0, 0, 0, 0, 4];
     lc.extend_from_slice(b"test");
     let _ = tx.send(Message::Binary(Bytes::from(lc)));
+    if malformed {
+        // Too short for its header; a reason length beyond the message.
+        let _ = tx.send(Message::Binary(Bytes::from_static(&[0x00, 0x0A, 0, 0])));
+        let _ = tx.send(Message::Binary(Bytes::from_static(&[
+            0x00, 0x0A, 0, 0, 0x0f, 0xa0, 0xff, 0xff, 0xff, 0xff, b'h', b'i',
+        ])));
+    }
 }
 
 /// Serves one WebSocket of a session. `first` is the SID or
@@ -309,7 +355,7 @@ async fn serve_link(
             violate(&tx, "second_sid", &s.sid, 0);
         }
         if faults.unknown_tags {
-            unknown_tag_messages(&tx);
+            unknown_tag_messages(&tx, faults.malformed_long_close);
         }
         let mut off = i.buf_start;
         for c in &i.buf {
@@ -345,7 +391,7 @@ async fn serve_link(
             return;
         }
         if faults.unknown_tags {
-            unknown_tag_messages(&tx);
+            unknown_tag_messages(&tx, faults.malformed_long_close);
         }
         let m = Message::Binary(protocol::u64_msg(protocol::ACK, v));
         match &delayed_acks {
@@ -370,6 +416,7 @@ async fn serve_link(
     let mut c2s: u64 = 0;
     let mut violated = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let ack_every = faults.ack_every_bytes.unwrap_or(ACK_EVERY);
     let outcome: String = loop {
         // Session-level one-shot faults, checked on every event.
         let carried = {
@@ -382,6 +429,14 @@ async fn serve_link(
         {
             let _ = tx.send(close_msg(4004, "reauthentication required"));
             break "fault: close 4004 at byte offset".into();
+        }
+        if let Some(c) = &faults.close_at_bytes
+            && carried >= c.after_bytes
+            && state.close_at_fired.load(Ordering::SeqCst) < c.times as u64
+        {
+            let n = state.close_at_fired.fetch_add(1, Ordering::SeqCst);
+            let _ = tx.send(close_msg(c.code, "fault: close at byte offset"));
+            break format!("fault: close {} at byte offset ({})", c.code, n + 1);
         }
         if let Some(st) = &faults.stall
             && carried >= st.after_bytes
@@ -405,7 +460,7 @@ async fn serve_link(
                 let _ = tx.send(close_msg(4004, "reauthentication required"));
                 break "token expired: close 4004".into();
             }
-            _ = tick.tick() => {
+            _ = tick.tick(), if !faults.no_idle_acks => {
                 let rec = s.inner.lock().unwrap().received;
                 if rec > last_ack_sent {
                     send_ack(rec);
@@ -457,7 +512,7 @@ async fn serve_link(
                         violated = true;
                         violate(&tx, v, &s.sid, rec);
                     }
-                    if rec - last_ack_sent > ACK_EVERY {
+                    if rec - last_ack_sent > ack_every {
                         send_ack(rec);
                         last_ack_sent = rec;
                     }
@@ -497,7 +552,7 @@ async fn serve_link(
         }
     };
     state.event(format!("link end sid={}: {outcome}", s.sid));
-    s.detach(link_id);
+    s.lost(&state, link_id);
     drop(tx);
     if outcome.starts_with("fault: drop") {
         writer.abort();
@@ -560,7 +615,20 @@ pub async fn handle(
         let Some(s) = state.sessions.lock().unwrap().get(&sid).cloned() else {
             return reject(&state, ws, 4001, "sid unknown").await;
         };
+        // The reconnect must name the session's own location and come
+        // from the same principal (what the real relay checks is
+        // UNCONFIRMED; these are the checks a careful relay makes).
+        if loc != s.loc {
+            return reject(&state, ws, 4051, "lookup failed on reconnect").await;
+        }
+        if state.token_account(&token).as_deref() != Some(s.account.as_str()) {
+            return reject(&state, ws, 4033, "not authorized").await;
+        }
         let attached = s.inner.lock().unwrap().link.is_some();
+        if attached && state.config.faults.sid_in_use_ms > 0 {
+            // The relay has not noticed yet that the old link is gone.
+            return reject(&state, ws, 4002, "sid in use").await;
+        }
         if attached {
             // A client only reconnects after giving up on its connection, so
             // the old one is dead even if we have not noticed yet (our
@@ -573,18 +641,35 @@ pub async fn handle(
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
-        let (attached, received, start, sent) = {
+        let (attached, received, start, sent, eof) = {
             let i = s.inner.lock().unwrap();
-            (i.link.is_some(), i.received, i.buf_start, i.sent)
+            (
+                i.link.is_some(),
+                i.received,
+                i.buf_start,
+                i.sent,
+                i.backend_eof,
+            )
         };
         if attached {
             return reject(&state, ws, 4002, "sid in use").await;
+        }
+        if eof && state.config.faults.eof_on_reconnect {
+            s.end(&state).await;
+            return reject(&state, ws, 4010, "destination read failed").await;
         }
         if ack < start || ack > sent {
             return reject(&state, ws, 4074, "failed to rewind").await;
         }
         let _ = s.confirm(ack);
         let first = protocol::u64_msg(protocol::RECONNECT_ACK, received);
+        if state.config.faults.reconnect_accept_then_drop {
+            let mut ws = ws;
+            let _ = ws.send(Message::Binary(first)).await;
+            state.event(format!("fault: reconnect accepted then dropped sid={sid}"));
+            // Dropped without a Close frame or TLS close_notify.
+            return;
+        }
         return serve_link(state, s, ws, first, ack, token_expiry).await;
     }
 
@@ -658,6 +743,16 @@ pub async fn handle(
     let Some(backend) = backend else {
         return reject(&state, ws, 4003, "failed to connect to backend").await;
     };
+    let n = state.connect_closes.fetch_add(1, Ordering::SeqCst) as usize;
+    if let Some(code) = state.config.faults.connect_close.get(n) {
+        return reject(&state, ws, *code, "fault: close at connect").await;
+    }
+    if state.config.faults.silent_after_upgrade {
+        state.event("fault: silent after upgrade");
+        let mut ws = ws;
+        while let Some(Ok(_)) = ws.next().await {}
+        return;
+    }
     let (r, w, child) = match open_backend(&state, &backend).await {
         Ok(x) => x,
         Err(e) => {
@@ -666,8 +761,14 @@ pub async fn handle(
         }
     };
     let sid = state.new_sid();
+    let loc = match query.get("region") {
+        Some(r) => format!("region={r}"),
+        None => format!("zone={}", q("zone")),
+    };
     let s = Arc::new(RelaySession {
         sid: sid.clone(),
+        loc,
+        account: state.token_account(&token).unwrap_or_default(),
         inner: Mutex::new(Inner {
             buf: VecDeque::new(),
             buf_start: 0,
@@ -675,6 +776,7 @@ pub async fn handle(
             received: 0,
             link: None,
             backend_eof: false,
+            detached_at: None,
         }),
         acked: Notify::new(),
         backend_w: tokio::sync::Mutex::new(Some(w)),

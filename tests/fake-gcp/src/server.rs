@@ -33,7 +33,7 @@ fn json((status, body): oauth::Reply) -> Response<Full<Bytes>> {
     reply(status, "application/json", body)
 }
 
-fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
     let h = req.headers();
     let is_ws = h
         .get("upgrade")
@@ -65,9 +65,35 @@ fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Full<Bytes
         return reply(403, "text/plain", "bad origin");
     }
     let path = req.uri().path().to_string();
-    if path.ends_with("/reconnect") && state.refuse_reconnect() {
+    let reconnect = path.ends_with("/reconnect");
+    if reconnect {
+        state.event("reconnect upgrade requested");
+    }
+    if reconnect && state.refuse_reconnect() {
         state.event("fault: reconnect refused with HTTP 503");
         return reply(503, "text/plain", "fault: reconnect refused");
+    }
+    if let Some(status) = state.upgrade_fault(reconnect) {
+        let what = if reconnect { "reconnect" } else { "connect" };
+        state.event(format!("fault: {what} answered with HTTP {status}"));
+        return reply(status, "text/plain", format!("fault: HTTP {status}"));
+    }
+    if let Some(status) = state.config.faults.bad_token_http {
+        let token = h
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !state.token_valid(token) {
+            state.event(format!("bad token: HTTP {status}"));
+            return reply(status, "text/plain", "invalid credentials");
+        }
+    }
+    if !reconnect && state.config.faults.upgrade_delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(
+            state.config.faults.upgrade_delay_ms,
+        ))
+        .await;
     }
     let query: HashMap<String, String> =
         form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
@@ -95,7 +121,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     if path.ends_with("/connect") || path.ends_with("/reconnect") {
-        return upgrade(state, req);
+        return upgrade(state, req).await;
     }
     match (method.as_str(), path.as_str()) {
         ("POST", "/token" | "/o/oauth2/token") => {

@@ -40,6 +40,12 @@ pub struct State {
     pub state_dir: PathBuf,
     next_sid: AtomicU64,
     refused: AtomicU64,
+    connects_seen: AtomicU64,
+    reconnects_seen: AtomicU64,
+    /// Connects seen by the `connect_close` fault.
+    pub connect_closes: AtomicU64,
+    /// Times the `close_at_bytes` fault fired.
+    pub close_at_fired: AtomicU64,
 }
 
 impl State {
@@ -62,6 +68,10 @@ impl State {
             state_dir,
             next_sid: AtomicU64::new(1),
             refused: AtomicU64::new(0),
+            connects_seen: AtomicU64::new(0),
+            reconnects_seen: AtomicU64::new(0),
+            connect_closes: AtomicU64::new(0),
+            close_at_fired: AtomicU64::new(0),
         }
     }
 
@@ -88,7 +98,7 @@ impl State {
 
     /// Is `token` a valid bearer token right now?
     pub fn token_valid(&self, token: &str) -> bool {
-        if token == self.static_token {
+        if token == self.static_token || self.config.extra_tokens.contains_key(token) {
             return true;
         }
         self.minted
@@ -96,6 +106,33 @@ impl State {
             .unwrap()
             .get(token)
             .is_some_and(|exp| *exp > Instant::now())
+    }
+
+    /// The account a valid token belongs to.
+    pub fn token_account(&self, token: &str) -> Option<String> {
+        if let Some(a) = self.config.extra_tokens.get(token) {
+            return Some(a.clone());
+        }
+        self.token_valid(token)
+            .then(|| self.config.account.email.clone())
+    }
+
+    /// Forgets every minted token (as if revoked): they stop working at
+    /// once, cached copies included.
+    pub fn revoke_minted(&self) {
+        self.minted.lock().unwrap().clear();
+    }
+
+    /// The HTTP status the `connect_http` / `reconnect_http` fault wants
+    /// for this upgrade, if any (each status is used once, in order).
+    pub fn upgrade_fault(&self, reconnect: bool) -> Option<u16> {
+        let (list, seen) = if reconnect {
+            (&self.config.faults.reconnect_http, &self.reconnects_seen)
+        } else {
+            (&self.config.faults.connect_http, &self.connects_seen)
+        };
+        let n = seen.fetch_add(1, Ordering::SeqCst) as usize;
+        list.get(n).copied()
     }
 
     /// When a minted token expires (None for the static token or unknown ones).
