@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine:
 # a private OpenSSH server (run by the tests, never as a system service),
-# rsync and the sftp server. Idempotent; does nothing when all are present.
+# rsync and the sftp server, and ip + nft (a test drops a connection's
+# packets inside a private network namespace). Idempotent; does nothing
+# when all are present.
 set -euo pipefail
 
 need=()
@@ -9,6 +11,8 @@ need=()
 [ -x /usr/lib/openssh/sftp-server ] || need+=(openssh-sftp-server)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 SUDO=""
