@@ -655,6 +655,7 @@ fn a_dead_connection_is_found_while_idle_and_resumed() {
         let second = line(&out_rx);
         drop(stdin);
         let _ = child.kill();
+        let _ = child.wait();
         (found, second, seen)
     });
     let Some((found, second, seen)) = r else {
