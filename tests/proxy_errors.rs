@@ -233,3 +233,95 @@ fn usage_errors_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn absurd_timeouts_do_not_panic() {
+    let w = World::new();
+    let max = u64::MAX.to_string();
+    let out = w
+        .iap_ssh(true)
+        .args(["proxy", "--stall-timeout", &max, "--keepalive", &max])
+        .args(["--reconnect-window", &max, "--connect-timeout", &max])
+        .args(["vm1.us-central1-a.p1", "7"])
+        .write_stdin("hello")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(out.stdout, b"hello");
+}
+
+#[test]
+fn an_absurd_token_lifetime_or_a_tampered_cache_does_not_panic() {
+    let w = World::with(|c| c.token_lifetime_secs = u64::MAX);
+    let sa = w.fake.info.service_account_file.display().to_string();
+    let run = || {
+        w.iap_ssh(false)
+            .env("GOOGLE_APPLICATION_CREDENTIALS", &sa)
+            .args(["proxy", "vm1.us-central1-a.p1", "7"])
+            .write_stdin("hello")
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(out.stdout, b"hello");
+    let cache = w.home.join(".cache/iap-ssh/tokens");
+    let mut n = 0;
+    for f in std::fs::read_dir(&cache).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::write(
+            &f,
+            format!(r#"{{"access_token":"tampered","expires_at":{}}}"#, u64::MAX),
+        )
+        .unwrap();
+        n += 1;
+    }
+    assert_eq!(n, 1, "one cached token");
+    let out = run();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(out.stdout, b"hello");
+}
+
+#[test]
+fn a_panic_is_one_line_and_restores_stdin_flags() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let w = World::new();
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors we then own (close-on-exec, so
+    // the child does not inherit the write end).
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (r, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // Same open file description as the child's stdin: same flags.
+    let watch = r.try_clone().unwrap();
+    let flags = |fd: &OwnedFd| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    assert_eq!(flags(&watch) & libc::O_NONBLOCK, 0);
+    let out = w
+        .iap_ssh_std(true)
+        .env("IAP_SSH_TEST_PANIC", "1")
+        .args(["proxy", "vm1.us-central1-a.p1", "7"])
+        .stdin(std::process::Stdio::from(r))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // No input: a proxy that does not panic sees EOF and ends by itself.
+    drop(wr);
+    let out = out.wait_with_output().unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("iap-ssh: internal error: IAP_SSH_TEST_PANIC is set at "),
+        "{err}"
+    );
+    assert!(err.contains("hint: this is a bug"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert_eq!(
+        flags(&watch) & libc::O_NONBLOCK,
+        0,
+        "stdin left non-blocking"
+    );
+}

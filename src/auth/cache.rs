@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::path::Path;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,12 +24,22 @@ fn file_name(key: &str) -> String {
     format!("{hex}.json")
 }
 
+/// A cached entry further in the future than this is not ours (tokens live
+/// an hour): it is ignored, as is anything unreadable.
+const MAX_AHEAD: Duration = Duration::from_secs(2 * 86_400);
+
 pub fn load(dir: &Path, key: &str) -> Option<Token> {
     let data = fs::read(dir.join(file_name(key))).ok()?;
     let e: Entry = serde_json::from_slice(&data).ok()?;
+    let expires_at = UNIX_EPOCH.checked_add(Duration::from_secs(e.expires_at))?;
+    let limit = SystemTime::now().checked_add(MAX_AHEAD)?;
+    if expires_at > limit || e.access_token.is_empty() {
+        tracing::debug!("ignoring a token cache entry that cannot be ours");
+        return None;
+    }
     Some(Token {
         access: AccessToken::new(e.access_token),
-        expires_at: Some(UNIX_EPOCH + Duration::from_secs(e.expires_at)),
+        expires_at: Some(expires_at),
     })
 }
 
@@ -61,7 +71,6 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
-    use std::time::SystemTime;
 
     #[test]
     fn round_trip_is_private() {
@@ -81,5 +90,26 @@ mod tests {
             fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
             0o700
         );
+    }
+
+    #[test]
+    fn tampered_entries_are_ignored_not_fatal() {
+        let d = tempfile::tempdir().unwrap();
+        let t = Token {
+            access: AccessToken::new("ya29.secret".into()),
+            expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
+        };
+        store(d.path(), "k", &t).unwrap();
+        let f = d.path().join(file_name("k"));
+        for bad in [
+            format!(r#"{{"access_token":"x","expires_at":{}}}"#, u64::MAX),
+            r#"{"access_token":"x","expires_at":99999999999}"#.to_string(),
+            r#"{"access_token":"","expires_at":1}"#.to_string(),
+            r#"{"access_token":"x","expires_at":-1}"#.to_string(),
+            "not json".to_string(),
+        ] {
+            fs::write(&f, bad.as_bytes()).unwrap();
+            assert!(load(d.path(), "k").is_none(), "{bad}");
+        }
     }
 }

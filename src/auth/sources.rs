@@ -204,6 +204,17 @@ pub fn discover(get: &dyn Fn(&str) -> Option<String>, ep: &Endpoints) -> Result<
     Err(AuthError::NoCredentials)
 }
 
+/// Longest lifetime believed from a token endpoint: Google's access tokens
+/// live an hour; anything claiming more than a day is refreshed after one.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
+
+/// When a token with `expires_in` (default one hour) expires; never
+/// overflows, whatever the endpoint says.
+fn expiry(now: SystemTime, expires_in: Option<u64>) -> SystemTime {
+    let life = Duration::from_secs(expires_in.unwrap_or(3600)).min(MAX_TOKEN_LIFETIME);
+    now.checked_add(life).unwrap_or(now)
+}
+
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: Option<String>,
@@ -225,7 +236,7 @@ fn parse_token_response(
             ..
         }) if status.is_success() && !t.is_empty() => Ok(Token {
             access: AccessToken::new(t),
-            expires_at: Some(SystemTime::now() + Duration::from_secs(expires_in.unwrap_or(3600))),
+            expires_at: Some(expiry(SystemTime::now(), expires_in)),
         }),
         Ok(TokenResponse {
             error: Some(e),
@@ -408,5 +419,14 @@ mod tests {
         assert!(e.to_string().contains("invalid_grant (Bad Request)"), "{e}");
         let e = parse_token_response("x", http::StatusCode::BAD_GATEWAY, b"<html>").unwrap_err();
         assert!(matches!(e, AuthError::BadResponse { .. }));
+        // An absurd lifetime neither panics nor is believed.
+        let huge = format!(r#"{{"access_token":"t","expires_in":{}}}"#, u64::MAX);
+        let t = parse_token_response("x", http::StatusCode::OK, huge.as_bytes()).unwrap();
+        let left = t
+            .expires_at
+            .unwrap()
+            .duration_since(SystemTime::now())
+            .unwrap();
+        assert!(left <= MAX_TOKEN_LIFETIME, "{left:?}");
     }
 }

@@ -24,9 +24,21 @@ static SAVED_FLAGS: Mutex<Vec<(RawFd, libc::c_int)>> = Mutex::new(Vec::new());
 /// Puts the descriptors back as we found them (other processes may share
 /// the same open file description).
 pub fn restore_flags() {
-    for (fd, flags) in SAVED_FLAGS.lock().unwrap().drain(..) {
+    let mut saved = SAVED_FLAGS.lock().unwrap_or_else(|e| e.into_inner());
+    for (fd, flags) in saved.drain(..) {
         // SAFETY: fcntl on a descriptor number with plain integer arguments.
         unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+    }
+}
+
+/// [`restore_flags`] from a panic hook: never blocks (the panicking thread
+/// may hold the lock).
+pub fn restore_flags_after_panic() {
+    if let Ok(mut saved) = SAVED_FLAGS.try_lock() {
+        for (fd, flags) in saved.drain(..) {
+            // SAFETY: fcntl on a descriptor number with plain integer arguments.
+            unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+        }
     }
 }
 
@@ -190,6 +202,10 @@ pub async fn proxy(relay: &Relay, target: &Target, cfg: &TunnelConfig) -> Result
         Some(nb) => Box::pin(nb),
         None => Box::pin(tokio::io::stdout()),
     };
+    // For the test of the panic hook: a bug surfacing mid-session.
+    if std::env::var_os("IAP_SSH_TEST_PANIC").is_some() {
+        panic!("IAP_SSH_TEST_PANIC is set");
+    }
     let r = tokio::select! {
         r = run(input, output, relay, target, cfg, stop) => r,
         () = async {
