@@ -137,7 +137,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__forward)
-            opts="-L -v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --local-host-port --no-connection-check --json --shutdown-grace --verbose --quiet --help --version"
+            opts="-L -v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --connect-timeout --local-host-port --no-connection-check --json --shutdown-grace --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -176,6 +176,10 @@ _iap__ssh() {
                     return 0
                     ;;
                 --keepalive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -393,7 +397,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__proxy)
-            opts="-v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --verbose --quiet --help --version"
+            opts="-v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --connect-timeout --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -432,6 +436,10 @@ _iap__ssh() {
                     return 0
                     ;;
                 --keepalive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -98,8 +98,9 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l region -d 'Reg
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l network -d 'VPC network of a host target' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l dest-group -d 'IAP destination group of a host target' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l reconnect-window -d 'How long to keep trying to resume a dropped session, in seconds' -r
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l stall-timeout -d 'Resume the session when the relay has not answered for this long while data is unacknowledged, in seconds' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l stall-timeout -d 'Resume the session when the connection to the relay is dead for this long (TCP keepalive, unacknowledged TCP data), or when the send window is full and the relay confirms nothing for this long, in seconds' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l keepalive -d 'Send a keepalive after this many idle seconds (0: never)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l connect-timeout -d 'Give up opening a WebSocket (handshake plus the relay\'s first message, one budget) after this many seconds' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s h -l help -d 'Print help'
@@ -111,8 +112,9 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l region -d 'R
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l network -d 'VPC network of a host target' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l dest-group -d 'IAP destination group of a host target' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l reconnect-window -d 'How long to keep trying to resume a dropped session, in seconds' -r
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l stall-timeout -d 'Resume the session when the relay has not answered for this long while data is unacknowledged, in seconds' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l stall-timeout -d 'Resume the session when the connection to the relay is dead for this long (TCP keepalive, unacknowledged TCP data), or when the send window is full and the relay confirms nothing for this long, in seconds' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l keepalive -d 'Send a keepalive after this many idle seconds (0: never)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l connect-timeout -d 'Give up opening a WebSocket (handshake plus the relay\'s first message, one budget) after this many seconds' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l local-host-port -d 'Local address to listen on (port 0 or none: pick a free port)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s L -d 'Another forward, `[BIND:]LOCAL_PORT:INSTANCE:PORT` (repeatable; INSTANCE may be NAME.ZONE.PROJECT)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l shutdown-grace -d 'Seconds open connections get to finish after SIGINT/SIGTERM' -r

@@ -96,7 +96,7 @@ fn setup_then_ssh_scp_rsync_with_strict_host_keys() {
         "ambiguous name only in full"
     );
     assert!(!config.contains("Host web "), "{config}");
-    assert!(config.contains("Host *.*.iap-proj-b\n"));
+    assert!(config.contains("Host *.*.iap-proj-b \"!*'*\"\n"));
     assert_eq!(
         config.matches("StrictHostKeyChecking yes").count(),
         3,

@@ -96,6 +96,10 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
         }
         let now = crate::auth::unix_now() as i64;
         let names = crate::setup::plan::NameCounts::of(&vms);
+        let claims = crate::setup::reserved::gather(
+            &super::home_file(&[".ssh", "config"])?,
+            dirs::home_dir().as_deref(),
+        );
         let rows: Vec<Row> = vms
             .iter()
             .map(|v| {
@@ -115,7 +119,7 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
                     KeySource::Windows => ("-".into(), false),
                 };
                 Row {
-                    alias: names.patterns(v).swap_remove(0),
+                    alias: names.patterns(v, &claims).0.swap_remove(0),
                     name: v.name.clone(),
                     zone: v.zone.clone(),
                     project: v.project.clone(),

@@ -34,6 +34,10 @@ pub struct SetupArgs {
     /// Remove the managed section from the ssh config (no API calls)
     #[arg(long, conflicts_with_all = ["projects", "key_ttl"])]
     pub remove: bool,
+    /// iap-ssh executable to write into ProxyCommand lines (default: the
+    /// path you ran it by, e.g. a symlink that survives upgrades)
+    #[arg(long, value_name = "PATH")]
+    pub exe: Option<PathBuf>,
 }
 
 /// A parsed `--key-ttl` (None: never expires).
@@ -50,6 +54,21 @@ fn absolute(p: PathBuf) -> PathBuf {
         p
     } else {
         std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
+    }
+}
+
+/// `--exe`: an existing executable file.
+fn checked_exe(p: PathBuf) -> Result<String, UserError> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(&p) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(p.display().to_string()),
+        _ => Err(UserError::new(
+            crate::error::exit::USAGE,
+            format!("--exe {}: not an executable file", p.display()),
+        )
+        .with_fix(
+            "give the path of an installed iap-ssh (e.g. the one `command -v iap-ssh` prints)",
+        )),
     }
 }
 
@@ -78,7 +97,10 @@ pub fn run(a: SetupArgs, quiet: bool) -> Result<i32, UserError> {
         dry_run: a.dry_run,
         remove: a.remove,
         quiet,
-        exe: super::exe_path()?,
+        exe: match a.exe {
+            Some(p) => checked_exe(absolute(p))?,
+            None => super::exe_path()?,
+        },
     };
     let mut err = std::io::stderr();
     if opts.remove {

@@ -11,6 +11,7 @@
 pub mod files;
 pub mod one;
 pub mod plan;
+pub mod reserved;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -749,6 +750,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         .map(|(p, _)| p.clone())
         .collect();
     let known_aliases = known_hosts::aliases(&new_kh);
+    let claims = reserved::gather(&opts.ssh_config, dirs::home_dir().as_deref());
     let cx = plan::Context {
         exe: &opts.exe,
         identity_file: &identity_file,
@@ -758,20 +760,20 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         oslogin_user: oslogin_user.as_deref(),
         oslogin_projects: &oslogin_projects,
         projects: &opts.projects,
+        claims: &claims,
     };
-    let blocks = plan::blocks(&vms, &cx);
+    let (blocks, withheld) = plan::blocks(&vms, &cx);
     let new_config = sshconfig::splice(&old_config, &sshconfig::render_section(&blocks))
         .map_err(|e| section_error(&opts.ssh_config, e))?;
 
     if opts.dry_run {
         print_dry_run(
             opts,
-            &old_config,
-            &new_config,
-            &old_kh,
-            &new_kh,
+            (&old_config, &new_config),
+            (&old_kh, &new_kh),
             key.as_ref(),
             &tally,
+            &withheld,
         );
         return Ok(exit::OK);
     }
@@ -788,19 +790,18 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
                 k.fingerprint
             );
         }
-        summary(err, opts, &blocks, &tally, &outcome, &kh_outcome);
+        summary(err, opts, &blocks, &withheld, &tally, &outcome, &kh_outcome);
     }
     Ok(exit::OK)
 }
 
 fn print_dry_run(
     opts: &Options,
-    old_config: &str,
-    new_config: &str,
-    old_kh: &str,
-    new_kh: &str,
+    (old_config, new_config): (&str, &str),
+    (old_kh, new_kh): (&str, &str),
     key: Option<&PublicKeyInfo>,
     tally: &Tally,
+    withheld: &[plan::Withheld],
 ) {
     let mut out = std::io::stdout().lock();
     let _ = write!(
@@ -839,12 +840,24 @@ fn print_dry_run(
     for l in tally.lines() {
         let _ = writeln!(out, "# {l}");
     }
+    for w in withheld {
+        let _ = writeln!(out, "# {}", withheld_line(w));
+    }
+}
+
+/// One line about a short alias left out.
+fn withheld_line(w: &plan::Withheld) -> String {
+    format!(
+        "no short alias `{}` ({}); use: ssh {}",
+        w.name, w.why, w.full
+    )
 }
 
 fn summary(
     err: &mut dyn Write,
     opts: &Options,
     blocks: &[sshconfig::HostBlock],
+    withheld: &[plan::Withheld],
     tally: &Tally,
     outcome: &files::Outcome,
     kh_outcome: &files::Outcome,
@@ -867,6 +880,9 @@ fn summary(
         plural(hosts, "host"),
         opts.ssh_config.display()
     );
+    for w in withheld {
+        let _ = writeln!(err, "  {}", withheld_line(w));
+    }
     for l in tally.lines() {
         let _ = writeln!(err, "  key: {l}");
     }
@@ -884,7 +900,7 @@ fn summary(
     }
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
     // within it on success.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::gce::compute::Instance;
 use crate::gce::flags::KeySource;
+use crate::ssh::claims::Claims;
 use crate::ssh::config::{HostBlock, Strict};
 use crate::ssh::{known_hosts, names, quote};
 
@@ -69,11 +70,35 @@ pub fn proxy_command(exe: &str, project: &str, zone: &str, name: &str) -> String
     )
 }
 
-/// The wildcard ProxyCommand: `%n` is the name as typed (NAME.ZONE.PROJECT).
-/// OpenSSH refuses host names with shell metacharacters, and `proxy`
-/// validates each part again.
+/// The wildcard ProxyCommand: `%n` is the name as typed (NAME.ZONE.PROJECT),
+/// substituted by ssh verbatim into a line it runs with `sh -c`. OpenSSH
+/// before 9.6 passes any name through (`ssh '$(touch x).z.p'`), so `%n`
+/// sits inside single quotes, where nothing but `'` is special, and the
+/// wildcard block never matches a name with `'` in it
+/// ([`wildcard_patterns`]); `--` keeps a name starting with `-` from
+/// reading as an option. `proxy` validates each part again.
 pub fn wildcard_proxy_command(exe: &str) -> String {
-    format!("{} proxy %n %p", quote::shell_word(exe).replace('%', "%%"))
+    format!(
+        "{} proxy -- '%n' %p",
+        quote::shell_word(exe).replace('%', "%%")
+    )
+}
+
+/// The wildcard block's patterns for `project`: every NAME.ZONE.PROJECT,
+/// except names with a `'` (which could close the quotes around `%n`).
+/// The negation is double-quoted, which OpenSSH reads the same way before
+/// and after 8.7 (when single quotes became quote characters too).
+pub fn wildcard_patterns(project: &str) -> Vec<String> {
+    vec![format!("*.*.{project}"), "\"!*'*\"".to_string()]
+}
+
+/// A short alias left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withheld {
+    pub name: String,
+    /// The alias that reaches the VM instead.
+    pub full: String,
+    pub why: String,
 }
 
 /// Everything the blocks need besides the VMs.
@@ -90,6 +115,8 @@ pub struct Context<'a> {
     /// Projects whose project-wide metadata turns OS Login on.
     pub oslogin_projects: &'a [String],
     pub projects: &'a [String],
+    /// Names the user already means something by (no short alias).
+    pub claims: &'a Claims,
 }
 
 /// How often each instance name occurs among the VMs set up together.
@@ -104,21 +131,32 @@ impl<'a> NameCounts<'a> {
         NameCounts(count)
     }
 
-    /// A VM's Host patterns: NAME when no other VM has that name, then
-    /// NAME.ZONE.PROJECT.
-    pub fn patterns(&self, v: &Vm) -> Vec<String> {
+    /// A VM's Host patterns: NAME when no other VM has that name and the
+    /// user does not already use it, then NAME.ZONE.PROJECT (always). The
+    /// second value says why NAME was left out, when the user uses it.
+    pub fn patterns(&self, v: &Vm, claims: &Claims) -> (Vec<String>, Option<Withheld>) {
         let mut p = vec![];
+        let mut withheld = None;
         if self.0.get(v.name.as_str()) == Some(&1) {
-            p.push(v.name.clone());
+            match claims.why(&v.name) {
+                None => p.push(v.name.clone()),
+                Some(why) => {
+                    withheld = Some(Withheld {
+                        name: v.name.clone(),
+                        full: v.full_alias(),
+                        why,
+                    })
+                }
+            }
         }
         p.push(v.full_alias());
-        p
+        (p, withheld)
     }
 }
 
 /// Host blocks for `vms` (sorted by project, zone, name), then one
-/// wildcard block per project.
-pub fn blocks(vms: &[Vm], cx: &Context) -> Vec<HostBlock> {
+/// wildcard block per project; and the short aliases withheld.
+pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
     let names = NameCounts::of(vms);
     let mut sorted: Vec<&Vm> = vms
         .iter()
@@ -126,8 +164,10 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> Vec<HostBlock> {
         .collect();
     sorted.sort_by(|a, b| (&a.project, &a.zone, &a.name).cmp(&(&b.project, &b.zone, &b.name)));
     let mut out = vec![];
+    let mut withheld = vec![];
     for v in sorted {
-        let patterns = names.patterns(v);
+        let (patterns, w) = names.patterns(v, cx.claims);
+        withheld.extend(w);
         let alias = known_hosts::alias(&v.id);
         let user = match v.source {
             KeySource::OsLogin => cx.oslogin_user.unwrap_or(cx.metadata_user),
@@ -169,7 +209,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> Vec<HostBlock> {
             comment: format!(
                 "any other VM of {p}, e.g. one created after setup: ssh NAME.ZONE.{p}"
             ),
-            patterns: vec![format!("*.*.{p}")],
+            patterns: wildcard_patterns(p),
             user: user.to_string(),
             identity_file: cx.identity_file.to_string(),
             host_key_alias: None,
@@ -178,7 +218,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> Vec<HostBlock> {
             proxy_command: wildcard_proxy_command(cx.exe),
         });
     }
-    out
+    (out, withheld)
 }
 
 #[cfg(test)]
@@ -219,8 +259,10 @@ mod tests {
             oslogin_user: Some("alice_example_com"),
             oslogin_projects: &[],
             projects: &projects,
+            claims: &Claims::new(),
         };
-        let b = blocks(&vms, &cx);
+        let (b, withheld) = blocks(&vms, &cx);
+        assert!(withheld.is_empty());
         assert_eq!(b.len(), 5, "3 VMs (Windows skipped) + 2 wildcards");
         assert_eq!(
             b[0].patterns,
@@ -236,8 +278,11 @@ mod tests {
             b[1].proxy_command,
             "'/opt/my tools/iap-ssh' proxy --project proj-a --zone z-2 db %p"
         );
-        assert_eq!(b[3].patterns, vec!["*.*.proj-a"]);
-        assert_eq!(b[3].proxy_command, "'/opt/my tools/iap-ssh' proxy %n %p");
+        assert_eq!(b[3].patterns, vec!["*.*.proj-a", "\"!*'*\""]);
+        assert_eq!(
+            b[3].proxy_command,
+            "'/opt/my tools/iap-ssh' proxy -- '%n' %p"
+        );
     }
 
     #[test]
@@ -252,6 +297,43 @@ mod tests {
         i.id = "1".into();
         i.zone = "zones/Z;".into();
         assert!(validate("p", &i).is_err());
+    }
+
+    #[test]
+    fn names_the_user_already_uses_get_no_short_alias() {
+        let vms = vec![
+            vm("proj-a", "z-1", "bastion", "1", KeySource::Project),
+            vm("proj-a", "z-1", "localhost", "2", KeySource::Project),
+            vm("proj-a", "z-1", "web", "3", KeySource::Project),
+        ];
+        let mut claims = Claims::new();
+        claims.add_config(
+            "Host bastion
+  ForwardAgent yes
+",
+            "cfg",
+        );
+        let projects = vec!["proj-a".to_string()];
+        let cx = Context {
+            exe: "/bin/iap-ssh",
+            identity_file: "/h/.ssh/k",
+            known_hosts_path: "/h/.ssh/kh",
+            known_aliases: &Default::default(),
+            metadata_user: "bob",
+            oslogin_user: None,
+            oslogin_projects: &[],
+            projects: &projects,
+            claims: &claims,
+        };
+        let (b, withheld) = blocks(&vms, &cx);
+        assert_eq!(b[0].patterns, vec!["bastion.z-1.proj-a"]);
+        assert_eq!(b[1].patterns, vec!["localhost.z-1.proj-a"]);
+        assert_eq!(b[2].patterns, vec!["web", "web.z-1.proj-a"]);
+        assert_eq!(withheld.len(), 2);
+        assert_eq!(withheld[0].name, "bastion");
+        assert_eq!(withheld[0].full, "bastion.z-1.proj-a");
+        assert!(withheld[0].why.contains("`Host bastion` (cfg line 1)"));
+        assert!(withheld[1].why.contains("local"));
     }
 
     #[test]

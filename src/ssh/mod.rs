@@ -3,11 +3,13 @@
 //! the validation that keeps API values out of config lines and commands
 //! unless they are safe.
 
+pub mod claims;
 pub mod command;
 pub mod config;
 pub mod keys;
 pub mod known_hosts;
 pub mod metadata_keys;
 pub mod names;
+pub mod pattern;
 pub mod quote;
 pub mod timefmt;
