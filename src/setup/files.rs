@@ -1,6 +1,9 @@
-//! Replacing the user's ssh files safely: read (absent = empty), write only
+//! Replacing the user's ssh files safely: under a lock beside the file,
+//! re-read (absent = empty) and edited at write time (so an edit made
+//! meanwhile by an editor, gcloud or another iap-ssh is kept), written only
 //! when the content changes, through a symlink to its target, atomically,
-//! keeping the file's mode, with a backup of the previous content.
+//! keeping the file's mode and owner, with a backup of the previous
+//! content.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -41,11 +44,56 @@ pub enum Outcome {
     Written { backup: Option<PathBuf> },
 }
 
-/// Writes `new` to `path` if it differs from `old` (what was read before).
-/// New files get `default_mode`; the parent directory is created 0700.
-/// With `backup`, the old content is kept as `<file>.iap-ssh.bak` (0600).
-pub fn replace(
+/// Edits the file at `path` (through symlinks) under its lock: `edit`
+/// gets the content as it is now and returns the new content, which is
+/// written if it differs. New files get `default_mode`; the parent
+/// directory is created 0700. With `backup`, the replaced content is kept
+/// as `<file>.iap-ssh.bak` (0600).
+pub fn update(
     path: &Path,
+    default_mode: u32,
+    backup: bool,
+    edit: impl FnOnce(&str) -> std::io::Result<String>,
+) -> std::io::Result<Outcome> {
+    let target = resolve(path);
+    let _lock = crate::fsutil::FileLock::acquire(&target)?;
+    let old = read(&target)?;
+    let new = edit(&old)?;
+    write_if_changed(&target, &old, &new, default_mode, backup)
+}
+
+/// Adds lines to the file at `path` (through symlinks) under its lock:
+/// `lines` gets the content as it is now and returns what to append
+/// (empty: nothing). Returns what was done and the content after it.
+pub fn append(
+    path: &Path,
+    default_mode: u32,
+    lines: impl FnOnce(&str) -> String,
+) -> std::io::Result<(Outcome, String)> {
+    let target = resolve(path);
+    let _lock = crate::fsutil::FileLock::acquire(&target)?;
+    let mut now = read(&target)?;
+    let mut add = lines(&now);
+    if add.is_empty() {
+        return Ok((Outcome::Unchanged, now));
+    }
+    if !now.is_empty() && !now.ends_with('\n') {
+        add.insert(0, '\n');
+    }
+    if let Some(dir) = target.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        crate::fsutil::create_private_dir(dir)?;
+    }
+    crate::fsutil::append(&target, add.as_bytes(), default_mode)?;
+    now.push_str(&add);
+    Ok((Outcome::Written { backup: None }, now))
+}
+
+/// Writes `new` to the resolved `target` if it differs from `old`.
+fn write_if_changed(
+    target: &Path,
     old: &str,
     new: &str,
     default_mode: u32,
@@ -54,7 +102,7 @@ pub fn replace(
     if old == new {
         return Ok(Outcome::Unchanged);
     }
-    let target = resolve(path);
+    let target = target.to_path_buf();
     if let Some(dir) = target.parent()
         && !dir.as_os_str().is_empty()
         && !dir.exists()
@@ -91,10 +139,10 @@ mod tests {
         let link = d.path().join("config");
         std::os::unix::fs::symlink("dotfiles/ssh_config", &link).unwrap();
         assert_eq!(
-            replace(&link, "old\n", "old\n", 0o600, true).unwrap(),
+            update(&link, 0o600, true, |t| Ok(t.to_string())).unwrap(),
             Outcome::Unchanged
         );
-        let out = replace(&link, "old\n", "new\n", 0o600, true).unwrap();
+        let out = update(&link, 0o600, true, |t| Ok(t.replace("old", "new"))).unwrap();
         assert!(
             std::fs::symlink_metadata(&link)
                 .unwrap()
@@ -112,11 +160,23 @@ mod tests {
         assert_eq!(std::fs::read_to_string(b).unwrap(), "old\n");
         // New file in a new directory.
         let fresh = d.path().join("new/.ssh/config");
-        replace(&fresh, "", "x\n", 0o600, true).unwrap();
+        update(&fresh, 0o600, true, |_| Ok("x\n".into())).unwrap();
         assert_eq!(
             std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
             0o600
         );
         assert_eq!(read(&d.path().join("absent")).unwrap(), "");
+    }
+
+    #[test]
+    fn edits_made_meanwhile_are_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config");
+        std::fs::write(&p, "a\n").unwrap();
+        // Someone appends after we first read the file...
+        std::fs::write(&p, "a\nb\n").unwrap();
+        // ...and our edit is applied to what is there now.
+        update(&p, 0o600, false, |t| Ok(format!("top\n{t}"))).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "top\na\nb\n");
     }
 }

@@ -52,14 +52,21 @@ pub struct Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Published {
     Present,
+    /// Present, and written moments ago by another run: the guest agent
+    /// may not have applied it yet.
+    JustPresent,
     Written,
     WouldWrite,
 }
 
+/// An entry whose lifetime started less than this long ago counts as just
+/// written (by another run, e.g. in `xargs -P8 iap-ssh ssh …`).
+const JUST_WRITTEN: i64 = 120;
+
 impl Published {
     fn word(self) -> &'static str {
         match self {
-            Published::Present => "already present",
+            Published::Present | Published::JustPresent => "already present",
             Published::Written => "written",
             Published::WouldWrite => "would be written",
         }
@@ -149,7 +156,12 @@ pub fn remove(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> {
         );
         return Ok(exit::OK);
     }
-    files::replace(path, &old, &new, 0o600, true).map_err(|e| io_error(path, e))?;
+    files::update(path, 0o600, true, |now| {
+        Ok(sshconfig::remove(now)
+            .map_err(std::io::Error::other)?
+            .unwrap_or_else(|| now.to_string()))
+    })
+    .map_err(|e| io_error(path, e))?;
     if !opts.quiet {
         let _ = writeln!(
             err,
@@ -236,8 +248,19 @@ pub(crate) async fn publish_metadata(
 ) -> Result<Published, ApiError> {
     let t = now();
     for attempt in 0..WRITE_ATTEMPTS {
-        if metadata_keys::has_valid(&meta.ssh_key_values(), user, key, t, renew_margin(ttl)) {
-            return Ok(Published::Present);
+        let values = meta.ssh_key_values();
+        if metadata_keys::has_valid(&values, user, key, t, renew_margin(ttl)) {
+            // Written by a run with the same lifetime within the last two
+            // minutes (its expiry tells when): say so, so that the caller
+            // waits for the guest agent as if it had written it.
+            let just = ttl
+                .zip(metadata_keys::latest_expiry(&values, user, key))
+                .is_some_and(|(life, exp)| exp.saturating_sub(life as i64) > t - JUST_WRITTEN);
+            return Ok(if just {
+                Published::JustPresent
+            } else {
+                Published::Present
+            });
         }
         if dry_run {
             return Ok(Published::WouldWrite);
@@ -591,7 +614,7 @@ async fn fetch_host_keys(
     project_meta: &BTreeMap<String, Metadata>,
     known: &str,
     quiet: bool,
-) -> (String, Vec<String>) {
+) -> (FoundKeys, Vec<String>) {
     let have = known_hosts::aliases(known);
     let wanted: Vec<&Vm> = vms
         .iter()
@@ -620,19 +643,32 @@ async fn fetch_host_keys(
         .await;
     pb.finish_and_clear();
     fetched.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    let mut text = known.to_string();
+    let mut found = vec![];
     let mut warnings = vec![];
     for (v, r) in fetched {
         match r {
-            Ok(keys) => {
-                if !keys.is_empty() {
-                    known_hosts::append(&mut text, &known_hosts::alias(&v.id), &keys);
-                }
-            }
+            Ok(keys) if !keys.is_empty() => found.push((known_hosts::alias(&v.id), keys)),
+            Ok(_) => {}
             Err(e) => warnings.push(format!("iap-ssh: warning: host keys of {}: {e}", v.name)),
         }
     }
-    (text, warnings)
+    (found, warnings)
+}
+
+/// Host keys fetched for aliases, to be added where still unknown.
+type FoundKeys = Vec<(String, Vec<(String, String)>)>;
+
+/// The lines to append to known-hosts text `now` for `found`: aliases it
+/// already lists are left alone (another run may have added them).
+fn new_host_lines(now: &str, found: &FoundKeys) -> String {
+    let mut add = String::new();
+    let have = known_hosts::aliases(now);
+    for (alias, keys) in found {
+        if !have.contains(alias.as_str()) {
+            known_hosts::append(&mut add, alias, keys);
+        }
+    }
+    add
 }
 
 pub(crate) fn path_value(p: &std::path::Path) -> Result<String, UserError> {
@@ -670,6 +706,15 @@ pub(crate) fn ensure_key(opts: &Options) -> Result<(Option<PublicKeyInfo>, bool)
         KeyState::Existing(k) => Ok((Some(k), false)),
         KeyState::Missing if opts.dry_run => Ok((None, false)),
         KeyState::Missing => {
+            // Under the key's lock, and looked at again: a parallel first
+            // run may have made the pair while we waited.
+            let _lock = crate::fsutil::FileLock::acquire(&opts.key_file)
+                .map_err(|e| io_error(&opts.key_file, e))?;
+            if let KeyState::Existing(k) = keys::inspect(&opts.key_file)
+                .map_err(|e| UserError::new(exit::OTHER, e.to_string()).with_fix(e.fix()))?
+            {
+                return Ok((Some(k), false));
+            }
             let comment = format!(
                 "{}@{}",
                 local_user().unwrap_or_else(|| "iap-ssh".into()),
@@ -725,7 +770,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     let kh_path = files::resolve(&opts.known_hosts);
     let old_kh = files::read(&kh_path).map_err(|e| io_error(&opts.known_hosts, e))?;
     let mut publish_err = Vec::<u8>::new();
-    let (published, (new_kh, warnings)) = tokio::join!(
+    let (published, (found_keys, warnings)) = tokio::join!(
         publish_all_metadata(
             &api,
             &vms,
@@ -749,6 +794,25 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         .filter(|(_, m)| m.get("enable-oslogin").and_then(flags::parse_bool) == Some(true))
         .map(|(p, _)| p.clone())
         .collect();
+    // Dry run: what the files would become. Otherwise known_hosts is
+    // appended to under its lock now (re-read first: another run may have
+    // added some of these), and the config is spliced under its own lock
+    // below, into what it holds then.
+    let (new_kh, kh_outcome) = if opts.dry_run {
+        let mut t = old_kh.clone();
+        let add = new_host_lines(&t, &found_keys);
+        if !add.is_empty() && !t.is_empty() && !t.ends_with('\n') {
+            t.push('\n');
+        }
+        t.push_str(&add);
+        (t, files::Outcome::Unchanged)
+    } else {
+        let (outcome, now) = files::append(&opts.known_hosts, 0o600, |now| {
+            new_host_lines(now, &found_keys)
+        })
+        .map_err(|e| io_error(&opts.known_hosts, e))?;
+        (now, outcome)
+    };
     let known_aliases = known_hosts::aliases(&new_kh);
     let claims = reserved::gather(&opts.ssh_config, dirs::home_dir().as_deref());
     let cx = plan::Context {
@@ -763,8 +827,9 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         claims: &claims,
     };
     let (blocks, withheld) = plan::blocks(&vms, &cx);
-    let new_config = sshconfig::splice(&old_config, &sshconfig::render_section(&blocks))
-        .map_err(|e| section_error(&opts.ssh_config, e))?;
+    let section = sshconfig::render_section(&blocks);
+    let new_config =
+        sshconfig::splice(&old_config, &section).map_err(|e| section_error(&opts.ssh_config, e))?;
 
     if opts.dry_run {
         print_dry_run(
@@ -777,10 +842,10 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         );
         return Ok(exit::OK);
     }
-    let kh_outcome = files::replace(&opts.known_hosts, &old_kh, &new_kh, 0o600, false)
-        .map_err(|e| io_error(&opts.known_hosts, e))?;
-    let outcome = files::replace(&opts.ssh_config, &old_config, &new_config, 0o600, true)
-        .map_err(|e| io_error(&opts.ssh_config, e))?;
+    let outcome = files::update(&opts.ssh_config, 0o600, true, |now| {
+        sshconfig::splice(now, &section).map_err(std::io::Error::other)
+    })
+    .map_err(|e| io_error(&opts.ssh_config, e))?;
     if !opts.quiet {
         if generated && let Some(k) = &key {
             let _ = writeln!(
@@ -935,8 +1000,12 @@ pub fn parse_ttl(s: &str) -> Result<Option<u64>, String> {
             ));
         }
     };
-    Ok(Some(n.saturating_mul(mult)).filter(|v| *v > 0))
+    Ok(Some(n.saturating_mul(mult).min(MAX_TTL)).filter(|v| *v > 0))
 }
+
+/// Longest key lifetime (100 years): more would overflow the expiry
+/// timestamp into the past.
+pub const MAX_TTL: u64 = 100 * 365 * 86_400;
 
 #[cfg(test)]
 mod tests {
@@ -949,6 +1018,12 @@ mod tests {
         assert_eq!(parse_ttl("12h"), Ok(Some(43200)));
         assert_eq!(parse_ttl("90"), Ok(Some(90 * 86400)));
         assert!(parse_ttl("3x").is_err());
+        assert_eq!(
+            parse_ttl("99999999999999999999999d"),
+            Err("`99999999999999999999999d` is not a duration like 30d, 12h or never".into())
+        );
+        assert_eq!(parse_ttl("9999999999999d"), Ok(Some(MAX_TTL)));
+        assert_eq!(parse_ttl("200y").ok(), None, "unknown unit");
         assert!(parse_ttl("d").is_err());
         assert_eq!(renew_margin(Some(400)), 100);
     }

@@ -113,7 +113,7 @@ pub async fn prepare(
                 )
                 .await
                 .map_err(|e| e.to_user(&fix_setmetadata(fix)))?;
-                wrote_metadata = r == Published::Written;
+                wrote_metadata = matches!(r, Published::Written | Published::JustPresent);
             }
             user
         }
@@ -130,13 +130,20 @@ pub async fn prepare(
         && flags::flag(&pmeta, &inst.metadata, "enable-guest-attributes")
     {
         match api.host_keys(project, &vm.zone, &vm.name).await {
-            Ok(keys) => {
-                if let Some(new) = known_hosts::merge(&old_kh, &alias, &keys) {
-                    files::replace(&opts.known_hosts, &old_kh, &new, 0o600, false)
-                        .map_err(|e| io_error(&opts.known_hosts, e))?;
-                    known = true;
-                }
+            Ok(keys) if !keys.is_empty() => {
+                // Under the lock, on the file as it is now: parallel runs
+                // (xargs -P8 iap-ssh ssh …) each add their own VM's keys.
+                let (_, now) = files::append(&opts.known_hosts, 0o600, |now| {
+                    let mut add = String::new();
+                    if !known_hosts::has_alias(now, &alias) {
+                        known_hosts::append(&mut add, &alias, &keys);
+                    }
+                    add
+                })
+                .map_err(|e| io_error(&opts.known_hosts, e))?;
+                known = known_hosts::has_alias(&now, &alias);
             }
+            Ok(_) => {}
             Err(e) => tracing::info!("host keys of {}: {e}", vm.name),
         }
     }

@@ -153,8 +153,9 @@ pub fn generate(private: &Path, comment: &str) -> Result<PublicKeyInfo, KeyError
         crate::fsutil::create_private_dir(dir).map_err(|e| werr(dir, &e))?;
     }
     let public = public_path(private);
+    let appeared = || werr(private, &"a key file appeared meanwhile; run again");
     if private.exists() || public.exists() {
-        return Err(werr(private, &"a key file appeared meanwhile; run again"));
+        return Err(appeared());
     }
     let mut key = PrivateKey::random(&mut ssh_key::rand_core::OsRng, Algorithm::Ed25519)
         .map_err(|e| werr(private, &e))?;
@@ -162,13 +163,28 @@ pub fn generate(private: &Path, comment: &str) -> Result<PublicKeyInfo, KeyError
     let pem = key
         .to_openssh(LineEnding::LF)
         .map_err(|e| werr(private, &e))?;
-    crate::fsutil::write_private_atomic(private, pem.as_bytes()).map_err(|e| werr(private, &e))?;
     let line = key
         .public_key()
         .to_openssh()
         .map_err(|e| werr(&public, &e))?;
-    crate::fsutil::write_atomic(&public, format!("{line}\n").as_bytes(), 0o644)
-        .map_err(|e| werr(&public, &e))?;
+    // Each file appears whole and only if absent (another program may be
+    // creating the pair too): never a private key and a .pub that differ.
+    let made = crate::fsutil::create_new_atomic(private, pem.as_bytes(), 0o600)
+        .map_err(|e| werr(private, &e))?;
+    if !made {
+        return Err(appeared());
+    }
+    match crate::fsutil::create_new_atomic(&public, format!("{line}\n").as_bytes(), 0o644) {
+        Ok(true) => {}
+        other => {
+            // Ours is the private half just made: take it back.
+            let _ = std::fs::remove_file(private);
+            return Err(match other {
+                Err(e) => werr(&public, &e),
+                _ => appeared(),
+            });
+        }
+    }
     PublicKeyInfo::from_key(key.public_key()).map_err(|e| werr(&public, &e))
 }
 

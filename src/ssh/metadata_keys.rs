@@ -95,6 +95,17 @@ pub fn has_valid(values: &[&str], user: &str, key: &PublicKeyInfo, now: i64, mar
     })
 }
 
+/// The latest expiry among entries for (user, type, blob), if any expires.
+pub fn latest_expiry(values: &[&str], user: &str, key: &PublicKeyInfo) -> Option<i64> {
+    values
+        .iter()
+        .flat_map(|v| v.lines())
+        .filter_map(parse_line)
+        .filter(|e| e.user == user && e.key_type == key.algorithm && e.blob == key.blob)
+        .filter_map(|e| e.expire.flatten())
+        .max()
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("the ssh-keys value would grow to {0} bytes, over the {MAX_VALUE_BYTES}-byte limit")]
 pub struct TooLarge(pub usize);
