@@ -41,7 +41,7 @@ impl UserError {
     /// The single line printed on stderr (no trailing newline). Newlines
     /// inside a cause are folded so the message stays on one line.
     pub fn line(&self) -> String {
-        let fold = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let fold = |s: &str| printable(&s.split_whitespace().collect::<Vec<_>>().join(" "));
         match &self.fix {
             Some(f) => {
                 let c = fold(&self.cause);
@@ -51,6 +51,21 @@ impl UserError {
             None => format!("iap-ssh: {}", fold(&self.cause)),
         }
     }
+}
+
+/// `s` with control characters (terminal escapes, bells, carriage
+/// returns) written as escapes (`\u{1b}`), so text that came from a server
+/// (a close reason, an SSH banner) cannot drive the user's terminal.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl fmt::Display for UserError {
@@ -98,5 +113,7 @@ mod tests {
         let e = UserError::new(4, "denied\nby relay").with_fix("grant a role");
         assert_eq!(e.line(), "iap-ssh: denied by relay; hint: grant a role");
         assert!(!e.line().contains('\n'));
+        let e = UserError::new(1, "close 4000 'evil\x1b[2J\x07'");
+        assert_eq!(e.line(), "iap-ssh: close 4000 'evil\\u{1b}[2J\\u{7}'");
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::error::{UserError, exit};
+use crate::error::{UserError, exit, printable};
 use crate::gce::compute::{Instance, last_segment};
 use crate::gce::firewall::{self, Verdict};
 use crate::gce::flags::{self, KeySource};
@@ -46,12 +46,12 @@ impl Report {
         } else {
             "✓"
         };
-        println!("{mark} {msg}");
+        println!("{mark} {}", printable(msg));
     }
 
     fn warn(&mut self, msg: &str) {
         let mark = if self.color { "\x1b[33m!\x1b[0m" } else { "!" };
-        println!("{mark} {msg}");
+        println!("{mark} {}", printable(msg));
     }
 
     fn fail(&mut self, code: i32, msg: &str, fix: &str) {
@@ -60,8 +60,8 @@ impl Report {
         } else {
             "✗"
         };
-        println!("{mark} {msg}");
-        println!("    fix: {fix}");
+        println!("{mark} {}", printable(msg));
+        println!("    fix: {}", printable(fix));
         self.first_failure.get_or_insert(code);
         let _ = std::io::stdout().flush();
     }

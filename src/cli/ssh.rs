@@ -207,7 +207,9 @@ pub fn run_ssh(a: SshArgs, quiet: bool) -> Result<i32, UserError> {
         let mut argv = vec!["ssh".to_string()];
         argv.extend(opts);
         argv.extend(["-l".to_string(), p.user.clone()]);
-        println!("{}", quote::shell_line(&argv));
+        // Quoted for rsync's own -e parser, not for a shell (they differ
+        // on quotes inside words).
+        println!("{}", quote::rsync_line(&argv));
         return Ok(exit::OK);
     }
     let mut argv = vec!["ssh".to_string()];

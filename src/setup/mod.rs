@@ -57,6 +57,10 @@ pub enum Published {
     JustPresent,
     Written,
     WouldWrite,
+    /// A security key (sk-…), which OS Login does not import: such keys
+    /// are registered with the Google account and used on VMs with
+    /// `enable-oslogin-sk`.
+    NotImportable,
 }
 
 /// An entry whose lifetime started less than this long ago counts as just
@@ -69,6 +73,9 @@ impl Published {
             Published::Present | Published::JustPresent => "already present",
             Published::Written => "written",
             Published::WouldWrite => "would be written",
+            Published::NotImportable => {
+                "not imported: OS Login takes no security keys (sk-); register yours with your Google account for VMs with enable-oslogin-sk, or pass a regular key with --key-file"
+            }
         }
     }
 }
@@ -439,6 +446,9 @@ pub(crate) async fn oslogin(
         |exp: Option<i64>| exp.is_none_or(|x| x / 1_000_000 > now() + renew_margin(opts.key_ttl));
     let (profile, outcome) = match key {
         None => (profile, Published::WouldWrite),
+        // Whether OS Login's import would take one is UNCONFIRMED; its
+        // documented way for security keys is the account's own keys.
+        Some(k) if k.is_security_key() => (profile, Published::NotImportable),
         Some(k) => match profile.find_key(&k.blob) {
             Some((_, exp)) if fresh(exp) => (profile, Published::Present),
             _ if opts.dry_run => (profile, Published::WouldWrite),
@@ -462,7 +472,7 @@ pub(crate) async fn oslogin(
         Some(u) => u,
         // First use of OS Login: the account is created by the import;
         // Google's rule for users is the email with `.` and `@` as `_`.
-        None if opts.dry_run => e.replace(['.', '@'], "_"),
+        None if opts.dry_run || outcome == Published::NotImportable => e.replace(['.', '@'], "_"),
         None => {
             return Err(UserError::new(
                 exit::NOT_AUTHORIZED,

@@ -75,7 +75,13 @@ pub async fn prepare(
             )));
         }
         KeySource::OsLogin => {
-            let (u, _, _) = oslogin(api, gcloud, &vm, key.as_ref(), opts).await?;
+            let (u, _, outcome) = oslogin(api, gcloud, &vm, key.as_ref(), opts).await?;
+            if outcome == Published::NotImportable && !opts.quiet {
+                eprintln!(
+                    "iap-ssh: {} is a security key, which OS Login does not import; this works only if it is registered with your Google account and the VM has enable-oslogin-sk",
+                    opts.key_file.display()
+                );
+            }
             if let Some(w) = &opts.user
                 && w != &u
                 && !opts.quiet
