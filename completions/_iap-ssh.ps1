@@ -48,6 +48,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('--known-hosts', '--known-hosts', [CompletionResultType]::ParameterName, 'Known-hosts file for VM host keys (default: ~/.ssh/google_compute_known_hosts, shared with gcloud)')
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)')
             [CompletionResult]::new('--key-ttl', '--key-ttl', [CompletionResultType]::ParameterName, 'Lifetime of the published key: 30d, 12h, ... or `never`; a re-run renews it when a quarter is left')
+            [CompletionResult]::new('--exe', '--exe', [CompletionResultType]::ParameterName, 'iap-ssh executable to write into ProxyCommand lines (default: the path you ran it by, e.g. a symlink that survives upgrades)')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what would change (a diff and the keys to publish) and change nothing')
             [CompletionResult]::new('--remove', '--remove', [CompletionResultType]::ParameterName, 'Remove the managed section from the ssh config (no API calls)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')

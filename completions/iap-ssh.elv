@@ -44,6 +44,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --known-hosts 'Known-hosts file for VM host keys (default: ~/.ssh/google_compute_known_hosts, shared with gcloud)'
             cand --user 'User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)'
             cand --key-ttl 'Lifetime of the published key: 30d, 12h, ... or `never`; a re-run renews it when a quarter is left'
+            cand --exe 'iap-ssh executable to write into ProxyCommand lines (default: the path you ran it by, e.g. a symlink that survives upgrades)'
             cand --dry-run 'Print what would change (a diff and the keys to publish) and change nothing'
             cand --remove 'Remove the managed section from the ssh config (no API calls)'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'

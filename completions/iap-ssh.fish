@@ -44,6 +44,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l ssh-config -d 
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l known-hosts -d 'Known-hosts file for VM host keys (default: ~/.ssh/google_compute_known_hosts, shared with gcloud)' -r -F
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l user -d 'User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l key-ttl -d 'Lifetime of the published key: 30d, 12h, ... or `never`; a re-run renews it when a quarter is left' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l exe -d 'iap-ssh executable to write into ProxyCommand lines (default: the path you ran it by, e.g. a symlink that survives upgrades)' -r -F
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l dry-run -d 'Print what would change (a diff and the keys to publish) and change nothing'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l remove -d 'Remove the managed section from the ssh config (no API calls)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'

@@ -76,12 +76,15 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Like [`write_private_atomic`] with the new file's `mode`; an existing
-/// file's owner is kept (a new one takes its directory's) when we run as
-/// root, and the directory is synced after the rename.
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+/// A finished temporary file beside `path` holding `data`: exact `mode`,
+/// the owner `path` should have, synced. The caller moves it into place.
+fn write_temp(path: &Path, data: &[u8], mode: u32) -> std::io::Result<PathBuf> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = temp_beside(path);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     let owner = wanted_owner(path);
     let res = (|| {
@@ -96,55 +99,43 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
             chown_fd(&f, o)?;
         }
         f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
+        f.sync_all()
     })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match res {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    res?;
-    sync_dir(dir);
-    Ok(())
 }
 
-fn temp_beside(path: &Path) -> PathBuf {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    dir.join(format!(".{name}.tmp.{}", std::process::id()))
+/// Like [`write_private_atomic`] with the new file's `mode`; an existing
+/// file's owner is kept (a new one takes its directory's) when we run as
+/// root, and the directory is synced after the rename.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    let tmp = write_temp(path, data, mode)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(path.parent().unwrap_or(Path::new(".")));
+    Ok(())
 }
 
 /// Creates `path` with `data` and `mode` only if nothing is there yet (the
 /// content appears whole, through a hard link of a finished temporary
 /// file). `Ok(false)`: the file already existed and was left alone.
 pub fn create_new_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<bool> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = temp_beside(path);
-    let _ = fs::remove_file(&tmp);
-    let owner = wanted_owner(path);
-    let res = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
-        if let Some(o) = owner {
-            chown_fd(&f, o)?;
-        }
-        f.write_all(data)?;
-        f.sync_all()?;
-        match fs::hard_link(&tmp, path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(e),
-        }
-    })();
+    let tmp = write_temp(path, data, mode)?;
+    let res = match fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    };
     let _ = fs::remove_file(&tmp);
     if res.as_ref().is_ok_and(|made| *made) {
-        sync_dir(dir);
+        sync_dir(path.parent().unwrap_or(Path::new(".")));
     }
     res
 }

@@ -68,21 +68,7 @@ impl Fwd {
     }
 
     fn wait(&mut self) -> (i32, String) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                let mut err = String::new();
-                self.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                return (st.code().unwrap_or(-1), err);
-            }
-            assert!(Instant::now() < deadline, "iap-ssh forward did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_child(&mut self.child, Duration::from_secs(60))
     }
 }
 

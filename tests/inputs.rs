@@ -25,19 +25,7 @@ fn an_ecdsa_key_file_is_published_and_logs_in_everywhere() {
     f.wait_keys("vm-oslogin", OSLOGIN_USER);
     f.wait_keys("vm-project", LOCAL_USER);
     for (vm, user) in [("vm-oslogin", OSLOGIN_USER), ("vm-project", LOCAL_USER)] {
-        let out = f
-            .tool("ssh")
-            .args([
-                "-F",
-                f.config_path().to_str().unwrap(),
-                "-o",
-                "BatchMode=yes",
-            ])
-            .args([vm, "whoami"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{vm}: {}", stderr_of(&out));
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), user);
+        assert_eq!(f.ssh_ok(vm, "whoami").trim(), user, "{vm}");
     }
 }
 

@@ -17,17 +17,6 @@ use fake_gcp::config::CloseAt;
 const MIB: usize = 1024 * 1024;
 const TARGET: &str = "vm1.us-central1-a.p1";
 
-fn assert_echo_ok(out: &std::process::Output, input: &[u8]) {
-    let err = stderr_of(out);
-    assert!(
-        out.status.success(),
-        "proxy failed ({:?}): {err}",
-        out.status.code()
-    );
-    assert_eq!(out.stdout.len(), input.len(), "length; stderr: {err}");
-    assert!(out.stdout == input, "echoed bytes differ");
-}
-
 fn one_line(out: &std::process::Output) -> String {
     let err = stderr_of(out);
     assert_eq!(err.lines().count(), 1, "one line expected: {err}");
@@ -74,28 +63,6 @@ fn spawn_proxy(w: &World, args: &[&str], env: &[(&str, &str)]) -> std::process::
     child
 }
 
-fn wait_exit(child: &mut std::process::Child, limit: Duration) -> (i32, String) {
-    let t = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            use std::io::Read;
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return (st.code().unwrap_or(-1), err);
-        }
-        if t.elapsed() > limit {
-            let _ = child.kill();
-            panic!("proxy still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_relay_that_accepts_each_reconnect_and_drops_it_cannot_make_us_storm() {
     let w = World::with(|c| {
@@ -112,7 +79,7 @@ fn a_relay_that_accepts_each_reconnect_and_drops_it_cannot_make_us_storm() {
     assert!(in_20s <= 30, "{in_20s} reconnect attempts in 20 s");
     // The window runs from the first loss: each accepted-then-dropped
     // resume must not restart it.
-    let (code, err) = wait_exit(&mut child, Duration::from_secs(30));
+    let (code, err) = wait_child(&mut child, Duration::from_secs(30));
     let took = first_loss.elapsed();
     assert_eq!(code, 8, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -135,7 +102,7 @@ fn a_relay_that_asks_to_reauthenticate_at_once_gets_paced_attempts_and_few_token
         &["--reconnect-window", "10"],
         &[("GOOGLE_APPLICATION_CREDENTIALS", &sa)],
     );
-    let (code, err) = wait_exit(&mut child, Duration::from_secs(40));
+    let (code, err) = wait_child(&mut child, Duration::from_secs(40));
     assert_eq!(code, 8, "{err}");
     let attempts = reconnect_attempts(&w);
     let tokens = token_requests(&w);
@@ -180,15 +147,20 @@ fn lazy_acks_still_carry_bulk_data() {
     assert_eq!(stats(&w).1, 0);
 }
 
-#[test]
-fn close_4000_mid_session_gets_one_resume() {
-    let w = World::with(|c| {
+/// A relay that closes with 4000 after 1 MiB, on `times` links in a row.
+fn close_4000_after_1mib(times: u32) -> World {
+    World::with(|c| {
         c.faults.close_at_bytes = Some(CloseAt {
             code: 4000,
             after_bytes: MIB as u64,
-            times: 1,
+            times,
         })
-    });
+    })
+}
+
+#[test]
+fn close_4000_mid_session_gets_one_resume() {
+    let w = close_4000_after_1mib(1);
     let (out, input) = echo_through(&w, &[], 4 * MIB);
     assert_echo_ok(&out, &input);
     assert_eq!(stats(&w).1, 1, "one resume");
@@ -196,13 +168,7 @@ fn close_4000_mid_session_gets_one_resume() {
 
 #[test]
 fn close_4000_again_after_the_resume_gives_up() {
-    let w = World::with(|c| {
-        c.faults.close_at_bytes = Some(CloseAt {
-            code: 4000,
-            after_bytes: MIB as u64,
-            times: 2,
-        })
-    });
+    let w = close_4000_after_1mib(2);
     let (out, _) = echo_through(&w, &[], 4 * MIB);
     let err = one_line(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -549,36 +515,12 @@ fn blackhole(port: u16, on: bool) {
         assert!(st.success(), "nft {args:?}");
     };
     if on {
-        run(&[
-            "add",
-            "chain",
-            "inet",
-            "t",
-            "c",
-            "{ type filter hook input priority 0; }",
-        ]);
-        run(&[
-            "add",
-            "rule",
-            "inet",
-            "t",
-            "c",
-            "tcp",
-            "dport",
-            &port.to_string(),
-            "drop",
-        ]);
-        run(&[
-            "add",
-            "rule",
-            "inet",
-            "t",
-            "c",
-            "tcp",
-            "sport",
-            &port.to_string(),
-            "drop",
-        ]);
+        let chain = "add chain inet t c { type filter hook input priority 0; }";
+        run(&chain.split(' ').collect::<Vec<_>>());
+        for dir in ["dport", "sport"] {
+            let rule = format!("add rule inet t c tcp {dir} {port} drop");
+            run(&rule.split(' ').collect::<Vec<_>>());
+        }
     } else {
         run(&["delete", "chain", "inet", "t", "c"]);
     }

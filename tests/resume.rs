@@ -12,21 +12,6 @@ fn faults(f: Faults) -> World {
     World::with(|c| c.faults = f)
 }
 
-fn assert_echo_ok(out: &std::process::Output, input: &[u8]) {
-    let err = stderr_of(out);
-    assert!(
-        out.status.success(),
-        "proxy failed ({:?}): {err}",
-        out.status.code()
-    );
-    assert_eq!(
-        out.stdout.len(),
-        input.len(),
-        "echo length differs; stderr: {err}"
-    );
-    assert!(out.stdout == input, "echoed bytes differ");
-}
-
 #[test]
 fn scp_256mib_both_ways_survives_drops_every_8mib_and_periodic_4004() {
     let w = faults(Faults {

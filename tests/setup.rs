@@ -8,24 +8,6 @@ use std::os::unix::fs::PermissionsExt;
 
 use common::*;
 
-fn ssh_ok(f: &Fleet, alias: &str, cmd: &str) -> String {
-    let cfg = f.config_path();
-    let out = f
-        .tool("ssh")
-        .arg("-F")
-        .arg(&cfg)
-        .args(["-o", "BatchMode=yes", alias, cmd])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ssh {alias} {cmd} failed: {}\nconfig:\n{}",
-        stderr_of(&out),
-        std::fs::read_to_string(&cfg).unwrap_or_default()
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn counters(f: &Fleet) -> (u64, u64) {
     let c = f.fake.state.cloud.lock().unwrap();
     (c.metadata_writes, c.oslogin_writes)
@@ -123,17 +105,18 @@ fn setup_then_ssh_scp_rsync_with_strict_host_keys() {
     f.wait_keys("vm-oslogin", OSLOGIN_USER);
     f.wait_keys("vm-project", LOCAL_USER);
     f.wait_keys("vm-blocked", LOCAL_USER);
-    assert_eq!(ssh_ok(&f, "vm-oslogin", "whoami").trim(), OSLOGIN_USER);
+    assert_eq!(f.ssh_ok("vm-oslogin", "whoami").trim(), OSLOGIN_USER);
     assert_eq!(
-        ssh_ok(&f, "vm-project.us-central1-b.iap-proj-a", "whoami").trim(),
+        f.ssh_ok("vm-project.us-central1-b.iap-proj-a", "whoami")
+            .trim(),
         LOCAL_USER
     );
-    assert_eq!(ssh_ok(&f, "vm-blocked", "whoami").trim(), LOCAL_USER);
+    assert_eq!(f.ssh_ok("vm-blocked", "whoami").trim(), LOCAL_USER);
     // A VM created after setup: the project's wildcard block, host key
     // accepted on first use and pinned from then on.
     f.wait_keys("late", LOCAL_USER);
     assert_eq!(
-        ssh_ok(&f, "late.us-central1-b.iap-proj-a", "whoami").trim(),
+        f.ssh_ok("late.us-central1-b.iap-proj-a", "whoami").trim(),
         LOCAL_USER
     );
     let kh = std::fs::read_to_string(f.ssh_dir().join("google_compute_known_hosts")).unwrap();
@@ -377,7 +360,7 @@ fn existing_gcloud_key_is_reused_and_symlinked_config_written_through() {
             .contains("# BEGIN iap-ssh")
     );
     f.wait_keys("vm-project", LOCAL_USER);
-    assert_eq!(ssh_ok(&f, "vm-project", "whoami").trim(), LOCAL_USER);
+    assert_eq!(f.ssh_ok("vm-project", "whoami").trim(), LOCAL_USER);
     let blob = pub_before.split_whitespace().nth(1).unwrap().to_string();
     let c = f.fake.state.cloud.lock().unwrap();
     assert!(c.projects[PROJ_A].items["ssh-keys"].contains(&blob));
@@ -399,7 +382,7 @@ fn unwritable_project_metadata_falls_back_to_each_vm() {
     );
     assert!(!err.contains("key: project metadata"), "{err}");
     f.wait_keys("vm-project", LOCAL_USER);
-    assert_eq!(ssh_ok(&f, "vm-project", "whoami").trim(), LOCAL_USER);
+    assert_eq!(f.ssh_ok("vm-project", "whoami").trim(), LOCAL_USER);
     let c = f.fake.state.cloud.lock().unwrap();
     assert!(!c.projects[PROJ_A].items.contains_key("ssh-keys"));
 }

@@ -23,20 +23,12 @@ const TARGETS: [(&str, &str); 4] = [
     ("late.us-central1-b.iap-proj-a", "7000000000000000007"),
 ];
 
-/// `iap-ssh` as a std Command in the fleet's clean environment.
-fn iap_ssh_std(f: &Fleet) -> StdCommand {
-    let mut c = StdCommand::new(iap_ssh_bin());
-    isolate(&mut c, &f.fake, &f.home, Some(&f.fake.info.access_token));
-    c.env("LOGNAME", LOCAL_USER).env("USER", LOCAL_USER);
-    c
-}
-
 #[test]
 fn eight_parallel_first_runs_all_succeed_with_one_key_pair_and_every_host_key() {
     let f = Fleet::new(|_| {});
     let children: Vec<_> = (0..8)
         .map(|i| {
-            iap_ssh_std(&f)
+            f.iap_ssh_std()
                 .args(["-q", "ssh", TARGETS[i % 4].0, "--", "true"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -88,7 +80,8 @@ fn an_edit_made_while_setup_runs_is_kept() {
     let f = Fleet::new(|c| c.api_latency_ms = 700);
     std::fs::create_dir_all(f.ssh_dir()).unwrap();
     std::fs::write(f.config_path(), "Host mine\n    User me\n").unwrap();
-    let child = iap_ssh_std(&f)
+    let child = f
+        .iap_ssh_std()
         .args(["setup", "--project", PROJ_A, "--project", PROJ_B])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -159,31 +152,15 @@ fn proxycommand_uses_the_path_iap_ssh_was_run_by() {
         "{d}"
     );
     // --exe wins; it must be an executable.
-    let out = f
-        .iap_ssh()
-        .args([
-            "setup",
-            "--project",
-            PROJ_A,
-            "--dry-run",
-            "--exe",
-            "/usr/bin/env",
-        ])
-        .output()
-        .unwrap();
+    let with_exe = |exe: &str| {
+        let mut c = f.iap_ssh();
+        c.args(["setup", "--dry-run", "--project", PROJ_A, "--exe", exe]);
+        c.output().unwrap()
+    };
+    let out = with_exe("/usr/bin/env");
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ProxyCommand /usr/bin/env proxy"));
-    let out = f
-        .iap_ssh()
-        .args([
-            "setup",
-            "--project",
-            PROJ_A,
-            "--exe",
-            "/nonexistent/iap-ssh",
-        ])
-        .output()
-        .unwrap();
+    let out = with_exe("/nonexistent/iap-ssh");
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr_of(&out).contains("not an executable file"));
 }
@@ -191,19 +168,8 @@ fn proxycommand_uses_the_path_iap_ssh_was_run_by() {
 #[test]
 fn a_repeated_project_is_set_up_once() {
     let f = Fleet::new(|_| {});
-    let out = f
-        .iap_ssh()
-        .args([
-            "setup",
-            "--project",
-            PROJ_A,
-            "--project",
-            PROJ_B,
-            "--project",
-            PROJ_A,
-        ])
-        .output()
-        .unwrap();
+    let projects = [PROJ_A, PROJ_B, PROJ_A].map(|p| format!("--project={p}"));
+    let out = f.iap_ssh().arg("setup").args(projects).output().unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     let config = std::fs::read_to_string(f.config_path()).unwrap();
     assert_eq!(
@@ -235,18 +201,7 @@ fn an_absurd_key_ttl_is_capped_not_expired() {
         .unwrap_or_else(|| panic!("{v}"));
     assert!((2120..2130).contains(&year), "{v}");
     f.wait_keys("vm-project", LOCAL_USER);
-    let out = f
-        .tool("ssh")
-        .args([
-            "-F",
-            f.config_path().to_str().unwrap(),
-            "-o",
-            "BatchMode=yes",
-        ])
-        .args(["vm-project", "whoami"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(f.ssh_ok("vm-project", "whoami").trim(), LOCAL_USER);
 }
 
 /// Every file and directory under `dir` (itself included) and its owner.
