@@ -607,3 +607,38 @@ fn a_dead_connection_is_found_while_idle_and_resumed() {
     eprintln!("idle dead link noticed after {took:?}");
     assert_eq!(second.unwrap(), "hello 2");
 }
+
+#[test]
+fn when_the_relay_ends_the_session_the_closing_handshake_is_completed() {
+    // The VM side says hello and exits; stdin stays open. The relay closes
+    // with 4010; iap-ssh answers the Close (no dropped connection) and
+    // exits 0 with everything received.
+    let w = World::with(|c| {
+        c.instances[0].ports.insert(
+            9,
+            fake_gcp::Backend::Exec(vec!["printf".into(), "hello".into()]),
+        );
+    });
+    let mut child = w
+        .iap_ssh_std(true)
+        .args(["proxy", TARGET, "9"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let (code, err) = wait_child(&mut child, Duration::from_secs(30));
+    drop(stdin);
+    assert_eq!(code, 0, "{err}");
+    let mut out = String::new();
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(out, "hello");
+    wait_events(&w, 1, |e| e.starts_with("client close 4010"));
+}

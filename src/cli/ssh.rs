@@ -127,8 +127,17 @@ fn prepare(
 fn wait_for_key(p: &one::Prepared, port: u16, quiet: bool) {
     let mut base = ssh_options(p, port);
     base.push(format!("{}@{}", p.user, p.host));
-    if !quiet {
-        eprintln!("iap-ssh: waiting for the key to reach the VM…");
+    // A key just written here: say so at once. A key another run wrote
+    // moments ago has most likely arrived: say so only if it has not.
+    let mut told = false;
+    let tell = |told: &mut bool| {
+        if !*told && !quiet {
+            eprintln!("iap-ssh: waiting for the key to reach the VM…");
+        }
+        *told = true;
+    };
+    if p.wrote_metadata {
+        tell(&mut told);
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut pause = Duration::from_millis(500);
@@ -159,6 +168,7 @@ fn wait_for_key(p: &one::Prepared, port: u16, quiet: bool) {
                 return;
             }
             _ => {
+                tell(&mut told);
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_secs(4));
             }
@@ -193,7 +203,7 @@ fn print_or_exec(
         println!("{}", quote::shell_line(argv));
         return Ok(exit::OK);
     }
-    if p.wrote_metadata {
+    if p.wrote_metadata || p.fresh_metadata {
         wait_for_key(p, c.port, quiet);
     }
     Err(exec(argv))

@@ -65,7 +65,7 @@ pub enum Published {
 
 /// An entry whose lifetime started less than this long ago counts as just
 /// written (by another run, e.g. in `xargs -P8 iap-ssh ssh …`).
-const JUST_WRITTEN: i64 = 120;
+const JUST_WRITTEN: i64 = 60;
 
 impl Published {
     fn word(self) -> &'static str {

@@ -29,6 +29,9 @@ pub struct Prepared {
     /// A metadata entry was written in this run: the guest agent needs a
     /// moment before sshd accepts the key.
     pub wrote_metadata: bool,
+    /// The entry was there, but written moments ago (by a parallel run):
+    /// check quietly that it has reached the VM.
+    pub fresh_metadata: bool,
 }
 
 pub async fn prepare(
@@ -63,6 +66,7 @@ pub async fn prepare(
         inst: inst.clone(),
     };
     let mut wrote_metadata = false;
+    let mut fresh_metadata = false;
     let user = match source {
         KeySource::Windows => {
             return Err(UserError::new(
@@ -119,7 +123,8 @@ pub async fn prepare(
                 )
                 .await
                 .map_err(|e| e.to_user(&fix_setmetadata(fix)))?;
-                wrote_metadata = matches!(r, Published::Written | Published::JustPresent);
+                wrote_metadata = r == Published::Written;
+                fresh_metadata = r == Published::JustPresent;
             }
             user
         }
@@ -168,5 +173,6 @@ pub async fn prepare(
             proxy_command: plan::proxy_command(&opts.exe, project, &vm.zone, &vm.name),
         },
         wrote_metadata,
+        fresh_metadata,
     })
 }

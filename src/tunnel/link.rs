@@ -65,6 +65,9 @@ async fn write_ws(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Messa
             return;
         }
     }
+    // The link is being let go: send what the WebSocket queued itself,
+    // e.g. the reply to a Close the relay sent (the closing handshake).
+    let _ = sink.flush().await;
 }
 
 pub(super) fn close_end(f: Option<CloseFrame>) -> LinkEnd {
@@ -142,6 +145,13 @@ impl Link {
                 _ => return LinkEnd::Lost("the connection to the relay broke".into()),
             }
         }
+    }
+
+    /// The relay closed the session: lets the writer send the Close reply
+    /// the WebSocket queued, and waits (briefly) for it.
+    pub async fn finish(self) {
+        drop(self.tx);
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.writer).await;
     }
 
     /// Sends a Close with `code` and waits (briefly) until it is on the wire.

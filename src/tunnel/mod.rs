@@ -327,6 +327,7 @@ impl Relay {
                             tracing::info!(
                                 "the relay ended the session while we were away (close {code} '{reason}')"
                             );
+                            link.finish().await;
                             return Ok(Resumed::Ended);
                         }
                     }
@@ -554,7 +555,6 @@ where
             }
         };
         // The link ended: finish, fail, or resume.
-        link.writer.abort();
         let now = Instant::now();
         if link.healthy(now) {
             backoff.healthy();
@@ -563,7 +563,11 @@ where
         let (rejected, why) = match end {
             LinkEnd::Closed { code, reason } => match classify_close(code, &reason, target) {
                 CloseMeaning::Eof => {
+                    // The session is over. Complete the closing handshake
+                    // (the writer sends the Close reply queued when theirs
+                    // was read), then hand over what was received.
                     tracing::debug!("relay closed the session ({code})");
+                    link.finish().await;
                     drop(out_tx);
                     let _ = out_task.await;
                     return Ok(());
@@ -587,6 +591,7 @@ where
             LinkEnd::Lost(r) => (None, r),
         };
         // Close the old connection first, so the relay detaches the SID.
+        link.writer.abort();
         drop(link);
         let resumed = relay
             .resume(target, &mut session, &mut backoff, rejected, cfg, why)
