@@ -3,11 +3,12 @@
 //! metadata), its host keys fetched into the known-hosts file, and the
 //! options a setup Host block would carry. With `dry_run`, reads only.
 
+use super::discover::FIX_LIST;
+use super::key::ensure_key;
+use super::publish::{Level, Published, fix_setmetadata, oslogin, publish_metadata};
 use super::{
-    FIX_LIST, Level, Options, Published, ensure_key, fix_setmetadata, io_error, metadata_user,
-    oslogin, path_value,
+    Options, io_error, metadata_user, path_value,
     plan::{self, Vm},
-    publish_metadata,
 };
 use crate::error::{UserError, exit};
 use crate::gce::Api;

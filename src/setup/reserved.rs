@@ -48,7 +48,7 @@ pub fn gather(ssh_config: &Path, home: Option<&Path>) -> Claims {
     if let Ok(t) = std::fs::read_to_string("/etc/hosts") {
         c.add_local_names(claims::hosts_file_names(&t));
     }
-    let host = super::hostname();
+    let host = super::discover::hostname();
     let short = host.split('.').next().unwrap_or("").to_string();
     c.add_local_names([host, short]);
     c

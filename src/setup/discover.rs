@@ -1,0 +1,145 @@
+//! Stage 1 of setup: who and what — the instances of the projects (listed
+//! in parallel, unsafe names skipped), their project metadata, the
+//! account and the local user names keys are published for.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use super::plan::{self, Vm};
+use super::progress;
+use crate::auth::Source;
+use crate::error::{UserError, exit};
+use crate::gce::Api;
+use crate::gce::compute::Metadata;
+use crate::gce::flags;
+use crate::ssh::names;
+
+pub(crate) const FIX_LIST: &str =
+    "grant roles/compute.viewer on the project (or check the project id)";
+
+/// The local login name, as gcloud finds it (LOGNAME, USER, LNAME,
+/// USERNAME, then the password database).
+pub fn local_user() -> Option<String> {
+    for v in ["LOGNAME", "USER", "LNAME", "USERNAME"] {
+        if let Ok(u) = std::env::var(v)
+            && !u.is_empty()
+        {
+            return Some(u);
+        }
+    }
+    // SAFETY: getpwuid returns a pointer into static storage or null; the
+    // name is copied out before any other libc call.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+/// Which account the credentials belong to (for OS Login): IAP_SSH_ACCOUNT,
+/// a service-account key's email, tokeninfo, then gcloud's `core/account`.
+pub(crate) async fn account_email(
+    api: &Api,
+    gcloud: &crate::gcloud::GcloudConfig,
+) -> Result<String, UserError> {
+    if let Ok(a) = std::env::var("IAP_SSH_ACCOUNT")
+        && a.contains('@')
+    {
+        return Ok(a);
+    }
+    if let Source::ServiceAccount { key, .. } = api.tokens().source() {
+        return Ok(key.client_email.clone());
+    }
+    match api.token_email().await {
+        Ok(Some(e)) => return Ok(e),
+        Ok(None) => {}
+        Err(e) => tracing::info!("tokeninfo: {e}"),
+    }
+    gcloud.account.clone().ok_or_else(|| {
+        UserError::new(
+            exit::NO_CREDENTIALS,
+            "cannot tell which Google account the credentials belong to (needed for OS Login)",
+        )
+        .with_fix(
+            "set IAP_SSH_ACCOUNT=you@example.com, or `gcloud config set account you@example.com`",
+        )
+    })
+}
+
+/// Instances of `projects` (listed in parallel) with their project
+/// metadata; instances whose names are not safe are skipped with a warning.
+pub async fn discover(
+    api: &Api,
+    projects: &[String],
+    quiet: bool,
+    err: &mut dyn Write,
+) -> Result<(BTreeMap<String, Metadata>, Vec<Vm>), UserError> {
+    let pb = progress(quiet, projects.len() as u64, "listing instances");
+    let found = futures_util::future::join_all(projects.iter().map(|p| {
+        let pb = &pb;
+        async move {
+            let r = tokio::try_join!(api.get_project(p), api.aggregated_instances(p, None));
+            pb.inc(1);
+            r
+        }
+    }))
+    .await;
+    pb.finish_and_clear();
+    let mut project_meta = BTreeMap::new();
+    let mut vms = vec![];
+    for (p, r) in projects.iter().zip(found) {
+        let (proj, insts) = r.map_err(|e| e.to_user(FIX_LIST))?;
+        for inst in insts {
+            if let Err(why) = plan::validate(p, &inst) {
+                let _ = writeln!(err, "iap-ssh: warning: skipped: {why}");
+                continue;
+            }
+            vms.push(Vm {
+                project: p.clone(),
+                zone: inst.zone_name().to_string(),
+                name: inst.name.clone(),
+                id: inst.id.clone(),
+                status: inst.status.clone(),
+                source: flags::key_source(&proj.common_instance_metadata, &inst),
+                inst,
+            });
+        }
+        project_meta.insert(p.clone(), proj.common_instance_metadata);
+    }
+    vms.sort_by(|a, b| (&a.project, &a.zone, &a.name).cmp(&(&b.project, &b.zone, &b.name)));
+    Ok((project_meta, vms))
+}
+
+/// The user for metadata keys: `--user`, the local login name, else the
+/// name gcloud derives from the account email.
+pub async fn metadata_user(
+    api: &Api,
+    gcloud: &crate::gcloud::GcloudConfig,
+    wanted: Option<&str>,
+) -> Result<String, UserError> {
+    if let Some(u) = wanted {
+        return Ok(u.to_string());
+    }
+    if let Some(u) = local_user().filter(|u| names::is_user_name(u)) {
+        return Ok(u);
+    }
+    Ok(names::user_from_email(&account_email(api, gcloud).await?))
+}
+
+pub(crate) fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // within it on success.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    if !ok {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

@@ -1,0 +1,87 @@
+//! Stage 2 of setup: the key pair — the user's existing key, or a new
+//! Ed25519 pair made once (under the key's lock, only if absent) — and key
+//! lifetimes.
+
+use super::{Options, discover::hostname, discover::local_user, io_error};
+use crate::error::{UserError, exit};
+use crate::ssh::keys::{self, KeyState, PublicKeyInfo};
+
+/// The key pair: read, or generate (not in a dry run: None then).
+pub(crate) fn ensure_key(opts: &Options) -> Result<(Option<PublicKeyInfo>, bool), UserError> {
+    let state = keys::inspect(&opts.key_file)
+        .map_err(|e| UserError::new(exit::OTHER, e.to_string()).with_fix(e.fix()))?;
+    match state {
+        KeyState::Existing(k) => Ok((Some(k), false)),
+        KeyState::Missing if opts.dry_run => Ok((None, false)),
+        KeyState::Missing => {
+            // Under the key's lock, and looked at again: a parallel first
+            // run may have made the pair while we waited.
+            let _lock = crate::fsutil::FileLock::acquire(&opts.key_file)
+                .map_err(|e| io_error(&opts.key_file, e))?;
+            if let KeyState::Existing(k) = keys::inspect(&opts.key_file)
+                .map_err(|e| UserError::new(exit::OTHER, e.to_string()).with_fix(e.fix()))?
+            {
+                return Ok((Some(k), false));
+            }
+            let comment = format!(
+                "{}@{}",
+                local_user().unwrap_or_else(|| "iap-ssh".into()),
+                hostname()
+            );
+            let k = keys::generate(&opts.key_file, &comment)
+                .map_err(|e| UserError::new(exit::OTHER, e.to_string()).with_fix(e.fix()))?;
+            Ok((Some(k), true))
+        }
+    }
+}
+
+/// Parses a lifetime: `never` (or `0`), or a number with `s`, `m`, `h`,
+/// `d` or `w`.
+pub fn parse_ttl(s: &str) -> Result<Option<u64>, String> {
+    let s = s.trim();
+    if s == "never" || s == "0" {
+        return Ok(None);
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 30d, 12h or never"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" | "" => 86400,
+        "w" => 7 * 86400,
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}` (use s, m, h, d or w)"
+            ));
+        }
+    };
+    Ok(Some(n.saturating_mul(mult).min(MAX_TTL)).filter(|v| *v > 0))
+}
+
+/// Longest key lifetime (100 years): more would overflow the expiry
+/// timestamp into the past.
+pub const MAX_TTL: u64 = 100 * 365 * 86_400;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl() {
+        assert_eq!(parse_ttl("never"), Ok(None));
+        assert_eq!(parse_ttl("30d"), Ok(Some(30 * 86400)));
+        assert_eq!(parse_ttl("12h"), Ok(Some(43200)));
+        assert_eq!(parse_ttl("90"), Ok(Some(90 * 86400)));
+        assert!(parse_ttl("3x").is_err());
+        assert_eq!(
+            parse_ttl("99999999999999999999999d"),
+            Err("`99999999999999999999999d` is not a duration like 30d, 12h or never".into())
+        );
+        assert_eq!(parse_ttl("9999999999999d"), Ok(Some(MAX_TTL)));
+        assert_eq!(parse_ttl("200y").ok(), None, "unknown unit");
+        assert!(parse_ttl("d").is_err());
+    }
+}

@@ -1,0 +1,412 @@
+//! Stage 3 of setup: publishing the key where each VM reads keys — OS
+//! Login (import, or renew the expiry), project metadata once per project,
+//! or each VM's own metadata — by read-modify-write with the metadata
+//! fingerprint, retried when another writer wins the race (HTTP 412).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use super::plan::Vm;
+use super::{Options, PARALLEL, discover::account_email, plural, progress};
+use crate::error::{UserError, exit};
+use crate::gce::compute::{Metadata, Operation};
+use crate::gce::flags::KeySource;
+use crate::gce::{Api, ApiError};
+use crate::ssh::keys::PublicKeyInfo;
+use crate::ssh::{metadata_keys, names};
+
+/// Where the key went, per destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    Present,
+    /// Present, and written moments ago by another run: the guest agent
+    /// may not have applied it yet.
+    JustPresent,
+    Written,
+    WouldWrite,
+    /// A security key (sk-…), which OS Login does not import: such keys
+    /// are registered with the Google account and used on VMs with
+    /// `enable-oslogin-sk`.
+    NotImportable,
+}
+
+/// An entry whose lifetime started less than this long ago counts as just
+/// written (by another run, e.g. in `xargs -P8 iap-ssh ssh …`).
+const JUST_WRITTEN: i64 = 60;
+
+impl Published {
+    fn word(self) -> &'static str {
+        match self {
+            Published::Present | Published::JustPresent => "already present",
+            Published::Written => "written",
+            Published::WouldWrite => "would be written",
+            Published::NotImportable => {
+                "not imported: OS Login takes no security keys (sk-); register yours with your Google account for VMs with enable-oslogin-sk, or pass a regular key with --key-file"
+            }
+        }
+    }
+}
+
+/// Attempts at a metadata write that keeps losing the fingerprint race.
+const WRITE_ATTEMPTS: u32 = 6;
+
+fn now() -> i64 {
+    crate::auth::unix_now() as i64
+}
+
+/// Seconds before expiry at which a key is published again: a quarter of
+/// its lifetime, so a re-run of setup renews it well in time.
+fn renew_margin(ttl: Option<u64>) -> i64 {
+    ttl.map(|t| (t / 4) as i64).unwrap_or(0)
+}
+
+/// One metadata level we may write.
+#[derive(Debug, Clone)]
+pub(crate) enum Level {
+    Project(String),
+    Instance {
+        project: String,
+        zone: String,
+        name: String,
+    },
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Level::Project(p) => write!(f, "project {p}"),
+            Level::Instance {
+                project,
+                zone,
+                name,
+            } => write!(f, "instance {name} ({zone}, {project})"),
+        }
+    }
+}
+
+impl Level {
+    async fn read(&self, api: &Api) -> Result<Metadata, ApiError> {
+        match self {
+            Level::Project(p) => Ok(api.get_project(p).await?.common_instance_metadata),
+            Level::Instance {
+                project,
+                zone,
+                name,
+            } => Ok(api.get_instance(project, zone, name).await?.metadata),
+        }
+    }
+
+    async fn write(&self, api: &Api, m: &Metadata) -> Result<(), ApiError> {
+        let (project, op): (&str, Operation) = match self {
+            Level::Project(p) => (p, api.set_project_metadata(p, m).await?),
+            Level::Instance {
+                project,
+                zone,
+                name,
+            } => (
+                project,
+                api.set_instance_metadata(project, zone, name, m).await?,
+            ),
+        };
+        api.wait_operation(project, op).await
+    }
+}
+
+/// Makes sure `meta_key` at `level` holds a valid entry for (user, key):
+/// read-modify-write with the fingerprint; on HTTP 412 (someone else wrote
+/// meanwhile) re-read and try again.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn publish_metadata(
+    api: &Api,
+    level: &Level,
+    mut meta: Metadata,
+    meta_key: &str,
+    user: &str,
+    key: &PublicKeyInfo,
+    ttl: Option<u64>,
+    dry_run: bool,
+) -> Result<Published, ApiError> {
+    let t = now();
+    for attempt in 0..WRITE_ATTEMPTS {
+        let values = meta.ssh_key_values();
+        if metadata_keys::has_valid(&values, user, key, t, renew_margin(ttl)) {
+            // Written by a run with the same lifetime within the last two
+            // minutes (its expiry tells when): say so, so that the caller
+            // waits for the guest agent as if it had written it.
+            let just = ttl
+                .zip(metadata_keys::latest_expiry(&values, user, key))
+                .is_some_and(|(life, exp)| exp.saturating_sub(life as i64) > t - JUST_WRITTEN);
+            return Ok(if just {
+                Published::JustPresent
+            } else {
+                Published::Present
+            });
+        }
+        if dry_run {
+            return Ok(Published::WouldWrite);
+        }
+        let line = metadata_keys::entry_line(user, key, ttl.map(|s| t + s as i64));
+        let value =
+            metadata_keys::with_entry(meta.get(meta_key).unwrap_or(""), user, key, &line, t)
+                .map_err(|e| ApiError::Operation {
+                    what: level.to_string(),
+                    detail: e.to_string(),
+                })?;
+        let mut m = meta.clone();
+        m.set(meta_key, value);
+        match level.write(api, &m).await {
+            Ok(()) => return Ok(Published::Written),
+            Err(e) if e.status() == Some(412) => {
+                tracing::info!("metadata of {level} changed meanwhile; reading it again");
+                tokio::time::sleep(Duration::from_millis(10 * (attempt as u64 + 1))).await;
+                meta = level.read(api).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::Operation {
+        what: level.to_string(),
+        detail: format!("the metadata kept changing; gave up after {WRITE_ATTEMPTS} attempts"),
+    })
+}
+
+pub(crate) fn fix_setmetadata(level: &str) -> String {
+    let perm = if level == "project" {
+        "compute.projects.setCommonInstanceMetadata"
+    } else {
+        "compute.instances.setMetadata"
+    };
+    format!(
+        "writing {level} metadata needs {perm} (e.g. roles/compute.instanceAdmin.v1) and iam.serviceAccounts.actAs on the VM's service account; or enable OS Login"
+    )
+}
+
+pub(crate) const FIX_OSLOGIN: &str =
+    "grant roles/compute.osLogin (or roles/compute.osAdminLogin) on the project";
+
+/// The result of publishing, for the summary.
+#[derive(Default)]
+pub(crate) struct Tally {
+    /// (where, outcome) → number of VMs
+    vms: BTreeMap<(String, &'static str), usize>,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, place: String, p: Published, n: usize) {
+        *self.vms.entry((place, p.word())).or_default() += n;
+    }
+
+    /// `PLACE: OUTCOME (N VMs)`, one per destination.
+    pub(crate) fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.vms
+            .iter()
+            .map(|((place, word), n)| format!("{place}: {word} ({})", plural(*n, "VM")))
+    }
+}
+
+/// OS Login: make sure the key is in the profile (import, or renew its
+/// expiry), and return (POSIX user, account, outcome).
+pub(crate) async fn oslogin(
+    api: &Api,
+    gcloud: &crate::gcloud::GcloudConfig,
+    first: &Vm,
+    key: Option<&PublicKeyInfo>,
+    opts: &Options,
+) -> Result<(String, String, Published), UserError> {
+    let e = account_email(api, gcloud).await?;
+    let profile = api
+        .login_profile(&e, &first.project)
+        .await
+        .map_err(|x| x.to_user(FIX_OSLOGIN))?;
+    let ttl_us = opts.key_ttl.map(|s| (now() + s as i64) * 1_000_000);
+    let fresh =
+        |exp: Option<i64>| exp.is_none_or(|x| x / 1_000_000 > now() + renew_margin(opts.key_ttl));
+    let (profile, outcome) = match key {
+        None => (profile, Published::WouldWrite),
+        // Whether OS Login's import would take one is UNCONFIRMED; its
+        // documented way for security keys is the account's own keys.
+        Some(k) if k.is_security_key() => (profile, Published::NotImportable),
+        Some(k) => match profile.find_key(&k.blob) {
+            Some((_, exp)) if fresh(exp) => (profile, Published::Present),
+            _ if opts.dry_run => (profile, Published::WouldWrite),
+            Some((fp, _)) => {
+                api.update_key_expiry(&e, &fp, &k.type_blob(), ttl_us)
+                    .await
+                    .map_err(|x| x.to_user(FIX_OSLOGIN))?;
+                (profile, Published::Written)
+            }
+            None => {
+                let region = Some(first.region());
+                let p = api
+                    .import_key(&e, &k.type_blob(), &k.blob, ttl_us, &first.project, region)
+                    .await
+                    .map_err(|x| x.to_user(FIX_OSLOGIN))?;
+                (p, Published::Written)
+            }
+        },
+    };
+    let user = match profile.username(opts.user.as_deref()) {
+        Some(u) => u,
+        // First use of OS Login: the account is created by the import;
+        // Google's rule for users is the email with `.` and `@` as `_`.
+        None if opts.dry_run || outcome == Published::NotImportable => e.replace(['.', '@'], "_"),
+        None => {
+            return Err(UserError::new(
+                exit::NOT_AUTHORIZED,
+                format!("OS Login has no POSIX account for {e}"),
+            )
+            .with_fix(FIX_OSLOGIN));
+        }
+    };
+    if !names::is_user_name(&user) {
+        return Err(UserError::new(
+            exit::OTHER,
+            format!(
+                "OS Login user name `{}` is not a safe user name",
+                user.escape_default()
+            ),
+        )
+        .with_fix("use --user to pick another POSIX account of the profile"));
+    }
+    Ok((user, e, outcome))
+}
+
+/// Metadata keys: each project with VMs that read project keys, then each
+/// VM that reads only its own (in parallel).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn publish_all_metadata(
+    api: &Api,
+    vms: &[Vm],
+    project_meta: &BTreeMap<String, Metadata>,
+    key: Option<&PublicKeyInfo>,
+    user: &str,
+    opts: &Options,
+    tally: &mut Tally,
+    err: &mut dyn Write,
+) -> Result<(), UserError> {
+    // Projects in parallel: each is one read-modify-write.
+    let project_results =
+        futures_util::future::join_all(project_meta.iter().map(|(p, meta)| async move {
+            let n = vms
+                .iter()
+                .filter(|v| &v.project == p && v.source == KeySource::Project)
+                .count();
+            let r = match key {
+                _ if n == 0 => return None,
+                None => Ok(Published::WouldWrite),
+                Some(k) => {
+                    let level = Level::Project(p.clone());
+                    publish_metadata(
+                        api,
+                        &level,
+                        meta.clone(),
+                        "ssh-keys",
+                        user,
+                        k,
+                        opts.key_ttl,
+                        opts.dry_run,
+                    )
+                    .await
+                }
+            };
+            Some((p, n, r))
+        }))
+        .await;
+    // Project metadata we may not write (HTTP 403): like gcloud, fall back
+    // to each VM's own metadata, which the agent also reads; and say so.
+    let mut fallback: Vec<&String> = vec![];
+    for (p, n, r) in project_results.into_iter().flatten() {
+        match r {
+            Ok(r) => tally.add(format!("project metadata of {p} as {user}"), r, n),
+            Err(e) if e.status() == Some(403) => {
+                let _ = writeln!(
+                    err,
+                    "iap-ssh: warning: cannot write project metadata of {p} ({e}); publishing to each of its {n} VMs instead"
+                );
+                fallback.push(p);
+            }
+            Err(e) => return Err(e.to_user(&fix_setmetadata("project"))),
+        }
+    }
+    let own: Vec<&Vm> = vms
+        .iter()
+        .filter(|v| {
+            matches!(v.source, KeySource::Instance | KeySource::InstanceLegacy)
+                || (v.source == KeySource::Project && fallback.contains(&&v.project))
+        })
+        .collect();
+    let place = format!("instance metadata as {user}");
+    let Some(k) = key else {
+        if !own.is_empty() {
+            tally.add(place, Published::WouldWrite, own.len());
+        }
+        return Ok(());
+    };
+    let pb = progress(opts.quiet, own.len() as u64, "publishing keys");
+    let results: Vec<(String, Result<Published, ApiError>)> = futures_util::stream::iter(own)
+        .map(|v| {
+            let pb = &pb;
+            async move {
+                let level = Level::Instance {
+                    project: v.project.clone(),
+                    zone: v.zone.clone(),
+                    name: v.name.clone(),
+                };
+                let meta = v.inst.metadata.clone();
+                let key_name = v.source.metadata_key();
+                let r = publish_metadata(
+                    api,
+                    &level,
+                    meta,
+                    key_name,
+                    user,
+                    k,
+                    opts.key_ttl,
+                    opts.dry_run,
+                )
+                .await;
+                pb.inc(1);
+                (v.name.clone(), r)
+            }
+        })
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
+    pb.finish_and_clear();
+    let mut failed = None;
+    for (name, r) in results {
+        match r {
+            Ok(p) => tally.add(place.clone(), p, 1),
+            Err(e) => {
+                let u = e.to_user(&fix_setmetadata("instance"));
+                let _ = writeln!(
+                    err,
+                    "iap-ssh: {name}: {}",
+                    u.line().trim_start_matches("iap-ssh: ")
+                );
+                failed = Some(u);
+            }
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_margin_is_a_quarter() {
+        assert_eq!(renew_margin(Some(400)), 100);
+        assert_eq!(renew_margin(None), 0);
+    }
+
+    #[test]
+    fn fixes_name_permissions() {
+        assert!(fix_setmetadata("project").contains("compute.projects.setCommonInstanceMetadata"));
+        assert!(fix_setmetadata("instance").contains("compute.instances.setMetadata"));
+    }
+}
