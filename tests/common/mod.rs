@@ -59,6 +59,14 @@ pub fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The stderr of a failed run, asserted to be one line and no panic.
+pub fn one_line(out: &std::process::Output) -> String {
+    let err = stderr_of(out);
+    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
 /// Asserts that an echo through the proxy succeeded and returned `input`.
 pub fn assert_echo_ok(out: &std::process::Output, input: &[u8]) {
     let err = stderr_of(out);
