@@ -54,6 +54,12 @@ impl Backoff {
         *self = Backoff::default();
     }
 
+    /// The last link moved the session forward, if only a little: the
+    /// window starts again (the session is alive), the pacing does not.
+    pub fn progressed(&mut self) {
+        self.first_loss = None;
+    }
+
     /// Attempts made in this outage.
     pub fn attempts(&self) -> u32 {
         self.attempts
@@ -184,6 +190,21 @@ mod tests {
             b.next(later + Duration::from_millis(1), w, Duration::ZERO),
             None
         );
+    }
+
+    #[test]
+    fn progress_restarts_the_window_but_not_the_pacing() {
+        let t0 = Instant::now();
+        let mut b = Backoff::new();
+        b.lost(t0);
+        b.attempt(t0);
+        b.attempt(t0);
+        let w = Duration::from_secs(10);
+        let late = t0 + Duration::from_secs(30);
+        assert_eq!(b.next(late, w, Duration::ZERO), None, "window over");
+        b.progressed();
+        b.lost(late);
+        assert_eq!(b.next(late, w, Duration::ZERO), Some(pause(2)));
     }
 
     #[test]

@@ -228,6 +228,8 @@ where
         let now = Instant::now();
         if link.healthy(now) {
             backoff.healthy();
+        } else if link.progress > 0 {
+            backoff.progressed();
         }
         backoff.lost(now);
         let (rejected, why) = match end {

@@ -229,7 +229,8 @@ pub struct Faults {
     #[serde(default)]
     pub close_4004_at_bytes: Option<u64>,
     /// Close the session's current WebSocket with 4004 every this many
-    /// seconds (on the session's clock, across reconnects).
+    /// seconds (on the session's clock, across reconnects; a new link is
+    /// left alone for at least half that period).
     #[serde(default)]
     pub close_4004_every_secs: Option<u64>,
     /// Refuse the first K reconnects with HTTP 503.

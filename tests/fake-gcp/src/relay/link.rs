@@ -178,8 +178,11 @@ pub(super) async fn serve_link(
         }
     };
     let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
-    // The periodic 4004 runs on the session's clock, across its links.
-    let reauth_at = faults
+    // The periodic 4004 runs on the session's clock, across its links, but
+    // a link gets to carry some data first (64 KiB, or half a period): one
+    // opened with a fresh token is not due for re-authentication at birth.
+    let born = tokio::time::Instant::now();
+    let mut reauth_at = faults
         .close_4004_every_secs
         .map(|t| {
             tokio::time::Instant::from_std(*s.reauth_epoch.lock().unwrap()) + Duration::from_secs(t)
@@ -225,6 +228,12 @@ pub(super) async fn serve_link(
             () = ctl.dropped.notified() => break "fault: drop (server to client)".into(),
             () = s.evict.notified() => break "evicted by a reconnect".into(),
             () = tokio::time::sleep_until(reauth_at) => {
+                let period = Duration::from_secs(faults.close_4004_every_secs.unwrap_or(0));
+                let carried = c2s + ctl.s2c.load(Ordering::SeqCst);
+                if carried < 64 * 1024 && born.elapsed() < period / 2 {
+                    reauth_at = tokio::time::Instant::now() + Duration::from_millis(10);
+                    continue;
+                }
                 *s.reauth_epoch.lock().unwrap() = std::time::Instant::now();
                 let _ = tx.send(close_msg(4004, "reauthentication required"));
                 break "fault: periodic close 4004".into();
