@@ -320,3 +320,50 @@ fn when_the_relay_ends_the_session_the_closing_handshake_is_completed() {
     assert_eq!(out, "hello");
     wait_events(&w, 1, |e| e.starts_with("client close 4010"));
 }
+
+#[test]
+fn after_local_eof_a_slow_resume_still_gets_the_relays_backlog() {
+    // The VM side reads 8 KiB, then writes 300 KB. Stdin ends at once and
+    // everything we sent is confirmed, so only the relay has data left; the
+    // link drops every 64 KiB and resumes take over a second. The proxy
+    // must not take a resume for the end of the session.
+    let w = World::with(|c| {
+        c.faults.drop_every_bytes = Some(64 * 1024);
+        c.faults.refuse_reconnects = 1;
+        c.instances[0].ports.insert(
+            9,
+            fake_gcp::Backend::Exec(vec![
+                "sh".into(),
+                "-c".into(),
+                "head -c 8192; head -c 300000 /dev/zero".into(),
+            ]),
+        );
+    });
+    let input = w.path("in8k.bin");
+    random_file(&input, 8192, 8);
+    let out = w
+        .iap_ssh(true)
+        .args(["-v", "proxy", TARGET, "9"])
+        .timeout(Duration::from_secs(40))
+        .pipe_stdin(&input)
+        .unwrap()
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} {:?}",
+        stderr_of(&out),
+        w.fake.state.events()
+    );
+    let mut want = std::fs::read(&input).unwrap();
+    want.extend(std::iter::repeat_n(0u8, 300_000));
+    assert_eq!(
+        out.stdout.len(),
+        want.len(),
+        "lost bytes {} {:?}",
+        stderr_of(&out),
+        w.fake.state.events()
+    );
+    assert!(out.stdout == want, "bytes differ");
+    assert!(stats(&w).1 >= 2, "resumed");
+}

@@ -108,7 +108,10 @@ where
             if session.unconfirmed_bytes() == 0 && quiet {
                 break Ok(());
             }
-            if eof_deadline.is_some_and(|d| Instant::now() >= d) {
+            // Our data unconfirmed past the flush deadline: give up on the
+            // ACK, but never while the relay is still delivering (a slow
+            // resume after EOF must not cut the relay's backlog short).
+            if quiet && eof_deadline.is_some_and(|d| Instant::now() >= d) {
                 tracing::debug!(
                     "{} bytes still unacknowledged at close",
                     session.unconfirmed_bytes()
@@ -129,7 +132,7 @@ where
             .keepalive
             .map(|k| tokio::time::Instant::from_std(retry::after(link.last_tx, k)));
         let wake = tokio::time::Instant::from_std(match eof_deadline {
-            Some(d) if session.unconfirmed_bytes() > 0 => d,
+            Some(d) if session.unconfirmed_bytes() > 0 => d.max(last_activity + cfg.linger),
             _ => last_activity + cfg.linger,
         });
         let can_read = input_open && session.unconfirmed_bytes() < cfg.send_window;
@@ -272,6 +275,10 @@ where
             Ok(Resumed::Link(l)) => {
                 link = l;
                 last_progress = Instant::now();
+                // After local EOF the session ends once the relay has been
+                // quiet for the linger; a resume is not quiet: the relay
+                // re-sends its backlog now, so the linger starts again.
+                last_activity = Instant::now();
             }
             Ok(Resumed::Ended) => {
                 drop(out_tx);

@@ -48,7 +48,9 @@ async fn write_ws(
         {
             let n = ctl.s2c.fetch_add(b.len() as u64 - 6, Ordering::SeqCst) + b.len() as u64 - 6;
             if n > limit {
-                // Drop the connection without a Close frame.
+                // Drop the connection without a Close frame, after what
+                // went before it has reached the wire.
+                let _ = sink.flush().await;
                 ctl.dropped.notify_one();
                 return;
             }
