@@ -11,4 +11,4 @@ cd "$(dirname "$0")/.."
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 time >/dev/null
 }
 cargo build --release --workspace --bins --locked -q
-exec python3 scripts/bench_setup.py
+exec python3 -B scripts/bench_setup.py

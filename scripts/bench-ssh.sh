@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 cargo build --release --workspace --bins --locked -q
-exec python3 scripts/bench_ssh.py
+exec python3 -B scripts/bench_ssh.py

@@ -14,4 +14,4 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release --workspace --bins --locked -q
-exec python3 scripts/bench.py
+exec python3 -B scripts/bench.py

@@ -18,29 +18,54 @@ pub struct GcloudConfig {
     pub zone: Option<String>,
 }
 
-/// `section/name` → value, from gcloud's INI-style properties file.
-/// Comments (`#`, `;`), blank lines and malformed lines are skipped; later
-/// values win; keys are case-sensitive like gcloud's.
+/// `section/name` → value, from gcloud's INI-style properties file, read
+/// as Python's `configparser` (which gcloud uses) reads it, checked against
+/// gcloud 528: the key ends at the first `=` or `:`; keys are lower-cased,
+/// section names kept exactly (`[Compute]`, `[ compute ]` are other
+/// sections); `#` and `;` start comments only at the start of a line, so a
+/// password may hold them; backslashes and quotes are literal; an indented
+/// line continues the value before it; an empty value is unset. Where gcloud
+/// refuses the whole file (a line without a delimiter, a duplicate) we skip
+/// the line, later values winning. No INI crate reads it this way:
+/// `configparser` cuts values at `#`/`;`, `rust-ini` turns `\t` into a tab.
 pub fn parse_ini(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let mut section = String::new();
+    let mut section: Option<String> = None;
+    // The key whose value an indented line continues.
+    let mut last: Option<String> = None;
     for raw in text.lines() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
-        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = s.trim().to_string();
+        if raw.starts_with([' ', '\t'])
+            && let Some(k) = &last
+        {
+            if let Some(v) = out.get_mut(k) {
+                let v: &mut String = v;
+                if !v.is_empty() {
+                    v.push('\n');
+                }
+                v.push_str(line);
+            }
             continue;
         }
-        let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else {
+        last = None;
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = Some(s.to_string());
+            continue;
+        }
+        let Some(at) = line.find(['=', ':']) else {
             continue;
         };
-        if section.is_empty() {
+        let Some(section) = &section else {
             continue;
-        }
-        out.insert(format!("{section}/{}", k.trim()), v.trim().to_string());
+        };
+        let key = format!("{section}/{}", line[..at].trim().to_lowercase());
+        out.insert(key.clone(), line[at + 1..].trim().to_string());
+        last = Some(key);
     }
+    out.retain(|_, v| !v.is_empty());
     out
 }
 
@@ -116,6 +141,26 @@ mod tests {
         assert_eq!(p["core/project"], "p-1");
         assert_eq!(p["compute/zone"], "us-east1-b");
         assert_eq!(p.len(), 3);
+    }
+
+    /// What gcloud 528 itself reads from these lines (`gcloud config get`).
+    #[test]
+    fn ini_reads_as_gcloud_does() {
+        let p = parse_ini(concat!(
+            "[proxy]\npassword = pa#ss;word\naddress: http://h=1\nport = 3128 ; not a comment\n",
+            "[core]\nProject = Bob\naccount = a\\tb \"q\"\n",
+            "[compute]\nzone = z1\n  continued\nregion =\n",
+            "[Compute]\nzone = upper\n[ compute ]\nzone = spaced\n",
+        ));
+        assert_eq!(p["proxy/password"], "pa#ss;word");
+        assert_eq!(p["proxy/address"], "http://h=1");
+        assert_eq!(p["proxy/port"], "3128 ; not a comment");
+        assert_eq!(p["core/project"], "Bob");
+        assert_eq!(p["core/account"], "a\\tb \"q\"");
+        assert_eq!(p["compute/zone"], "z1\ncontinued");
+        assert!(!p.contains_key("compute/region"), "empty is unset");
+        assert_eq!(p["Compute/zone"], "upper");
+        assert_eq!(p[" compute /zone"], "spaced");
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! UTC timestamps in the two forms the `ssh-keys` metadata uses:
 //! written as `YYYY-MM-DDTHH:MM:SS+0000` (accepted by the old and new guest
 //! agents), read as that or RFC 3339 (`Z`, `±HH:MM`, fractions).
+//!
+//! Hand-written rather than the `time` crate, which adds 63 KB (+1.4%) to
+//! the release binary for these two functions; the tests check both
+//! against `time` (a dev-dependency) on random instants and offsets.
 
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -94,5 +98,45 @@ mod tests {
         assert_eq!(parse("2026-08-06T09:06:40.123+02:00"), Some(1786000000));
         assert_eq!(parse("2026-08-06 08:26:40Z"), None);
         assert_eq!(parse("2026-13-06T08:26:40Z"), None);
+    }
+
+    use proptest::prelude::*;
+    use time::format_description::well_known::Rfc3339;
+    use time::{OffsetDateTime, UtcOffset};
+
+    proptest! {
+        /// The written form is what `time` writes, and `time` reads it back.
+        #[test]
+        fn format_agrees_with_the_time_crate(t in -62_135_596_800i64..253_402_300_799) {
+            let ours = format_plus0000(t);
+            let theirs = OffsetDateTime::from_unix_timestamp(t).unwrap();
+            let want = format!("{}+0000", &theirs.format(&Rfc3339).unwrap()[..19]);
+            prop_assert_eq!(&ours, &want);
+            prop_assert_eq!(parse(&ours), Some(t));
+        }
+
+        /// Any RFC 3339 instant `time` writes (any offset, with or without a
+        /// fraction), colon or not in the offset, reads as `time` reads it.
+        #[test]
+        fn parse_agrees_with_the_time_crate(
+            t in 0i64..253_402_200_000,
+            off_min in -(23 * 60 + 59)..(23 * 60 + 59),
+            nanos in prop_oneof![Just(0u32), 0u32..1_000_000_000],
+            colon in any::<bool>(),
+        ) {
+            let off = UtcOffset::from_whole_seconds(off_min * 60).unwrap();
+            let Ok(at) = OffsetDateTime::from_unix_timestamp(t)
+                .unwrap()
+                .replace_nanosecond(nanos)
+                .map(|x| x.to_offset(off)) else { return Ok(()) };
+            let mut text = at.format(&Rfc3339).unwrap();
+            if !colon && !text.ends_with('Z') {
+                text.remove(text.len() - 3);
+            }
+            let theirs = OffsetDateTime::parse(&at.format(&Rfc3339).unwrap(), &Rfc3339)
+                .unwrap()
+                .unix_timestamp();
+            prop_assert_eq!(parse(&text), Some(theirs), "{}", text);
+        }
     }
 }
