@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::connect::Resumed;
-use super::link::{Link, LinkEnd, close_end, log_long_close};
+use super::link::{LinkEnd, close_end, log_long_close};
 use super::{LinkHandle, Relay, TunnelConfig};
 use crate::relay::frame::{DATA_HEADER_LEN, Frame, MAX_DATA_LEN, TAG_DATA};
 use crate::relay::retry::{self, Backoff};
@@ -50,7 +50,7 @@ async fn write_local<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Byt
 /// `stop` ends the session early and cleanly (final ACK, Close 1000), e.g.
 /// when ssh sends SIGHUP to its ProxyCommand on exit.
 pub async fn run<R, W, S>(
-    input: R,
+    mut input: R,
     output: W,
     relay: &Relay,
     target: &Target,
@@ -63,26 +63,7 @@ where
     S: Future<Output = ()>,
 {
     let mut session = Session::new();
-    let LinkHandle(link) = relay.connect_session(target, &mut session, cfg).await?;
-    carry(input, output, link, session, relay, target, cfg, stop).await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn carry<R, W, S>(
-    mut input: R,
-    output: W,
-    mut link: Link,
-    mut session: Session,
-    relay: &Relay,
-    target: &Target,
-    cfg: &TunnelConfig,
-    stop: S,
-) -> Result<(), RelayError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin + Send + 'static,
-    S: Future<Output = ()>,
-{
+    let LinkHandle(mut link) = relay.connect_session(target, &mut session, cfg).await?;
     let mut stop = std::pin::pin!(stop);
     let (out_tx, out_rx) = mpsc::channel::<Bytes>(64);
     let out_task = tokio::spawn(write_local(output, out_rx));

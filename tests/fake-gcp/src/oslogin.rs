@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::cloud::{LoginKey, key_fingerprint, now_usec};
-use crate::compute::error;
+use crate::compute::{error, json_body};
 use crate::oauth::Reply;
 use crate::state::State;
 
@@ -54,13 +54,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn parse_key(body: &[u8]) -> Result<(String, Option<i64>), Reply> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        error(
-            400,
-            "parseError",
-            &format!("Invalid JSON payload received. {e}"),
-        )
-    })?;
+    let v = json_body(body)?;
     let key = v
         .get("key")
         .and_then(Value::as_str)

@@ -5,18 +5,12 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::error;
+use super::{error, json_body};
 use crate::oauth::Reply;
 
 /// A metadata body: `{fingerprint, items[{key, value}]}`, validated like the API.
 pub(super) fn parse_metadata(body: &[u8]) -> Result<(String, BTreeMap<String, String>), Reply> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        error(
-            400,
-            "parseError",
-            &format!("Invalid JSON payload received. {e}"),
-        )
-    })?;
+    let v = json_body(body)?;
     let Some(fp) = v.get("fingerprint").and_then(Value::as_str) else {
         return Err(error(
             400,

@@ -34,6 +34,17 @@ pub fn error(code: u16, reason: &str, message: &str) -> Reply {
     )
 }
 
+/// A JSON request body, or the 400 the APIs answer for one that is not.
+pub fn json_body(body: &[u8]) -> Result<Value, Reply> {
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            400,
+            "parseError",
+            &format!("Invalid JSON payload received. {e}"),
+        )
+    })
+}
+
 fn not_found(what: &str) -> Reply {
     error(
         404,
