@@ -23,7 +23,10 @@ use crate::relay::{CloseMeaning, RelayError, classify_close};
 
 /// Reads at most one DATA payload into the spare capacity of `buf`.
 /// Cancel-safe: nothing is consumed unless the read completes.
-async fn read_chunk<R: AsyncRead + Unpin>(r: &mut R, buf: &mut BytesMut) -> std::io::Result<usize> {
+async fn read_chunk<R: AsyncRead + Unpin + ?Sized>(
+    r: &mut R,
+    buf: &mut BytesMut,
+) -> std::io::Result<usize> {
     r.take(MAX_DATA_LEN as u64).read_buf(buf).await
 }
 
@@ -43,12 +46,22 @@ async fn write_local<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Byt
     let _ = w.shutdown().await;
 }
 
+/// Local input, as the session loop takes it.
+type Input<'a> = &'a mut (dyn AsyncRead + Unpin + Send);
+/// Local output, owned by the task that writes it.
+type Output = Box<dyn AsyncWrite + Unpin + Send>;
+/// Ends the session early and cleanly.
+type Stop<'a> = std::pin::Pin<&'a mut (dyn Future<Output = ()> + Send)>;
+
 /// Connects and carries `input`/`output` through one relay session until
 /// either side ends it. Returns once everything received has been written
 /// to `output`.
 ///
 /// `stop` ends the session early and cleanly (final ACK, Close 1000), e.g.
 /// when ssh sends SIGHUP to its ProxyCommand on exit.
+///
+/// The loop itself takes the local ends as trait objects: it exists once in
+/// the binary, not once per kind of stream (stdio, sockets, doctor's probe).
 pub async fn run<R, W, S>(
     mut input: R,
     output: W,
@@ -58,13 +71,24 @@ pub async fn run<R, W, S>(
     stop: S,
 ) -> Result<(), RelayError>
 where
-    R: AsyncRead + Unpin,
+    R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
-    S: Future<Output = ()>,
+    S: Future<Output = ()> + Send,
 {
+    let stop = std::pin::pin!(stop);
+    carry(&mut input, Box::new(output), relay, target, cfg, stop).await
+}
+
+async fn carry(
+    mut input: Input<'_>,
+    output: Output,
+    relay: &Relay,
+    target: &Target,
+    cfg: &TunnelConfig,
+    mut stop: Stop<'_>,
+) -> Result<(), RelayError> {
     let mut session = Session::new();
     let LinkHandle(mut link) = relay.connect_session(target, &mut session, cfg).await?;
-    let mut stop = std::pin::pin!(stop);
     let (out_tx, out_rx) = mpsc::channel::<Bytes>(64);
     let out_task = tokio::spawn(write_local(output, out_rx));
     // Local input is read straight into a shared buffer behind a DATA
