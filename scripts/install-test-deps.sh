@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine:
 # a private OpenSSH server (run by the tests, never as a system service),
-# rsync and the sftp server, and ip + nft (a test drops a connection's
-# packets inside a private network namespace). Idempotent; does nothing
+# rsync and the sftp server, ip + nft (a test drops a connection's
+# packets inside a private network namespace) and tinyproxy (a real HTTP
+# proxy with Basic authentication). Idempotent; does nothing
 # when all are present.
 set -euo pipefail
 
@@ -14,6 +15,8 @@ command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# A real HTTP proxy for the proxy tests (the executable only, no service).
+command -v tinyproxy >/dev/null 2>&1 || need+=(tinyproxy-bin)
 if [ ${#need[@]} -eq 0 ]; then
   exec bash "$(dirname "$0")/old-openssh.sh"
 fi

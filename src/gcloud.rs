@@ -16,6 +16,17 @@ pub struct GcloudConfig {
     pub project: Option<String>,
     pub account: Option<String>,
     pub zone: Option<String>,
+    pub proxy: ProxyProps,
+}
+
+/// gcloud's `[proxy]` section, as set (see `crate::proxy`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyProps {
+    pub kind: Option<String>,
+    pub address: Option<String>,
+    pub port: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
 }
 
 /// `section/name` → value, from gcloud's INI-style properties file, read
@@ -119,6 +130,13 @@ impl GcloudConfig {
             project: get("core", "project"),
             account: get("core", "account"),
             zone: get("compute", "zone"),
+            proxy: ProxyProps {
+                kind: get("proxy", "type"),
+                address: get("proxy", "address"),
+                port: get("proxy", "port"),
+                username: get("proxy", "username"),
+                password: get("proxy", "password"),
+            },
         }
     }
 

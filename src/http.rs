@@ -1,5 +1,7 @@
 //! A small HTTPS client (hyper + rustls) for Google's REST and OAuth
 //! endpoints. Bodies are small JSON or form documents, read whole.
+//! Connections go through the configured HTTP proxy (`crate::proxy`)
+//! unless the client is [`HttpClient::direct`] (the GCE metadata server).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +10,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::proxy::{Proxies, ProxyError};
 
 /// Time allowed for one request, connect to last body byte.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,6 +25,8 @@ pub enum HttpError {
     Timeout { host: String, secs: u64 },
     #[error("bad request to {0}")]
     Build(String),
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
 }
 
 /// A response, read whole.
@@ -32,13 +38,83 @@ pub struct Response {
 
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: Client<hyper_rustls::HttpsConnector<Connector>, Full<Bytes>>,
+}
+
+/// TCP connections for the client: direct, or a CONNECT tunnel through
+/// the proxy for hosts `NO_PROXY` does not exempt.
+#[derive(Clone)]
+pub struct Connector {
+    http: HttpConnector,
+    proxies: Result<Proxies, ProxyError>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<http::Uri> for Connector {
+    type Response = TokioIo<tokio::net::TcpStream>;
+    type Error = BoxError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, BoxError>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let host = uri
+            .host()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("http") {
+                80
+            } else {
+                443
+            });
+        let proxy = match &self.proxies {
+            Ok(p) => p.for_host(&host).cloned(),
+            Err(e) => {
+                let e = e.clone();
+                return Box::pin(async move { Err(e.into()) });
+            }
+        };
+        match proxy {
+            Some(p) => Box::pin(async move {
+                let s = crate::proxy::connect::open(&p, &host, port).await?;
+                Ok(TokioIo::new(s))
+            }),
+            None => {
+                let mut http = self.http.clone();
+                Box::pin(async move { Ok(http.call(uri).await?) })
+            }
+        }
+    }
 }
 
 fn host_of(uri: &http::Uri) -> String {
     uri.authority()
         .map(|a| a.to_string())
         .unwrap_or_else(|| uri.to_string())
+}
+
+/// The proxy's refusal somewhere in an error's source chain.
+fn proxy_error(e: &(dyn std::error::Error + 'static)) -> Option<ProxyError> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(p) = c.downcast_ref::<ProxyError>() {
+            return Some(p.clone());
+        }
+        cur = c.source();
+    }
+    None
 }
 
 /// Walks an error's source chain into one line.
@@ -57,12 +133,24 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 impl HttpClient {
+    /// A client that uses the process's proxy settings.
     pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
+        HttpClient::with_proxies(tls, crate::proxy::global().clone())
+    }
+
+    /// A client that never uses a proxy (the GCE metadata server).
+    pub fn direct(tls: Arc<rustls::ClientConfig>) -> Self {
+        HttpClient::with_proxies(tls, Ok(Proxies::none()))
+    }
+
+    fn with_proxies(tls: Arc<rustls::ClientConfig>, proxies: Result<Proxies, ProxyError>) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
         let conn = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config((*tls).clone())
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(Connector { http, proxies });
         let inner = Client::builder(TokioExecutor::new()).build(conn);
         HttpClient { inner }
     }
@@ -99,9 +187,12 @@ impl HttpClient {
                 .inner
                 .request(req)
                 .await
-                .map_err(|e| HttpError::Unreachable {
-                    host: host.clone(),
-                    reason: error_chain(&e),
+                .map_err(|e| match proxy_error(&e) {
+                    Some(p) => HttpError::Proxy(p),
+                    None => HttpError::Unreachable {
+                        host: host.clone(),
+                        reason: error_chain(&e),
+                    },
                 })?;
             let status = resp.status();
             let body = resp

@@ -190,7 +190,13 @@ impl TokenProvider {
         }
         let http = self
             .http
-            .get_or_init(|| async { HttpClient::new(self.tls.clone()) })
+            .get_or_init(|| async {
+                // The metadata server is link-local: never through a proxy.
+                match self.source {
+                    sources::Source::Metadata => HttpClient::direct(self.tls.clone()),
+                    _ => HttpClient::new(self.tls.clone()),
+                }
+            })
             .await;
         tracing::debug!("requesting an access token for {}", self.source.describe());
         let t = sources::fetch(&self.source, &self.endpoints, http).await?;

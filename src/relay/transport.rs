@@ -30,6 +30,8 @@ pub enum TransportError {
     NoSubprotocol { host: String },
     #[error("{what} took longer than {secs} s")]
     Timeout { what: String, secs: u64 },
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
 }
 
 impl TransportError {
@@ -76,7 +78,12 @@ impl TransportError {
                 exit::PROTOCOL,
                 "IAP_SSH_TUNNEL_URL must point at an IAP relay",
             ),
+            // A proxy's refusal is the proxy's, never an IAM hint.
+            TransportError::Proxy(e) => (exit::OTHER, e.fix()),
         };
+        if fix.is_empty() {
+            return UserError::new(code, self.to_string());
+        }
         UserError::new(code, self.to_string()).with_fix(fix)
     }
 }
@@ -158,6 +165,24 @@ fn host_port(uri: &http::Uri) -> Option<(String, u16)> {
     Some((host.to_string(), port))
 }
 
+/// Why opening failed: the proxy, or the relay's TCP/TLS/WebSocket.
+enum Opening {
+    Proxy(crate::proxy::ProxyError),
+    Ws(WsError),
+}
+
+impl From<crate::proxy::ProxyError> for Opening {
+    fn from(e: crate::proxy::ProxyError) -> Self {
+        Opening::Proxy(e)
+    }
+}
+
+impl From<WsError> for Opening {
+    fn from(e: WsError) -> Self {
+        Opening::Ws(e)
+    }
+}
+
 /// Opens one WebSocket to `url` with the IAP headers. The TCP connection,
 /// TLS and WebSocket handshakes must all finish by `deadline`.
 pub async fn open(
@@ -200,27 +225,45 @@ pub async fn open(
         .saturating_duration_since(tokio::time::Instant::now())
         .as_secs()
         .max(1);
+    let proxy = match crate::proxy::global() {
+        Ok(p) => p.for_host(&name),
+        Err(e) => return Err(e.clone().into()),
+    };
     let fut = async {
-        let sock = TcpStream::connect((name.as_str(), port))
-            .await
-            .map_err(WsError::Io)?;
+        let sock = match proxy {
+            // TLS then runs inside the tunnel, with the relay's name.
+            Some(p) => crate::proxy::connect::open(p, &name, port).await?,
+            None => TcpStream::connect((name.as_str(), port))
+                .await
+                .map_err(WsError::Io)?,
+        };
         let _ = sock.set_nodelay(true);
         dead_link.apply(&sock);
-        tokio_tungstenite::client_async_tls_with_config(
-            req,
-            sock,
-            Some(ws_config()),
-            Some(Connector::Rustls(tls)),
+        Ok::<_, Opening>(
+            tokio_tungstenite::client_async_tls_with_config(
+                req,
+                sock,
+                Some(ws_config()),
+                Some(Connector::Rustls(tls)),
+            )
+            .await?,
         )
-        .await
     };
-    let res =
-        tokio::time::timeout_at(deadline, fut)
-            .await
-            .map_err(|_| TransportError::Timeout {
-                what: format!("connecting to the IAP relay at {host}"),
-                secs,
-            })?;
+    let what = match proxy {
+        Some(p) => format!(
+            "connecting to the IAP relay at {host} through proxy {}",
+            p.addr()
+        ),
+        None => format!("connecting to the IAP relay at {host}"),
+    };
+    let res = tokio::time::timeout_at(deadline, fut)
+        .await
+        .map_err(|_| TransportError::Timeout { what, secs })?;
+    let res = match res {
+        Err(Opening::Proxy(e)) => return Err(e.into()),
+        Err(Opening::Ws(e)) => Err(e),
+        Ok(r) => Ok(r),
+    };
     match res {
         Ok((ws, _resp)) => Ok(ws),
         Err(WsError::Http(resp)) => Err(TransportError::Http {

@@ -200,6 +200,10 @@ impl Relay {
                         }
                     }
                 }
+                // A proxy's settings, credentials or policy will not heal.
+                Err(TransportError::Proxy(e)) if e.is_final() => {
+                    return Err(TransportError::Proxy(e).into());
+                }
                 Err(e) => {
                     last = e.to_string();
                     continue;

@@ -3,16 +3,18 @@
 //! Google endpoints on 127.0.0.1, and helpers to run the real `ssh`, `scp`,
 //! `rsync`, `sftp` and `iap-ssh` binaries against them. By concern: `env`
 //! (clean environments), `sshd` (daemons and simulated VMs), `world` (one
-//! VM behind the fake), `fleet` (the setup fleet).
+//! VM behind the fake), `fleet` (the setup fleet), `http_proxy` (tinyproxy).
 #![allow(dead_code, unused_imports)]
 
 mod env;
 mod fleet;
+mod http_proxy;
 mod sshd;
 mod world;
 
 pub use env::*;
 pub use fleet::*;
+pub use http_proxy::*;
 pub use sshd::*;
 pub use world::*;
 
