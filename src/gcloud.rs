@@ -17,6 +17,8 @@ pub struct GcloudConfig {
     pub account: Option<String>,
     pub zone: Option<String>,
     pub proxy: ProxyProps,
+    /// `core/request_reason`, sent as `X-Goog-Request-Reason`.
+    pub request_reason: Option<String>,
 }
 
 /// gcloud's `[proxy]` section, as set (see `crate::proxy`).
@@ -130,6 +132,7 @@ impl GcloudConfig {
             project: get("core", "project"),
             account: get("core", "account"),
             zone: get("compute", "zone"),
+            request_reason: get("core", "request_reason"),
             proxy: ProxyProps {
                 kind: get("proxy", "type"),
                 address: get("proxy", "address"),
@@ -146,6 +149,27 @@ impl GcloudConfig {
     }
 }
 
+/// gcloud's `core/request_reason` (`CLOUDSDK_CORE_REQUEST_REASON`), for
+/// the `X-Goog-Request-Reason` header of every relay and REST request; read
+/// once. A value with a control character is refused (gcloud sends it
+/// verbatim, so a newline would inject headers).
+pub fn request_reason() -> Result<Option<&'static str>, String> {
+    static R: std::sync::OnceLock<Result<Option<String>, String>> = std::sync::OnceLock::new();
+    R.get_or_init(|| check_request_reason(GcloudConfig::from_env().request_reason))
+        .as_ref()
+        .map(|r| r.as_deref())
+        .map_err(Clone::clone)
+}
+
+fn check_request_reason(r: Option<String>) -> Result<Option<String>, String> {
+    match r {
+        Some(r) if r.chars().any(char::is_control) => Err(
+            "gcloud's core/request_reason (CLOUDSDK_CORE_REQUEST_REASON) contains a control character and cannot be sent as a header: set it to one line of text".into(),
+        ),
+        r => Ok(r),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +183,18 @@ mod tests {
         assert_eq!(p["core/project"], "p-1");
         assert_eq!(p["compute/zone"], "us-east1-b");
         assert_eq!(p.len(), 3);
+    }
+
+    #[test]
+    fn request_reason_is_one_line() {
+        assert_eq!(check_request_reason(None), Ok(None));
+        assert_eq!(
+            check_request_reason(Some("ticket 42: fix é".into())),
+            Ok(Some("ticket 42: fix é".into()))
+        );
+        for bad in ["a\r\nX-Evil: 1", "a\nb", "tab\there", "nul\0"] {
+            assert!(check_request_reason(Some(bad.into())).is_err(), "{bad:?}");
+        }
     }
 
     /// What gcloud 528 itself reads from these lines (`gcloud config get`).

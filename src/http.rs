@@ -27,6 +27,8 @@ pub enum HttpError {
     Build(String),
     #[error(transparent)]
     Proxy(#[from] ProxyError),
+    #[error("{0}")]
+    Setting(String),
 }
 
 /// A response, read whole.
@@ -172,6 +174,11 @@ impl HttpClient {
             b = b.header(*k, *v);
         }
         b = b.header("user-agent", concat!("iap-ssh/", env!("CARGO_PKG_VERSION")));
+        match crate::gcloud::request_reason() {
+            Ok(Some(r)) => b = b.header("x-goog-request-reason", r),
+            Ok(None) => {}
+            Err(e) => return Err(HttpError::Setting(e)),
+        }
         let payload = match body {
             Some((ctype, data)) => {
                 b = b.header("content-type", ctype);

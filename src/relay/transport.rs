@@ -32,6 +32,8 @@ pub enum TransportError {
     Timeout { what: String, secs: u64 },
     #[error(transparent)]
     Proxy(#[from] crate::proxy::ProxyError),
+    #[error("{0}")]
+    Setting(String),
 }
 
 impl TransportError {
@@ -80,6 +82,7 @@ impl TransportError {
             ),
             // A proxy's refusal is the proxy's, never an IAM hint.
             TransportError::Proxy(e) => (exit::OTHER, e.fix()),
+            TransportError::Setting(_) => (exit::USAGE, ""),
         };
         if fix.is_empty() {
             return UserError::new(code, self.to_string());
@@ -206,6 +209,18 @@ pub async fn open(
         HeaderValue::from_static(SUBPROTOCOL),
     );
     h.insert("user-agent", HeaderValue::from_static(USER_AGENT));
+    match crate::gcloud::request_reason() {
+        Ok(Some(r)) => {
+            let v = HeaderValue::from_str(r).map_err(|_| {
+                TransportError::Setting(
+                    "gcloud's core/request_reason cannot be sent as a header".into(),
+                )
+            })?;
+            h.insert("x-goog-request-reason", v);
+        }
+        Ok(None) => {}
+        Err(e) => return Err(TransportError::Setting(e)),
+    }
     let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.secret())).map_err(|_| {
         TransportError::Unreachable {
             host: host.clone(),

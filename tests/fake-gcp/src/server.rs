@@ -120,6 +120,13 @@ async fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Full
 async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
+    // gcloud's core/request_reason, as the client sent it (tests assert it).
+    if let Some(r) = req.headers().get("x-goog-request-reason") {
+        state.event(format!(
+            "request reason {method} {path}: {}",
+            String::from_utf8_lossy(r.as_bytes())
+        ));
+    }
     if path.ends_with("/connect") || path.ends_with("/reconnect") {
         return upgrade(state, req).await;
     }
