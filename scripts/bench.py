@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: the direct path, iap-ssh proxy and gcloud's
+"""Side-by-side benchmark: the direct path, iap-ssh proxy (straight to the
+relay, and through a local HTTP proxy, Debian's tinyproxy) and gcloud's
 start-iap-tunnel, through the same local fake relay and a private sshd.
 
 Run through scripts/bench.sh (which installs what it needs and builds the
 release binaries). Prints one Markdown table. Sizes can be reduced with
 BENCH_MIB (default 512) for a quick look; BENCHMARKS.md uses the default.
+BENCH_NO_GCLOUD=1 leaves gcloud out.
 """
 
 import json
@@ -29,7 +31,7 @@ N = MIB * 1024 * 1024
 SSH_RUNS = int(os.environ.get("BENCH_SSH_RUNS", "20"))
 RTT_RUNS = int(os.environ.get("BENCH_RTT_RUNS", "1000"))
 PROJECT, ZONE, VM = "bench-proj", "us-central1-a", "bench-vm"
-GCLOUD = shutil.which("gcloud")
+GCLOUD = None if os.environ.get("BENCH_NO_GCLOUD") else shutil.which("gcloud")
 
 
 def free_port():
@@ -88,6 +90,13 @@ class Env:
         self.fake, self.info = start_fake(FAKE, d, config)
         self.procs.append(self.fake)
         self.env = fake_env(self.info, f"{d}/home", gcloud_dir=f"{d}/gcloud")
+        # A local HTTP proxy for the "iap-ssh via proxy" column.
+        self.http_proxy_port = free_port()
+        with open(f"{d}/tinyproxy.conf", "w") as f:
+            f.write(f"Port {self.http_proxy_port}\nListen 127.0.0.1\nTimeout 600\nMaxClients 100\n"
+                    f"Allow 127.0.0.1\nLogLevel Error\nLogFile \"{d}/tinyproxy.log\"\n")
+        self.procs.append(subprocess.Popen(["tinyproxy", "-d", "-c", f"{d}/tinyproxy.conf"],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         self.env["CLOUDSDK_CORE_PROJECT"] = PROJECT
         os.makedirs(f"{d}/home", exist_ok=True)
         os.makedirs(f"{d}/gcloud", exist_ok=True)
@@ -103,13 +112,19 @@ class Env:
                 p.kill()
         shutil.rmtree(self.d, ignore_errors=True)
 
-    # The three ways to reach a VM port, as argv for a given port.
+    def env_for(self, path):
+        """The environment of a path's commands (the proxy column's has https_proxy)."""
+        if path != "via-proxy":
+            return self.env
+        return dict(self.env, https_proxy=f"http://127.0.0.1:{self.http_proxy_port}")
+
+    # The ways to reach a VM port, as argv for a given port.
     def proxy_argv(self, path, port_name):
         relay_port = {"ssh": "22", "sink": "9", "source": "19", "echo": "7"}[port_name]
         if path == "direct":
             p = self.sshd_port if port_name == "ssh" else self.direct[port_name]
             return ["nc", "127.0.0.1", str(p)]
-        if path == "iap-ssh":
+        if path in ("iap-ssh", "via-proxy"):
             return [IAP, "proxy", f"{VM}.{ZONE}.{PROJECT}", relay_port]
         return [GCLOUD, "compute", "start-iap-tunnel", VM, relay_port, f"--zone={ZONE}", f"--project={PROJECT}",
                 f"--iap-tunnel-url-override={self.info['tunnel_url']}", "--listen-on-stdin", "--verbosity=error"]
@@ -149,7 +164,7 @@ def raw(env, path, direction):
                ["socat", "-u", f"TCP:127.0.0.1:{env.direct[name]}", "STDOUT"]
     if direction == "up":
         src = subprocess.Popen(["head", "-c", str(N), "/dev/zero"], stdout=subprocess.PIPE)
-        r = timed(argv, env.env, stdin=src.stdout, fake_pid=env.fake.pid)
+        r = timed(argv, env.env_for(path), stdin=src.stdout, fake_pid=env.fake.pid)
         src.wait()
     else:
         # Keep stdin open (no EOF) so no client ends the session early, and
@@ -159,7 +174,7 @@ def raw(env, path, direction):
         out.close()
         f0 = cpu_seconds(env.fake.pid)
         t0 = time.monotonic()
-        p = subprocess.Popen(["/usr/bin/time", "-o", out.name, "-f", "%e %U %S %M"] + argv, env=env.env,
+        p = subprocess.Popen(["/usr/bin/time", "-o", out.name, "-f", "%e %U %S %M"] + argv, env=env.env_for(path),
                              stdin=hold.stdout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         got = 0
         while got < N:
@@ -188,7 +203,7 @@ def scp(env, path, direction, src_file):
         argv = ["scp", "-q"] + env.ssh_opts(path) + [src_file, f"{user}@{VM}:{remote}"]
     else:
         argv = ["scp", "-q"] + env.ssh_opts(path) + [f"{user}@{VM}:{remote}", f"{env.d}/back.bin"]
-    return timed(argv, env.env, fake_pid=env.fake.pid)
+    return timed(argv, env.env_for(path), fake_pid=env.fake.pid)
 
 
 def ssh_true(env, path):
@@ -196,7 +211,7 @@ def ssh_true(env, path):
     times = []
     for _ in range(SSH_RUNS):
         t0 = time.monotonic()
-        subprocess.run(["ssh"] + env.ssh_opts(path) + [f"{user}@{VM}", "true"], env=env.env, check=True,
+        subprocess.run(["ssh"] + env.ssh_opts(path) + [f"{user}@{VM}", "true"], env=env.env_for(path), check=True,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
         times.append((time.monotonic() - t0) * 1000)
     times.sort()
@@ -207,7 +222,7 @@ def rtt(env, path):
     """Time to the first echoed byte from process start, then 1-byte round trips."""
     argv = env.proxy_argv(path, "echo")
     t0 = time.monotonic()
-    p = subprocess.Popen(argv, env=env.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    p = subprocess.Popen(argv, env=env.env_for(path), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          bufsize=0)
     p.stdin.write(b"x")
     p.stdout.read(1)
@@ -228,7 +243,7 @@ def rtt(env, path):
 def main():
     if not os.path.exists(IAP) or not os.path.exists(FAKE):
         sys.exit("build first: cargo build --release --workspace --bins")
-    paths = ["direct", "iap-ssh"] + (["gcloud"] if GCLOUD else [])
+    paths = ["direct", "iap-ssh", "via-proxy"] + (["gcloud"] if GCLOUD else [])
     env = Env()
     rows = {}
     try:
@@ -273,8 +288,9 @@ def main():
         ("fake relay CPU share during raw down", "fake_down", "cores", False),
         ("fake relay CPU share during raw up", "fake_up", "cores", False),
     ]
-    label = lambda p: "direct (nc)" if p == "direct" else p
-    head = ["metric"] + [label(p) for p in paths] + ["iap-ssh / direct"] + (["iap-ssh / gcloud"] if GCLOUD else [])
+    label = lambda p: {"direct": "direct (nc)", "via-proxy": "iap-ssh via HTTP proxy"}.get(p, p)
+    head = ["metric"] + [label(p) for p in paths] + ["iap-ssh / direct", "via proxy / iap-ssh"] + \
+        (["iap-ssh / gcloud"] if GCLOUD else [])
     print(f"\nSizes: {MIB} MiB; machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}\n")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
@@ -283,6 +299,7 @@ def main():
         i = rows["iap-ssh"][key]
         dr = rows["direct"][key]
         cells.append(f"{i / dr:.2f}×" if dr else "–")
+        cells.append(f"{rows['via-proxy'][key] / i:.2f}×" if i else "–")
         if GCLOUD:
             g = rows["gcloud"][key]
             cells.append(f"{i / g:.2f}×" if g else "–")
