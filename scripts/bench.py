@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import fake_env, start_fake
+from benchlib import drain, fake_env, start_fake
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
@@ -176,12 +176,7 @@ def raw(env, path, direction):
         t0 = time.monotonic()
         p = subprocess.Popen(["/usr/bin/time", "-o", out.name, "-f", "%e %U %S %M"] + argv, env=env.env_for(path),
                              stdin=hold.stdout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        got = 0
-        while got < N:
-            b = p.stdout.read1(1 << 20)
-            if not b:
-                break
-            got += len(b)
+        got = drain(p.stdout, N)
         wall = time.monotonic() - t0
         f1 = cpu_seconds(env.fake.pid)
         p.stdout.close()

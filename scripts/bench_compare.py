@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import fake_env, start_fake
+from benchlib import drain, fake_env, start_fake
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAKE = os.path.join(ROOT, "target", "release", "fake-gcp")
@@ -50,12 +50,7 @@ def download_mib_s(binary, env):
     t0 = time.monotonic()
     p = subprocess.Popen([binary, "proxy", f"{VM}.{ZONE}.{PROJECT}", "19"], env=env, stdin=hold.stdout,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    got = 0
-    while got < n:
-        b = p.stdout.read1(1 << 20)
-        if not b:
-            break
-        got += len(b)
+    got = drain(p.stdout, n)
     wall = time.monotonic() - t0
     hold.kill()
     hold.wait()

@@ -40,3 +40,14 @@ def fake_env(ready, home, gcloud_dir=None):
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": ready["api_url"],
         })
     return env
+
+
+def drain(stream, n):
+    """Reads up to n bytes from a pipe, discarding them; returns the count."""
+    got = 0
+    while got < n:
+        b = stream.read1(1 << 20)
+        if not b:
+            break
+        got += len(b)
+    return got

@@ -45,18 +45,26 @@ fn ssh_and_scp_through_an_authenticating_proxy() {
     assert_eq!(proxy.connects_to(&target), 3, "both scp sessions too");
 }
 
+/// `iap-ssh proxy VM 22` with `vars`, asserted to fail; its one line.
+fn proxy_fails(w: &World, vars: &[(&str, &str)]) -> String {
+    let mut c = w.iap_ssh(true);
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    let out = c
+        .args(["proxy", &format!("{VM}.{ZONE}.{PROJECT}"), "22"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{vars:?}");
+    one_line(&out)
+}
+
 #[test]
 fn wrong_password_or_a_refused_port_is_one_line_about_the_proxy() {
     let w = World::new();
     let proxy = HttpProxy::start(&w.path("proxy"), &[]);
-    let out = w
-        .iap_ssh(true)
-        .env("https_proxy", proxy.url("wrong"))
-        .args(["proxy", &format!("{VM}.{ZONE}.{PROJECT}"), "22"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let line = one_line(&out);
+    let line = proxy_fails(&w, &[("https_proxy", &proxy.url("wrong"))]);
     assert!(
         line.contains(&format!(
             "proxy 127.0.0.1:{} requires authentication",
@@ -75,14 +83,7 @@ fn wrong_password_or_a_refused_port_is_one_line_about_the_proxy() {
     // A proxy that only lets CONNECT through to 443.
     let strict = HttpProxy::start(&w.path("strict"), &[443]);
     let target = fake_target(&w.fake.info.tunnel_url);
-    let out = w
-        .iap_ssh(true)
-        .env("https_proxy", strict.url(PROXY_PASSWORD))
-        .args(["proxy", &format!("{VM}.{ZONE}.{PROJECT}"), "22"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let line = one_line(&out);
+    let line = proxy_fails(&w, &[("https_proxy", &strict.url(PROXY_PASSWORD))]);
     assert!(
         line.contains(&format!(
             "proxy 127.0.0.1:{} refused CONNECT to {target}: HTTP/1.",
@@ -109,14 +110,7 @@ fn no_proxy_goes_direct_and_bad_settings_are_refused() {
     );
     assert_echo_ok(&out, &input);
 
-    let out = w
-        .iap_ssh(true)
-        .env("https_proxy", &dead_url)
-        .args(["proxy", &format!("{VM}.{ZONE}.{PROJECT}"), "7"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let line = one_line(&out);
+    let line = proxy_fails(&w, &[("https_proxy", &dead_url)]);
     assert!(
         line.contains(&format!("cannot reach proxy {}", &dead_url[7..]))
             && line.contains("from https_proxy"),
@@ -148,16 +142,7 @@ fn no_proxy_goes_direct_and_bad_settings_are_refused() {
             "SOCKS",
         ),
     ] {
-        let mut c = w.iap_ssh(true);
-        for (k, v) in &vars {
-            c.env(k, v);
-        }
-        let out = c
-            .args(["proxy", &format!("{VM}.{ZONE}.{PROJECT}"), "7"])
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{vars:?}");
-        let line = one_line(&out);
+        let line = proxy_fails(&w, &vars);
         assert!(line.contains(want), "{vars:?}: {line}");
     }
 }
