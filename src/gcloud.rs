@@ -147,6 +147,13 @@ impl GcloudConfig {
     pub fn from_env() -> GcloudConfig {
         GcloudConfig::load(&|k| std::env::var(k).ok())
     }
+
+    /// [`GcloudConfig::from_env`], read once per process (the proxy and
+    /// request-reason settings both need it on the ProxyCommand path).
+    pub fn process() -> &'static GcloudConfig {
+        static C: std::sync::OnceLock<GcloudConfig> = std::sync::OnceLock::new();
+        C.get_or_init(GcloudConfig::from_env)
+    }
 }
 
 /// gcloud's `core/request_reason` (`CLOUDSDK_CORE_REQUEST_REASON`), for
@@ -155,7 +162,7 @@ impl GcloudConfig {
 /// verbatim, so a newline would inject headers).
 pub fn request_reason() -> Result<Option<&'static str>, String> {
     static R: std::sync::OnceLock<Result<Option<String>, String>> = std::sync::OnceLock::new();
-    R.get_or_init(|| check_request_reason(GcloudConfig::from_env().request_reason))
+    R.get_or_init(|| check_request_reason(GcloudConfig::process().request_reason.clone()))
         .as_ref()
         .map(|r| r.as_deref())
         .map_err(Clone::clone)

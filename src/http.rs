@@ -68,19 +68,11 @@ impl tower_service::Service<http::Uri> for Connector {
     }
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let host = uri
-            .host()
-            .unwrap_or("")
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let port = uri
-            .port_u16()
-            .unwrap_or(if uri.scheme_str() == Some("http") {
-                80
-            } else {
-                443
-            });
+        let Some((host, port)) = crate::proxy::host_port(&uri) else {
+            // Not ours to judge: the plain connector reports it.
+            let mut http = self.http.clone();
+            return Box::pin(async move { Ok(http.call(uri).await?) });
+        };
         let proxy = match &self.proxies {
             Ok(p) => p.for_host(&host).cloned(),
             Err(e) => {

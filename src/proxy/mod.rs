@@ -49,6 +49,18 @@ impl Proxy {
     }
 }
 
+/// Host (IPv6 without brackets) and port of an `http(s)`/`ws(s)` URI, the
+/// scheme's port when none is given.
+pub fn host_port(uri: &http::Uri) -> Option<(String, u16)> {
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().or(match uri.scheme_str() {
+        Some("wss" | "https") => Some(443),
+        Some("ws" | "http") => Some(80),
+        _ => None,
+    })?;
+    Some((host.to_string(), port))
+}
+
 /// `host:port`, with an IPv6 literal in brackets.
 pub fn authority(host: &str, port: u16) -> String {
     if host.contains(':') {
@@ -306,7 +318,7 @@ fn percent_decode(s: &str) -> Option<String> {
 /// read once.
 pub fn global() -> &'static Result<Proxies, ProxyError> {
     static P: OnceLock<Result<Proxies, ProxyError>> = OnceLock::new();
-    P.get_or_init(|| Proxies::resolve(&|k| std::env::var(k).ok(), &GcloudConfig::from_env()))
+    P.get_or_init(|| Proxies::resolve(&|k| std::env::var(k).ok(), GcloudConfig::process()))
 }
 
 #[cfg(test)]

@@ -157,17 +157,6 @@ impl DeadLink {
     }
 }
 
-/// Host (without IPv6 brackets) and port of a ws/wss URL.
-fn host_port(uri: &http::Uri) -> Option<(String, u16)> {
-    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().or(match uri.scheme_str() {
-        Some("wss") => Some(443),
-        Some("ws") => Some(80),
-        _ => None,
-    })?;
-    Some((host.to_string(), port))
-}
-
 /// Why opening failed: the proxy, or the relay's TCP/TLS/WebSocket.
 enum Opening {
     Proxy(crate::proxy::ProxyError),
@@ -229,7 +218,7 @@ pub async fn open(
     })?;
     auth.set_sensitive(true);
     h.insert("authorization", auth);
-    let Some((name, port)) = host_port(req.uri()) else {
+    let Some((name, port)) = crate::proxy::host_port(req.uri()) else {
         return Err(TransportError::Unreachable {
             host,
             reason: "the relay URL has no host or an unknown scheme".into(),
