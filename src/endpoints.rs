@@ -10,6 +10,7 @@ pub const DEFAULT_TUNNEL_URL: &str = "wss://tunnel.cloudproxy.app";
 pub const DEFAULT_COMPUTE_URL: &str = "https://compute.googleapis.com/compute/v1/";
 pub const DEFAULT_OSLOGIN_URL: &str = "https://oslogin.googleapis.com/v1/";
 pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+pub const DEFAULT_IAMCREDENTIALS_URL: &str = "https://iamcredentials.googleapis.com/";
 pub const DEFAULT_IAP_URL: &str = "https://iap.googleapis.com/v1/";
 pub const DEFAULT_TOKENINFO_URL: &str = "https://oauth2.googleapis.com/tokeninfo";
 pub const DEFAULT_METADATA_URL: &str = "http://metadata.google.internal/computeMetadata/v1/";
@@ -46,6 +47,8 @@ pub struct Endpoints {
     pub tokeninfo: String,
     /// The IAP API (testIamPermissions, for `doctor`).
     pub iap: String,
+    /// IAM Credentials base URL (service-account impersonation).
+    pub iamcredentials: String,
     /// True when the metadata URL was set explicitly (tests, or a user who
     /// knows they are on GCE); otherwise the server is only tried on GCE.
     pub metadata_explicit: bool,
@@ -153,7 +156,16 @@ impl Endpoints {
         check_url("IAP_SSH_TOKENINFO_URL", &tokeninfo, "https", "http")?;
         let iap = val("IAP_SSH_IAP_URL").unwrap_or_else(|| DEFAULT_IAP_URL.into());
         check_url("IAP_SSH_IAP_URL", &iap, "https", "http")?;
+        let iamcredentials =
+            val("IAP_SSH_IAMCREDENTIALS_URL").unwrap_or_else(|| DEFAULT_IAMCREDENTIALS_URL.into());
+        check_url(
+            "IAP_SSH_IAMCREDENTIALS_URL",
+            &iamcredentials,
+            "https",
+            "http",
+        )?;
         Ok(Endpoints {
+            iamcredentials: with_slash(&iamcredentials),
             iap: with_slash(&iap),
             tokeninfo,
             tunnel_base: tunnel_base(&tunnel)?,

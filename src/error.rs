@@ -82,6 +82,10 @@ impl From<crate::auth::AuthError> for UserError {
         let code = match e {
             A::NoCredentials | A::BadFile { .. } | A::Refused { .. } => exit::NO_CREDENTIALS,
             A::Http { .. } | A::BadResponse { .. } => exit::OTHER,
+            A::Setting { .. } => exit::USAGE,
+            A::Impersonation { status: 401, .. } => exit::NO_CREDENTIALS,
+            A::Impersonation { status: 403, .. } => exit::NOT_AUTHORIZED,
+            A::Impersonation { .. } => exit::OTHER,
         };
         let cause = crate::http::error_chain(&e);
         UserError::new(code, cause).with_fix(e.fix())

@@ -19,6 +19,8 @@ pub struct GcloudConfig {
     pub proxy: ProxyProps,
     /// `core/request_reason`, sent as `X-Goog-Request-Reason`.
     pub request_reason: Option<String>,
+    /// `auth/impersonate_service_account`.
+    pub impersonate: Option<String>,
 }
 
 /// gcloud's `[proxy]` section, as set (see `crate::proxy`).
@@ -133,6 +135,7 @@ impl GcloudConfig {
             account: get("core", "account"),
             zone: get("compute", "zone"),
             request_reason: get("core", "request_reason"),
+            impersonate: get("auth", "impersonate_service_account"),
             proxy: ProxyProps {
                 kind: get("proxy", "type"),
                 address: get("proxy", "address"),

@@ -11,6 +11,7 @@
 //! [`AccessToken`]'s `Debug` and `Display` are redacted.
 
 mod cache;
+pub mod impersonate;
 mod jwt;
 mod sources;
 
@@ -18,7 +19,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use sources::{AuthorizedUser, ServiceAccountKey, Source, discover};
+pub use impersonate::Chain;
+pub use sources::{AuthorizedUser, Credentials, ServiceAccountKey, Source, discover};
 
 use crate::endpoints::Endpoints;
 use crate::http::{HttpClient, HttpError};
@@ -88,11 +90,70 @@ pub enum AuthError {
     },
     #[error("{source_desc}: unexpected token response: {detail}")]
     BadResponse { source_desc: String, detail: String },
+    #[error("{what}: {why}")]
+    Setting { what: String, why: String },
+    #[error("{}", impersonation_cause(*.status, target, chain, message))]
+    Impersonation {
+        chain: String,
+        target: String,
+        status: u16,
+        message: String,
+        /// The chain has delegates (each hop needs the role on the next).
+        delegated: bool,
+    },
+}
+
+fn impersonation_cause(status: u16, target: &str, chain: &str, message: &str) -> String {
+    let m = crate::error::printable(message);
+    match status {
+        403 => format!(
+            "cannot impersonate {target}: you lack roles/iam.serviceAccountTokenCreator on {target} (IAM Credentials: HTTP 403 {m})"
+        ),
+        404 => format!(
+            "cannot impersonate {target}: no such service account (IAM Credentials: HTTP 404 {m})"
+        ),
+        401 => format!(
+            "cannot impersonate {target}: IAM Credentials refused your own credentials (HTTP 401 {m})"
+        ),
+        s => format!("cannot impersonate {chain}: IAM Credentials answered HTTP {s} {m}"),
+    }
 }
 
 impl AuthError {
     /// The one-line fix for the user.
-    pub fn fix(&self) -> &'static str {
+    pub fn fix(&self) -> String {
+        match self {
+            AuthError::Setting { .. } => {
+                "give one service account email, or several separated by commas (the last is the one acted as)".into()
+            }
+            AuthError::Impersonation {
+                target,
+                status: 403,
+                delegated,
+                ..
+            } => {
+                let mut f = format!(
+                    "ask an admin to run `gcloud iam service-accounts add-iam-policy-binding {target} --member=user:YOU --role=roles/iam.serviceAccountTokenCreator`"
+                );
+                if *delegated {
+                    f.push_str(" (with delegates, each account in the chain needs that role on the next one)");
+                }
+                f
+            }
+            AuthError::Impersonation { status: 404, .. } => {
+                "check the service account email in --impersonate-service-account / auth/impersonate_service_account".into()
+            }
+            AuthError::Impersonation { status: 401, .. } => {
+                "run `gcloud auth application-default login` (the caller's credentials are expired or revoked)".into()
+            }
+            AuthError::Impersonation { .. } => {
+                "retry; check IAP_SSH_IAMCREDENTIALS_URL if set".into()
+            }
+            _ => self.static_fix().into(),
+        }
+    }
+
+    fn static_fix(&self) -> &'static str {
         match self {
             AuthError::NoCredentials => {
                 "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key file"
@@ -106,15 +167,21 @@ impl AuthError {
             AuthError::Http { .. } | AuthError::BadResponse { .. } => {
                 "check your network connection and proxy settings (IAP_SSH_TOKEN_URL / IAP_SSH_METADATA_URL if set)"
             }
+            AuthError::Setting { .. } | AuthError::Impersonation { .. } => "",
         }
     }
 }
 
-/// Hands out access tokens from one [`Source`], with the disk cache.
+/// Hands out access tokens from one [`Source`] (exchanged for a service
+/// account's through IAM Credentials when a [`Chain`] is set), with the
+/// disk cache.
 pub struct TokenProvider {
     source: Source,
+    chain: Option<Chain>,
     endpoints: Endpoints,
     http: tokio::sync::OnceCell<HttpClient>,
+    /// For the metadata server, which is never reached through a proxy.
+    direct: tokio::sync::OnceCell<HttpClient>,
     tls: std::sync::Arc<rustls::ClientConfig>,
     cache_dir: Option<PathBuf>,
     /// Store fetched tokens in the cache (off for dry runs).
@@ -122,24 +189,47 @@ pub struct TokenProvider {
     /// The last token; the lock also makes concurrent callers (many
     /// forwarded connections) share one fetch.
     memo: tokio::sync::Mutex<Option<Token>>,
+    /// The caller's own last token, under impersonation.
+    source_memo: tokio::sync::Mutex<Option<Token>>,
 }
 
 impl TokenProvider {
     pub fn new(
-        source: Source,
+        creds: Credentials,
         endpoints: Endpoints,
         tls: std::sync::Arc<rustls::ClientConfig>,
         cache_dir: Option<PathBuf>,
     ) -> Self {
         TokenProvider {
-            source,
+            source: creds.source,
+            chain: creds.chain,
+            source_memo: tokio::sync::Mutex::new(None),
             endpoints,
             http: tokio::sync::OnceCell::new(),
+            direct: tokio::sync::OnceCell::new(),
             tls,
             cache_dir,
             cache_write: true,
             memo: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// From the process environment: the credential found by [`discover`]
+    /// (with gcloud's impersonation setting) and the default cache.
+    pub fn from_env(
+        endpoints: &Endpoints,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+    ) -> Result<Self, AuthError> {
+        let creds = discover(
+            &|k| std::env::var(k).ok(),
+            endpoints,
+            crate::gcloud::GcloudConfig::process()
+                .impersonate
+                .as_deref(),
+        )?;
+        let p = TokenProvider::new(creds, endpoints.clone(), tls, Self::default_cache_dir());
+        tracing::info!("credentials: {}", p.describe());
+        Ok(p)
     }
 
     /// Reads the disk cache but never writes it (for `--dry-run`).
@@ -157,16 +247,141 @@ impl TokenProvider {
         &self.source
     }
 
+    /// The service accounts acted as, if any.
+    pub fn chain(&self) -> Option<&Chain> {
+        self.chain.as_ref()
+    }
+
+    /// Who the tokens are for, safe to print: the source, or
+    /// "impersonating SA (as SOURCE)".
+    pub fn describe(&self) -> String {
+        match &self.chain {
+            None => self.source.describe(),
+            Some(c) if c.delegates.is_empty() => {
+                format!("impersonating {} (as {})", c.target, self.source.describe())
+            }
+            Some(c) => format!(
+                "impersonating {} through {} (as {})",
+                c.target,
+                c.delegates.join(", "),
+                self.source.describe()
+            ),
+        }
+    }
+
     /// A static token: asking again gives the same one.
     pub fn is_static(&self) -> bool {
-        matches!(self.source, Source::Static { .. })
+        self.chain.is_none() && matches!(self.source, Source::Static { .. })
+    }
+
+    async fn http(&self) -> &HttpClient {
+        self.http
+            .get_or_init(|| async { HttpClient::new(self.tls.clone()) })
+            .await
+    }
+
+    /// The client for the source's token call: the metadata server is
+    /// link-local, never reached through a proxy.
+    async fn source_http(&self) -> &HttpClient {
+        match self.source {
+            Source::Metadata => {
+                self.direct
+                    .get_or_init(|| async { HttpClient::direct(self.tls.clone()) })
+                    .await
+            }
+            _ => self.http().await,
+        }
     }
 
     /// A token valid for at least [`EXPIRY_MARGIN`]. `rejected` is a token
     /// the relay refused (close 4004, HTTP 401/403): it is never handed out
     /// again, so a new one is fetched unless another caller already did
     /// (many connections told to re-authenticate at once share one fetch).
+    /// Under impersonation this is the service account's token.
     pub async fn token(&self, rejected: Option<&AccessToken>) -> Result<Token, AuthError> {
+        let Some(chain) = &self.chain else {
+            return self.source_token(rejected).await;
+        };
+        let now = SystemTime::now();
+        let mut memo = self.memo.lock().await;
+        let usable = |t: &Token| t.fresh_enough(now) && Some(&t.access) != rejected;
+        if let Some(t) = memo.as_ref().filter(|t| usable(t)) {
+            return Ok(t.clone());
+        }
+        // Keyed by the chain and by the caller's credential, so another
+        // caller or chain never gets this token.
+        let key = format!(
+            "{}\0{}",
+            chain.cache_key(&self.endpoints.iamcredentials),
+            match &self.source {
+                Source::Static { token, .. } => format!(
+                    "static\0{:?}",
+                    ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref()
+                ),
+                s => s.cache_key(&self.endpoints),
+            }
+        );
+        if let Some(t) = self.cached(&key).filter(|t| usable(t)) {
+            tracing::debug!("using cached token for {}", chain.target);
+            *memo = Some(t.clone());
+            return Ok(t);
+        }
+        let mut caller = self.source_token(None).await?;
+        let url = chain.url(&self.endpoints.iamcredentials);
+        let body = bytes::Bytes::from(chain.body().to_string());
+        let mut refreshed = false;
+        let t = loop {
+            tracing::debug!("impersonating {} (IAM Credentials)", chain.joined());
+            let bearer = format!("Bearer {}", caller.access.secret());
+            let resp = self
+                .http()
+                .await
+                .send(
+                    http::Method::POST,
+                    &url,
+                    &[("authorization", bearer.as_str())],
+                    Some(("application/json", body.clone())),
+                )
+                .await
+                .map_err(|err| AuthError::Http {
+                    source_desc: format!("impersonating {}", chain.target),
+                    err,
+                })?;
+            // A cached caller token that was revoked: one fresh one.
+            if resp.status == http::StatusCode::UNAUTHORIZED
+                && !refreshed
+                && !self.source_is_static()
+            {
+                refreshed = true;
+                caller = self.source_token(Some(&caller.access)).await?;
+                continue;
+            }
+            break impersonate::parse_response(chain, resp.status, &resp.body)?;
+        };
+        self.store(&key, &t);
+        *memo = Some(t.clone());
+        Ok(t)
+    }
+
+    fn source_is_static(&self) -> bool {
+        matches!(self.source, Source::Static { .. })
+    }
+
+    fn cached(&self, key: &str) -> Option<Token> {
+        self.cache_dir.as_deref().and_then(|d| cache::load(d, key))
+    }
+
+    fn store(&self, key: &str, t: &Token) {
+        if let Some(dir) = &self.cache_dir
+            && self.cache_write
+            && let Err(e) = cache::store(dir, key, t)
+        {
+            tracing::debug!("token cache not written: {e}");
+        }
+    }
+
+    /// The caller's own token (the only one without impersonation).
+    pub async fn source_token(&self, rejected: Option<&AccessToken>) -> Result<Token, AuthError> {
         let now = SystemTime::now();
         if let Source::Static { token, .. } = &self.source {
             return Ok(Token {
@@ -174,38 +389,26 @@ impl TokenProvider {
                 expires_at: None,
             });
         }
-        let mut memo = self.memo.lock().await;
+        let memo_lock = if self.chain.is_some() {
+            &self.source_memo
+        } else {
+            &self.memo
+        };
+        let mut memo = memo_lock.lock().await;
         let usable = |t: &Token| t.fresh_enough(now) && Some(&t.access) != rejected;
         if let Some(t) = memo.as_ref().filter(|t| usable(t)) {
             return Ok(t.clone());
         }
         let key = self.source.cache_key(&self.endpoints);
-        if let Some(dir) = &self.cache_dir
-            && let Some(t) = cache::load(dir, &key)
-            && usable(&t)
-        {
+        if let Some(t) = self.cached(&key).filter(|t| usable(t)) {
             tracing::debug!("using cached access token for {}", self.source.describe());
             *memo = Some(t.clone());
             return Ok(t);
         }
-        let http = self
-            .http
-            .get_or_init(|| async {
-                // The metadata server is link-local: never through a proxy.
-                match self.source {
-                    sources::Source::Metadata => HttpClient::direct(self.tls.clone()),
-                    _ => HttpClient::new(self.tls.clone()),
-                }
-            })
-            .await;
+        let http = self.source_http().await;
         tracing::debug!("requesting an access token for {}", self.source.describe());
         let t = sources::fetch(&self.source, &self.endpoints, http).await?;
-        if let Some(dir) = &self.cache_dir
-            && self.cache_write
-            && let Err(e) = cache::store(dir, &key, &t)
-        {
-            tracing::debug!("token cache not written: {e}");
-        }
+        self.store(&key, &t);
         *memo = Some(t.clone());
         Ok(t)
     }

@@ -30,6 +30,23 @@ pub struct ServiceAccountKey {
     pub token_uri: Option<String>,
 }
 
+/// What [`discover`] found: the caller's credential, and the service
+/// accounts to impersonate with it, if any.
+#[derive(Clone)]
+pub struct Credentials {
+    pub source: Source,
+    pub chain: Option<super::Chain>,
+}
+
+impl From<Source> for Credentials {
+    fn from(source: Source) -> Self {
+        Credentials {
+            source,
+            chain: None,
+        }
+    }
+}
+
 /// A credential source, found by [`discover`].
 #[derive(Clone)]
 pub enum Source {
@@ -107,17 +124,55 @@ struct Typed {
     kind: Option<String>,
 }
 
-/// Reads a credential file and dispatches on its `type`.
-pub fn read_credential_file(path: &Path) -> Result<Source, AuthError> {
+/// The fields of an `impersonated_service_account` file that we read.
+#[derive(Deserialize)]
+struct ImpersonatedFile {
+    service_account_impersonation_url: String,
+    #[serde(default)]
+    delegates: Option<Vec<String>>,
+    source_credentials: serde_json::Value,
+}
+
+/// Reads a credential file and dispatches on its `type`; an
+/// `impersonated_service_account` file gives its source credential and
+/// its chain.
+pub fn read_credential_file(path: &Path) -> Result<Credentials, AuthError> {
     let bad = |reason: String| AuthError::BadFile {
         path: path.to_path_buf(),
         reason,
     };
     let data = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
     let t: Typed = serde_json::from_slice(&data).map_err(|e| bad(format!("not JSON: {e}")))?;
+    if t.kind.as_deref() == Some("impersonated_service_account") {
+        let f: ImpersonatedFile = serde_json::from_slice(&data)
+            .map_err(|e| bad(format!("bad impersonated_service_account file: {e}")))?;
+        let chain = super::impersonate::from_adc(
+            path,
+            &f.service_account_impersonation_url,
+            f.delegates.as_deref().unwrap_or_default(),
+        )
+        .map_err(bad)?;
+        let inner = serde_json::to_vec(&f.source_credentials).unwrap_or_default();
+        let source = parse_source(path, &inner, "source_credentials: ")?;
+        return Ok(Credentials {
+            source,
+            chain: Some(chain),
+        });
+    }
+    parse_source(path, &data, "").map(Credentials::from)
+}
+
+/// A service-account key or authorized-user credential (`data` is the
+/// JSON object; `ctx` prefixes error reasons).
+fn parse_source(path: &Path, data: &[u8], ctx: &str) -> Result<Source, AuthError> {
+    let bad = |reason: String| AuthError::BadFile {
+        path: path.to_path_buf(),
+        reason: format!("{ctx}{reason}"),
+    };
+    let t: Typed = serde_json::from_slice(data).map_err(|e| bad(format!("not JSON: {e}")))?;
     match t.kind.as_deref() {
         Some("service_account") => {
-            let key: ServiceAccountKey = serde_json::from_slice(&data)
+            let key: ServiceAccountKey = serde_json::from_slice(data)
                 .map_err(|e| bad(format!("bad service account key: {e}")))?;
             if let Some(u) = &key.token_uri {
                 crate::endpoints::check_url("token_uri", u, "https", "http")
@@ -129,7 +184,7 @@ pub fn read_credential_file(path: &Path) -> Result<Source, AuthError> {
             })
         }
         Some("authorized_user") => {
-            let creds: AuthorizedUser = serde_json::from_slice(&data)
+            let creds: AuthorizedUser = serde_json::from_slice(data)
                 .map_err(|e| bad(format!("bad authorized_user credentials: {e}")))?;
             Ok(Source::AuthorizedUser {
                 path: path.to_path_buf(),
@@ -180,14 +235,35 @@ fn on_gce() -> bool {
     })
 }
 
-/// Finds the credential source, in the documented order.
-pub fn discover(get: &dyn Fn(&str) -> Option<String>, ep: &Endpoints) -> Result<Source, AuthError> {
+/// Finds the credential source, in the documented order, and the chain
+/// to impersonate: the `--impersonate-service-account` flag, then
+/// `CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT`, then gcloud's
+/// `auth/impersonate_service_account` (`property`), then the chain of an
+/// `impersonated_service_account` credential file (whose source
+/// credential is used either way).
+pub fn discover(
+    get: &dyn Fn(&str) -> Option<String>,
+    ep: &Endpoints,
+    property: Option<&str>,
+) -> Result<Credentials, AuthError> {
+    let setting = super::impersonate::from_settings(get, property)?;
+    let mut found = discover_source(get, ep)?;
+    if setting.is_some() {
+        found.chain = setting;
+    }
+    Ok(found)
+}
+
+fn discover_source(
+    get: &dyn Fn(&str) -> Option<String>,
+    ep: &Endpoints,
+) -> Result<Credentials, AuthError> {
     for var in ["IAP_SSH_ACCESS_TOKEN", "CLOUDSDK_AUTH_ACCESS_TOKEN"] {
         if let Some(t) = get(var)
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
         {
-            return Ok(Source::Static { token: t, var });
+            return Ok(Source::Static { token: t, var }.into());
         }
     }
     if let Some(p) = get("GOOGLE_APPLICATION_CREDENTIALS").filter(|s| !s.is_empty()) {
@@ -199,7 +275,7 @@ pub fn discover(get: &dyn Fn(&str) -> Option<String>, ep: &Endpoints) -> Result<
         }
     }
     if ep.metadata_explicit || on_gce() {
-        return Ok(Source::Metadata);
+        return Ok(Source::Metadata.into());
     }
     Err(AuthError::NoCredentials)
 }
@@ -356,7 +432,7 @@ mod tests {
             "GOOGLE_APPLICATION_CREDENTIALS" => Some("/nonexistent".to_string()),
             _ => None,
         };
-        match discover(&get, &ep()).unwrap() {
+        match discover(&get, &ep(), None).unwrap().source {
             Source::Static { token, var } => {
                 assert_eq!(token, "a");
                 assert_eq!(var, "IAP_SSH_ACCESS_TOKEN");
@@ -371,7 +447,7 @@ mod tests {
             (k == "GOOGLE_APPLICATION_CREDENTIALS").then(|| "/nonexistent/k.json".to_string())
         };
         assert!(matches!(
-            discover(&get, &ep()),
+            discover(&get, &ep(), None),
             Err(AuthError::BadFile { .. })
         ));
     }
@@ -386,7 +462,7 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            read_credential_file(&p),
+            read_credential_file(&p).map(|c| c.source),
             Ok(Source::AuthorizedUser { .. })
         ));
         std::fs::write(&p, r#"{"type":"external_account"}"#).unwrap();
@@ -399,6 +475,40 @@ mod tests {
         .unwrap();
         let e = read_credential_file(&p).err().unwrap();
         assert!(e.to_string().contains("unencrypted"), "{e}");
+    }
+
+    #[test]
+    fn impersonated_service_account_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("adc.json");
+        std::fs::write(
+            &p,
+            r#"{"delegates":["d@p.iam.gserviceaccount.com"],
+               "service_account_impersonation_url":"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/t@p.iam.gserviceaccount.com:generateAccessToken",
+               "source_credentials":{"client_id":"c","client_secret":"s","refresh_token":"r","type":"authorized_user","universe_domain":"googleapis.com"},
+               "type":"impersonated_service_account"}"#,
+        )
+        .unwrap();
+        let c = read_credential_file(&p).unwrap();
+        assert!(matches!(c.source, Source::AuthorizedUser { .. }));
+        let chain = c.chain.unwrap();
+        assert_eq!(chain.target, "t@p.iam.gserviceaccount.com");
+        assert_eq!(chain.delegates, ["d@p.iam.gserviceaccount.com"]);
+        // A setting replaces the file's chain; the file's source stays.
+        let path = p.display().to_string();
+        let get = |k: &str| (k == "GOOGLE_APPLICATION_CREDENTIALS").then(|| path.clone());
+        let c = discover(&get, &ep(), Some("x@p.iam.gserviceaccount.com")).unwrap();
+        assert!(matches!(c.source, Source::AuthorizedUser { .. }));
+        assert_eq!(c.chain.unwrap().target, "x@p.iam.gserviceaccount.com");
+        std::fs::write(
+            &p,
+            r#"{"service_account_impersonation_url":"https://x/v1/projects/-/serviceAccounts/t@p.iam.gserviceaccount.com:generateAccessToken",
+               "source_credentials":{"type":"external_account_authorized_user"},
+               "type":"impersonated_service_account"}"#,
+        )
+        .unwrap();
+        let e = read_credential_file(&p).err().unwrap().to_string();
+        assert!(e.contains("source_credentials: credential type `external_account_authorized_user` is not supported"), "{e}");
     }
 
     #[test]

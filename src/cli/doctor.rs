@@ -259,7 +259,20 @@ async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
             return Ok(r.first_failure.unwrap_or(exit::OTHER));
         }
     };
-    let desc = api.tokens().source().describe();
+    let mut desc = api.tokens().describe();
+    if let Some(c) = api.tokens().chain() {
+        // "impersonating SA (as CALLER)", the caller by email when known.
+        if let Ok(Some(me)) = api.caller_email().await {
+            desc = match c.delegates.is_empty() {
+                true => format!("impersonating {} (as {me})", c.target),
+                false => format!(
+                    "impersonating {} through {} (as {me})",
+                    c.target,
+                    c.delegates.join(", ")
+                ),
+            };
+        }
+    }
     if let Err(e) = api.tokens().token(None).await {
         r.fail_user(&format!("credentials ({desc})"), &UserError::from(e));
         return Ok(r.first_failure.unwrap_or(exit::OTHER));

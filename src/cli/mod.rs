@@ -26,6 +26,13 @@ pub struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
+    /// Act as this service account (EMAIL), through IAM Credentials; with
+    /// a comma-separated chain, the last is acted as and the others are
+    /// delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then
+    /// gcloud's auth/impersonate_service_account.
+    #[arg(long, global = true, value_name = "EMAIL[,EMAIL...]")]
+    pub impersonate_service_account: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -55,6 +62,9 @@ pub enum Command {
 /// Runs the parsed command; returns the exit status.
 pub fn run(cli: Cli) -> Result<i32, UserError> {
     let quiet = cli.quiet;
+    if let Some(v) = cli.impersonate_service_account {
+        crate::auth::impersonate::set_flag(v);
+    }
     match cli.command {
         Command::Setup(a) => setup::run(a, quiet),
         Command::Ssh(a) => ssh::run_ssh(a, quiet),

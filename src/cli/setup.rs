@@ -101,6 +101,7 @@ pub fn run(a: SetupArgs, quiet: bool) -> Result<i32, UserError> {
             Some(p) => checked_exe(absolute(p))?,
             None => super::exe_path()?,
         },
+        global_args: crate::auth::impersonate::launcher_args(),
     };
     let mut err = std::io::stderr();
     if opts.remove {

@@ -111,6 +111,7 @@ fn prepare(
         remove: false,
         quiet,
         exe: super::exe_path()?,
+        global_args: crate::auth::impersonate::launcher_args(),
     };
     let rt = super::runtime()?;
     rt.block_on(async {

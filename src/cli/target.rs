@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::auth::{TokenProvider, discover};
+use crate::auth::TokenProvider;
 use crate::endpoints::Endpoints;
 use crate::error::{UserError, exit};
 use crate::relay::url::{Dest, Target};
@@ -204,14 +204,7 @@ impl TargetArgs {
 pub fn relay_from_env() -> Result<Relay, UserError> {
     let endpoints = Endpoints::from_env()?;
     let tls = crate::tls::from_env()?;
-    let source = discover(&|k| std::env::var(k).ok(), &endpoints)?;
-    tracing::info!("credentials: {}", source.describe());
-    let tokens = TokenProvider::new(
-        source,
-        endpoints.clone(),
-        tls.clone(),
-        TokenProvider::default_cache_dir(),
-    );
+    let tokens = TokenProvider::from_env(&endpoints, tls.clone())?;
     Ok(Relay {
         tunnel_base: endpoints.tunnel_base.clone(),
         tls,

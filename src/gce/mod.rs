@@ -170,8 +170,19 @@ impl Api {
     /// The email of the principal the tokens belong to (OAuth tokeninfo).
     pub async fn token_email(&self) -> Result<Option<String>, ApiError> {
         let token = self.tokens.token(None).await?;
+        self.email_of(&token.access).await
+    }
+
+    /// Under impersonation, the caller's own email (tokeninfo of the
+    /// caller's token); otherwise the same as [`Api::token_email`].
+    pub async fn caller_email(&self) -> Result<Option<String>, ApiError> {
+        let token = self.tokens.source_token(None).await?;
+        self.email_of(&token.access).await
+    }
+
+    async fn email_of(&self, token: &crate::auth::AccessToken) -> Result<Option<String>, ApiError> {
         let form = form_urlencoded::Serializer::new(String::new())
-            .append_pair("access_token", token.access.secret())
+            .append_pair("access_token", token.secret())
             .finish();
         // POST keeps the token out of URLs and logs. Google documents
         // `GET ?access_token=`; whether every deployment takes the POST
@@ -216,14 +227,7 @@ impl Api {
     pub fn from_env_for(dry_run: bool) -> Result<Api, UserError> {
         let endpoints = Endpoints::from_env()?;
         let tls = crate::tls::from_env()?;
-        let source = crate::auth::discover(&|k| std::env::var(k).ok(), &endpoints)?;
-        tracing::info!("credentials: {}", source.describe());
-        let mut tokens = TokenProvider::new(
-            source,
-            endpoints.clone(),
-            tls.clone(),
-            TokenProvider::default_cache_dir(),
-        );
+        let mut tokens = TokenProvider::from_env(&endpoints, tls.clone())?;
         if dry_run {
             tokens = tokens.read_only_cache();
         }

@@ -53,8 +53,16 @@ pub(crate) async fn account_email(
     {
         return Ok(a);
     }
-    if let Source::ServiceAccount { key, .. } = api.tokens().source() {
-        return Ok(key.client_email.clone());
+    // Under impersonation, OS Login acts as the target (gcloud passes
+    // the raw setting, a whole chain included, which is a bug).
+    match api.tokens().chain() {
+        Some(c) if c.target.contains('@') => return Ok(c.target.clone()),
+        Some(_) => {}
+        None => {
+            if let Source::ServiceAccount { key, .. } = api.tokens().source() {
+                return Ok(key.client_email.clone());
+            }
+        }
     }
     match api.token_email().await {
         Ok(Some(e)) => return Ok(e),

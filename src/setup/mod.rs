@@ -52,6 +52,9 @@ pub struct Options {
     pub quiet: bool,
     /// Absolute path of the iap-ssh executable for ProxyCommand.
     pub exe: String,
+    /// Options written before `proxy` in each ProxyCommand, so that ssh
+    /// acts as this run did (`--impersonate-service-account=…`).
+    pub global_args: String,
 }
 
 /// Parallel requests for per-instance work.
@@ -231,6 +234,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     let claims = reserved::gather(&opts.ssh_config, dirs::home_dir().as_deref());
     let cx = plan::Context {
         exe: &opts.exe,
+        global_args: &opts.global_args,
         identity_file: &identity_file,
         known_hosts_path: &known_hosts_value,
         known_aliases: &known_aliases,

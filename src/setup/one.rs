@@ -171,7 +171,13 @@ pub async fn prepare(
             } else {
                 Strict::AcceptNew
             },
-            proxy_command: plan::proxy_command(&opts.exe, project, &vm.zone, &vm.name),
+            proxy_command: plan::proxy_command(
+                &opts.exe,
+                &opts.global_args,
+                project,
+                &vm.zone,
+                &vm.name,
+            ),
         },
         wrote_metadata,
         fresh_metadata,

@@ -63,9 +63,11 @@ pub fn validate(project: &str, inst: &Instance) -> Result<(), String> {
 
 /// The ProxyCommand for `vm`: `EXE proxy --project P --zone Z NAME %p`,
 /// the executable shell-quoted (ssh runs it with `sh -c`) and `%` doubled.
-pub fn proxy_command(exe: &str, project: &str, zone: &str, name: &str) -> String {
+/// `global` holds options that go before `proxy` (`--impersonate-service-account=…`,
+/// validated to be shell-safe), empty or starting with a space.
+pub fn proxy_command(exe: &str, global: &str, project: &str, zone: &str, name: &str) -> String {
     format!(
-        "{} proxy --project {project} --zone {zone} {name} %p",
+        "{}{global} proxy --project {project} --zone {zone} {name} %p",
         quote::shell_word(exe).replace('%', "%%")
     )
 }
@@ -77,9 +79,9 @@ pub fn proxy_command(exe: &str, project: &str, zone: &str, name: &str) -> String
 /// wildcard block never matches a name with `'` in it
 /// ([`wildcard_patterns`]); `--` keeps a name starting with `-` from
 /// reading as an option. `proxy` validates each part again.
-pub fn wildcard_proxy_command(exe: &str) -> String {
+pub fn wildcard_proxy_command(exe: &str, global: &str) -> String {
     format!(
-        "{} proxy -- '%n' %p",
+        "{}{global} proxy -- '%n' %p",
         quote::shell_word(exe).replace('%', "%%")
     )
 }
@@ -104,6 +106,8 @@ pub struct Withheld {
 /// Everything the blocks need besides the VMs.
 pub struct Context<'a> {
     pub exe: &'a str,
+    /// Options before `proxy` in every ProxyCommand (see [`proxy_command`]).
+    pub global_args: &'a str,
     pub identity_file: &'a str,
     pub known_hosts_path: &'a str,
     /// Host names the known-hosts file has keys for.
@@ -196,7 +200,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
             },
             host_key_alias: Some(alias),
             known_hosts: cx.known_hosts_path.to_string(),
-            proxy_command: proxy_command(cx.exe, &v.project, &v.zone, &v.name),
+            proxy_command: proxy_command(cx.exe, cx.global_args, &v.project, &v.zone, &v.name),
         });
     }
     for p in cx.projects {
@@ -215,7 +219,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
             host_key_alias: None,
             known_hosts: cx.known_hosts_path.to_string(),
             strict: Strict::AcceptNew,
-            proxy_command: wildcard_proxy_command(cx.exe),
+            proxy_command: wildcard_proxy_command(cx.exe, cx.global_args),
         });
     }
     (out, withheld)
@@ -252,6 +256,7 @@ mod tests {
         let projects = vec!["proj-a".to_string(), "proj-b".to_string()];
         let cx = Context {
             exe: "/opt/my tools/iap-ssh",
+            global_args: "",
             identity_file: "/h/.ssh/k",
             known_hosts_path: "/h/.ssh/kh",
             known_aliases: &known_hosts::aliases("compute.3 ssh-ed25519 AAAA\n"),
@@ -316,6 +321,7 @@ mod tests {
         let projects = vec!["proj-a".to_string()];
         let cx = Context {
             exe: "/bin/iap-ssh",
+            global_args: "",
             identity_file: "/h/.ssh/k",
             known_hosts_path: "/h/.ssh/kh",
             known_aliases: &Default::default(),
@@ -339,7 +345,7 @@ mod tests {
     #[test]
     fn percent_in_exe_is_escaped() {
         assert_eq!(
-            proxy_command("/x%y/iap-ssh", "p", "z", "n"),
+            proxy_command("/x%y/iap-ssh", "", "p", "z", "n"),
             "/x%%y/iap-ssh proxy --project p --zone z n %p"
         );
     }

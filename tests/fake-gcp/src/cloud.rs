@@ -89,7 +89,8 @@ pub struct Cloud {
     /// (project, zone, name) → (metadata, status)
     pub instances: BTreeMap<(String, String, String), (Meta, String)>,
     pub ops: HashMap<String, (Value, u32)>,
-    pub profile: Profile,
+    /// OS Login profiles by principal email.
+    pub profiles: BTreeMap<String, Profile>,
     conflicts_left: u32,
     pub metadata_writes: u64,
     pub oslogin_writes: u64,
@@ -134,7 +135,7 @@ impl Cloud {
             projects,
             instances,
             ops: HashMap::new(),
-            profile: Profile::default(),
+            profiles: BTreeMap::new(),
             conflicts_left: config.faults.metadata_conflicts,
             metadata_writes: 0,
             oslogin_writes: 0,
@@ -234,7 +235,7 @@ impl Cloud {
     pub fn snapshot(&self) -> String {
         format!(
             "{:?}\n{:?}\n{:?}",
-            self.projects, self.instances, self.profile
+            self.projects, self.instances, self.profiles
         )
     }
 }

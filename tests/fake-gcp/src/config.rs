@@ -100,6 +100,18 @@ impl Default for Account {
     }
 }
 
+/// A service account principals may impersonate (IAM Credentials).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceAccount {
+    pub email: String,
+    /// The numeric unique ID (21 digits); its OS Login user is `sa_<id>`.
+    pub unique_id: String,
+    /// Principals (user or service account emails) holding
+    /// `roles/iam.serviceAccountTokenCreator` on this account.
+    #[serde(default)]
+    pub token_creators: Vec<String>,
+}
+
 impl Account {
     pub fn posix_username(&self) -> String {
         self.username
@@ -195,6 +207,13 @@ pub struct Config {
     /// is the session's.
     #[serde(default)]
     pub extra_tokens: BTreeMap<String, String>,
+    /// Service accounts that can be impersonated.
+    #[serde(default)]
+    pub service_accounts: Vec<ServiceAccount>,
+    /// IAM on tunnels by principal: when set, only these accounts may
+    /// open tunnels (others get 4033), on top of `iap_access`.
+    #[serde(default)]
+    pub tunnel_principals: Option<Vec<String>>,
 }
 
 fn default_guest_delay() -> u64 {
@@ -351,6 +370,35 @@ impl Instance {
 }
 
 impl Config {
+    /// The OS Login POSIX user of a principal: the configured account's,
+    /// `sa_<uniqueId>` for a known service account, else the email with
+    /// `.` and `@` replaced by `_`.
+    pub fn posix_username_of(&self, email: &str) -> String {
+        if email == self.account.email {
+            return self.account.posix_username();
+        }
+        match self.service_account(email) {
+            Some(sa) => format!("sa_{}", sa.unique_id),
+            None => email.replace(['.', '@'], "_"),
+        }
+    }
+
+    /// A service account by email or unique ID.
+    pub fn service_account(&self, id: &str) -> Option<&ServiceAccount> {
+        self.service_accounts
+            .iter()
+            .find(|s| s.email == id || s.unique_id == id)
+    }
+
+    /// May `principal` open tunnels (IAM on the tunnel resource)?
+    pub fn may_tunnel(&self, principal: Option<&str>) -> bool {
+        self.iap_access
+            && match &self.tunnel_principals {
+                None => true,
+                Some(list) => principal.is_some_and(|p| list.iter().any(|x| x == p)),
+            }
+    }
+
     pub fn find(&self, project: &str, zone: &str, name: &str) -> Option<&Instance> {
         self.instances
             .iter()

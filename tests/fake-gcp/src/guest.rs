@@ -153,17 +153,16 @@ pub fn effective_keys(state: &State, i: &Instance) -> BTreeMap<String, Vec<Strin
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let windows = i.os_features.iter().any(|f| f == "WINDOWS");
     if !windows && flag(p.get("enable-oslogin"), m.get("enable-oslogin")) {
-        // OS Login: the profile's keys for its POSIX user; metadata ignored.
-        if c.profile.posix {
-            let now = now_usec();
-            let keys: Vec<String> = c
-                .profile
+        // OS Login: each profile's keys for its POSIX user; metadata ignored.
+        let now = now_usec();
+        for (email, p) in c.profiles.iter().filter(|(_, p)| p.posix) {
+            let keys: Vec<String> = p
                 .keys
                 .values()
                 .filter(|k| k.expiration_usec.is_none_or(|e| e > now))
                 .map(|k| k.key.clone())
                 .collect();
-            out.insert(state.config.account.posix_username(), keys);
+            out.insert(state.config.posix_username_of(email), keys);
         }
         return out;
     }

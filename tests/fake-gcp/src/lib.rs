@@ -12,6 +12,7 @@ pub mod cloud;
 pub mod compute;
 pub mod config;
 pub mod guest;
+pub mod iamcredentials;
 pub mod oauth;
 pub mod oslogin;
 pub mod protocol;
@@ -41,6 +42,8 @@ pub struct ReadyInfo {
     pub authorized_user_file: PathBuf,
     pub tokeninfo_url: String,
     pub iap_url: String,
+    /// IAM Credentials base URL (`IAP_SSH_IAMCREDENTIALS_URL`).
+    pub iamcredentials_url: String,
 }
 
 impl ReadyInfo {
@@ -54,6 +57,10 @@ impl ReadyInfo {
             ("IAP_SSH_METADATA_URL", self.metadata_url.clone()),
             ("IAP_SSH_TOKENINFO_URL", self.tokeninfo_url.clone()),
             ("IAP_SSH_IAP_URL", self.iap_url.clone()),
+            (
+                "IAP_SSH_IAMCREDENTIALS_URL",
+                self.iamcredentials_url.clone(),
+            ),
             ("IAP_SSH_CA_FILE", self.ca_file.display().to_string()),
         ]
     }
@@ -131,6 +138,7 @@ impl FakeGcp {
             authorized_user_file: au_file,
             tokeninfo_url: format!("https://{base}/tokeninfo"),
             iap_url: format!("https://{base}/iap/v1/"),
+            iamcredentials_url: format!("https://{base}/"),
         };
         guest::schedule(state.clone());
         Ok(FakeGcp {

@@ -12,32 +12,36 @@ use crate::compute::{error, json_body};
 use crate::oauth::Reply;
 use crate::state::State;
 
-fn profile_json(state: &State) -> Value {
-    let acct = &state.config.account;
+fn profile_json(state: &State, email: &str) -> Value {
     let c = state.cloud.lock().unwrap();
     let now = now_usec();
-    let keys: serde_json::Map<String, Value> = c
-        .profile
+    let empty = crate::cloud::Profile::default();
+    let profile = c.profiles.get(email).unwrap_or(&empty);
+    let keys: serde_json::Map<String, Value> = profile
         .keys
         .iter()
         // Expired keys disappear from the profile (UNCONFIRMED, per spec).
         .filter(|(_, k)| k.expiration_usec.is_none_or(|e| e > now))
         .map(|(fp, k)| {
             let mut v = json!({"key": k.key, "fingerprint": fp,
-                "name": format!("users/{}/sshPublicKeys/{fp}", acct.email)});
+                "name": format!("users/{email}/sshPublicKeys/{fp}")});
             if let Some(e) = k.expiration_usec {
                 v["expirationTimeUsec"] = json!(e.to_string());
             }
             (fp.clone(), v)
         })
         .collect();
-    let mut v = json!({"name": "103245889572338520153"});
-    if c.profile.posix {
-        let user = acct.posix_username();
+    let id = state
+        .config
+        .service_account(email)
+        .map_or("103245889572338520153", |s| s.unique_id.as_str());
+    let mut v = json!({"name": id});
+    if profile.posix {
+        let user = state.config.posix_username_of(email);
         v["posixAccounts"] = json!([{
             "primary": true, "username": user, "uid": "1234567890", "gid": "1234567890",
             "homeDirectory": format!("/home/{user}"), "operatingSystemType": "LINUX",
-            "accountId": "fake-project", "name": format!("users/{}/projects/fake-project", acct.email),
+            "accountId": "fake-project", "name": format!("users/{email}/projects/fake-project"),
         }]);
     }
     if !keys.is_empty() {
@@ -81,7 +85,9 @@ fn parse_key(body: &[u8]) -> Result<(String, Option<i64>), Reply> {
     Ok((key, exp))
 }
 
-pub fn handle(state: &Arc<State>, method: &str, rest: &str, body: &[u8]) -> Reply {
+/// One OS Login call by `caller` (the principal of the request's token):
+/// a principal reaches only its own profile.
+pub fn handle(state: &Arc<State>, caller: &str, method: &str, rest: &str, body: &[u8]) -> Reply {
     let Some(rest) = rest.strip_prefix("users/") else {
         return error(
             404,
@@ -94,7 +100,7 @@ pub fn handle(state: &Arc<State>, method: &str, rest: &str, body: &[u8]) -> Repl
         None => (rest, ""),
     };
     let user = percent_decode(user_raw);
-    if user != state.config.account.email {
+    if user != caller {
         return (
             403,
             json!({"error": {"code": 403, "status": "PERMISSION_DENIED",
@@ -103,7 +109,7 @@ pub fn handle(state: &Arc<State>, method: &str, rest: &str, body: &[u8]) -> Repl
         );
     }
     match (method, tail) {
-        ("GET", "/loginProfile") => (200, profile_json(state).to_string()),
+        ("GET", "/loginProfile") => (200, profile_json(state, &user).to_string()),
         ("POST", ":importSshPublicKey") => {
             let (key, exp) = match parse_key(body) {
                 Ok(x) => x,
@@ -112,8 +118,9 @@ pub fn handle(state: &Arc<State>, method: &str, rest: &str, body: &[u8]) -> Repl
             {
                 let mut c = state.cloud.lock().unwrap();
                 let fp = key_fingerprint(&key);
-                c.profile.posix = true;
-                c.profile.keys.insert(
+                let profile = c.profiles.entry(user.clone()).or_default();
+                profile.posix = true;
+                profile.keys.insert(
                     fp,
                     LoginKey {
                         key,
@@ -126,13 +133,13 @@ pub fn handle(state: &Arc<State>, method: &str, rest: &str, body: &[u8]) -> Repl
             crate::guest::sync_now(state);
             (
                 200,
-                json!({"loginProfile": profile_json(state), "details": ""}).to_string(),
+                json!({"loginProfile": profile_json(state, &user), "details": ""}).to_string(),
             )
         }
         (m, t) if t.starts_with("/sshPublicKeys/") => {
             let fp = &t["/sshPublicKeys/".len()..];
             let mut c = state.cloud.lock().unwrap();
-            let Some(k) = c.profile.keys.get(fp).cloned() else {
+            let Some(k) = c.profiles.get(&user).and_then(|p| p.keys.get(fp)).cloned() else {
                 return error(404, "notFound", "Requested entity was not found.");
             };
             let view = |k: &LoginKey| {
@@ -145,7 +152,7 @@ pub fn handle(state: &Arc<State>, method: &str, rest: &str, body: &[u8]) -> Repl
             match m {
                 "GET" => (200, view(&k).to_string()),
                 "DELETE" => {
-                    c.profile.keys.remove(fp);
+                    c.profiles.entry(user.clone()).or_default().keys.remove(fp);
                     c.oslogin_writes += 1;
                     drop(c);
                     state.event("oslogin delete");
@@ -162,7 +169,11 @@ pub fn handle(state: &Arc<State>, method: &str, rest: &str, body: &[u8]) -> Repl
                         expiration_usec: exp,
                     };
                     let out = view(&k2);
-                    c.profile.keys.insert(fp.to_string(), k2);
+                    c.profiles
+                        .entry(user.clone())
+                        .or_default()
+                        .keys
+                        .insert(fp.to_string(), k2);
                     c.oslogin_writes += 1;
                     drop(c);
                     state.event("oslogin patch");
@@ -185,7 +196,7 @@ pub fn tokeninfo(state: &State, token: Option<&str>) -> Reply {
     match token {
         Some(t) if state.token_valid(t) => (
             200,
-            json!({"email": state.config.account.email, "email_verified": "true",
+            json!({"email": state.token_account(t).unwrap_or_default(), "email_verified": "true",
                 "scope": "https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/userinfo.email openid",
                 "expires_in": "3000"})
             .to_string(),

@@ -186,9 +186,21 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes
             } else if let Some(rest) = p.strip_prefix("/iap/v1/") {
                 iap_test_permissions(&state, method.as_str(), rest)
             } else {
-                crate::oslogin::handle(&state, method.as_str(), &p["/oslogin/v1/".len()..], &body)
+                let caller = bearer.as_deref().and_then(|t| state.token_account(t)).unwrap_or_default();
+                crate::oslogin::handle(&state, &caller, method.as_str(), &p["/oslogin/v1/".len()..], &body)
             };
             json(r)
+        }
+        ("POST", p) if p.starts_with("/v1/projects/-/serviceAccounts/") => {
+            let bearer = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_string);
+            let p = p.to_string();
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            json(crate::iamcredentials::generate_access_token(&state, bearer.as_deref(), &p, &body))
         }
         _ => json((
             404,

@@ -32,6 +32,8 @@ pub struct State {
     pub cloud: Mutex<crate::cloud::Cloud>,
     pub static_token: String,
     minted: Mutex<HashMap<String, Instant>>,
+    /// Tokens minted by IAM Credentials: token → (expiry, service account).
+    impersonated: Mutex<HashMap<String, (Instant, String)>>,
     pub stats: Stats,
     events: Mutex<Vec<String>>,
     pub sessions: Mutex<HashMap<String, Arc<RelaySession>>>,
@@ -60,6 +62,7 @@ impl State {
             config,
             static_token,
             minted: Mutex::new(HashMap::new()),
+            impersonated: Mutex::new(HashMap::new()),
             stats: Stats::default(),
             events: Mutex::new(Vec::new()),
             sessions: Mutex::new(HashMap::new()),
@@ -99,9 +102,33 @@ impl State {
         t
     }
 
+    /// Mints a service account's token (IAM Credentials), valid for
+    /// `lifetime`.
+    pub fn mint_impersonated(&self, account: &str, lifetime: Duration) -> (String, Instant) {
+        let t = format!("ya29.fake-imp-{}", random_hex(24));
+        let exp = Instant::now() + lifetime;
+        self.impersonated
+            .lock()
+            .unwrap()
+            .insert(t.clone(), (exp, account.to_string()));
+        (t, exp)
+    }
+
+    fn impersonated_account(&self, token: &str) -> Option<String> {
+        self.impersonated
+            .lock()
+            .unwrap()
+            .get(token)
+            .filter(|(exp, _)| *exp > Instant::now())
+            .map(|(_, a)| a.clone())
+    }
+
     /// Is `token` a valid bearer token right now?
     pub fn token_valid(&self, token: &str) -> bool {
         if token == self.static_token || self.config.extra_tokens.contains_key(token) {
+            return true;
+        }
+        if self.impersonated_account(token).is_some() {
             return true;
         }
         self.minted
@@ -116,6 +143,9 @@ impl State {
         if let Some(a) = self.config.extra_tokens.get(token) {
             return Some(a.clone());
         }
+        if let Some(a) = self.impersonated_account(token) {
+            return Some(a);
+        }
         self.token_valid(token)
             .then(|| self.config.account.email.clone())
     }
@@ -124,6 +154,7 @@ impl State {
     /// once, cached copies included.
     pub fn revoke_minted(&self) {
         self.minted.lock().unwrap().clear();
+        self.impersonated.lock().unwrap().clear();
     }
 
     /// The HTTP status the `connect_http` / `reconnect_http` fault wants
@@ -140,6 +171,9 @@ impl State {
 
     /// When a minted token expires (None for the static token or unknown ones).
     pub fn token_expiry(&self, token: &str) -> Option<Instant> {
+        if let Some((exp, _)) = self.impersonated.lock().unwrap().get(token) {
+            return Some(*exp);
+        }
         self.minted.lock().unwrap().get(token).copied()
     }
 

@@ -191,7 +191,12 @@ pub async fn handle(
         if query.contains_key("zone") || query.contains_key("instance") {
             return reject(&state, ws, 4008, "zone/instance not allowed with host").await;
         }
-        if !token_ok || !state.config.has_project(&project) {
+        if !token_ok
+            || !state.config.has_project(&project)
+            || !state
+                .config
+                .may_tunnel(state.token_account(&token).as_deref())
+        {
             return reject(&state, ws, 4033, "not authorized").await;
         }
         let Some(h) = state.config.find_host(&project, &region, &network, &host) else {
@@ -207,7 +212,11 @@ pub async fn handle(
             "connect project={project} zone={zone} instance={instance} interface={interface} port={port} new_websocket={} user_agent={ua} origin={origin}",
             q("newWebsocket"),
         ));
-        if !token_ok || !state.config.has_project(&project) || !state.config.iap_access {
+        let principal = state.token_account(&token);
+        if !token_ok
+            || !state.config.has_project(&project)
+            || !state.config.may_tunnel(principal.as_deref())
+        {
             return reject(&state, ws, 4033, "not authorized").await;
         }
         let Some(inst) = state.config.find(&project, &zone, &instance) else {

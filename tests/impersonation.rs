@@ -1,0 +1,243 @@
+//! Service-account impersonation end to end: the fake's IAM Credentials
+//! endpoint (checks the caller's token and each hop's Token Creator
+//! grant, records the delegates), a relay that only admits the service
+//! account, OS Login as `sa_<uniqueId>`, and real ssh through the config
+//! `setup` wrote.
+
+mod common;
+
+use common::*;
+use fake_gcp::config::ServiceAccount;
+
+const SA: &str = "deployer@iap-proj-a.iam.gserviceaccount.com";
+const SA_ID: &str = "100110341521630214262";
+const HOP: &str = "hop@iap-proj-a.iam.gserviceaccount.com";
+const LOCKED: &str = "locked@iap-proj-a.iam.gserviceaccount.com";
+
+/// The fleet, where only `SA` may open tunnels: the caller
+/// ([`ACCOUNT`]) may impersonate `SA` and `HOP`, `HOP` may impersonate
+/// `SA`, and nobody `LOCKED`.
+fn fleet() -> Fleet {
+    Fleet::new(|c| {
+        let sa = |email: &str, id: &str, creators: &[&str]| ServiceAccount {
+            email: email.into(),
+            unique_id: id.into(),
+            token_creators: creators.iter().map(|s| s.to_string()).collect(),
+        };
+        c.service_accounts = vec![
+            sa(SA, SA_ID, &[ACCOUNT, HOP]),
+            sa(HOP, "100110341521630214263", &[ACCOUNT]),
+            sa(LOCKED, "100110341521630214264", &[]),
+        ];
+        c.tunnel_principals = Some(vec![SA.into()]);
+    })
+}
+
+fn grants(f: &Fleet) -> Vec<String> {
+    f.fake
+        .state
+        .events()
+        .into_iter()
+        .filter(|e| e.starts_with("iamcredentials generateAccessToken"))
+        .collect()
+}
+
+/// `iap-ssh [GLOBAL] proxy … vm-project 22` with stdin closed: the
+/// VM's SSH banner when the tunnel opens.
+fn banner(f: &Fleet, global: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = f.iap_ssh();
+    c.args(global)
+        .args([
+            "proxy",
+            "--project",
+            PROJ_A,
+            "--zone",
+            "us-central1-b",
+            "vm-project",
+            "22",
+        ])
+        .write_stdin("");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn assert_banner(out: &std::process::Output) {
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("SSH-2.0-"),
+        "no banner: {}",
+        stderr_of(out)
+    );
+}
+
+#[test]
+fn setup_and_ssh_act_as_the_service_account() {
+    let f = fleet();
+    // The caller alone may not tunnel here.
+    let out = banner(&f, &[], &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+
+    let out = f
+        .iap_ssh()
+        .args(["--impersonate-service-account", SA, "setup"])
+        .args(["--project", PROJ_A, "--project", PROJ_B])
+        .output()
+        .unwrap();
+    let summary = stderr_of(&out);
+    assert!(out.status.success(), "{summary}");
+    let os_user = format!("sa_{SA_ID}");
+    assert!(
+        summary.contains(&format!("OS Login ({SA} as {os_user}): written (1 VM)")),
+        "{summary}"
+    );
+    let cfg = std::fs::read_to_string(f.config_path()).unwrap();
+    assert!(cfg.contains(&format!("User {os_user}")), "{cfg}");
+    assert!(
+        cfg.contains(&format!("--impersonate-service-account={SA} proxy")),
+        "the ProxyCommand must act as the service account too:\n{cfg}"
+    );
+    let first = grants(&f);
+    assert!(!first.is_empty());
+    assert!(
+        first.iter().all(|e| e.contains(&format!(
+            "caller={ACCOUNT} target={SA} delegates= raw_delegates=absent"
+        ))),
+        "{first:?}"
+    );
+
+    // Plain ssh through the written config: OS Login as sa_<id> on one VM,
+    // metadata keys on another; the relay admits only the service account.
+    f.wait_keys("vm-oslogin", &os_user);
+    assert_eq!(f.ssh_ok("vm-oslogin", "id -un").trim(), os_user);
+    assert_eq!(f.ssh_ok("vm-project", "echo ok").trim(), "ok");
+    // The impersonated token is cached: more connections, no more calls.
+    let before = grants(&f).len();
+    assert_eq!(f.ssh_ok("vm-project", "echo again").trim(), "again");
+    assert_eq!(grants(&f).len(), before, "{:?}", grants(&f));
+}
+
+#[test]
+fn a_chain_sends_delegates_in_the_documented_form() {
+    let f = fleet();
+    let chain = format!("{HOP},{SA}");
+    let out = banner(
+        &f,
+        &[],
+        &[("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT", chain.as_str())],
+    );
+    assert_banner(&out);
+    let g = grants(&f);
+    assert_eq!(g.len(), 1, "{g:?}");
+    assert!(
+        g[0].contains(&format!(
+            "caller={ACCOUNT} target={SA} delegates={HOP} raw_delegates=[\"projects/-/serviceAccounts/{HOP}\"]"
+        )),
+        "{g:?}"
+    );
+}
+
+#[test]
+fn gcloud_property_and_adc_file_select_impersonation() {
+    let f = fleet();
+    // gcloud's auth/impersonate_service_account.
+    let gdir = f.tmp.path().join("gcloud");
+    std::fs::create_dir_all(gdir.join("configurations")).unwrap();
+    std::fs::write(gdir.join("active_config"), "default").unwrap();
+    std::fs::write(
+        gdir.join("configurations/config_default"),
+        format!("[auth]\nimpersonate_service_account = {SA}\n"),
+    )
+    .unwrap();
+    let g = gdir.display().to_string();
+    assert_banner(&banner(&f, &[], &[("CLOUDSDK_CONFIG", g.as_str())]));
+    assert_eq!(grants(&f).len(), 1);
+
+    // An ADC file of type impersonated_service_account, over the fake's
+    // authorized-user credentials (refresh-token grant).
+    let user: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&f.fake.info.authorized_user_file).unwrap()).unwrap();
+    let adc = f.tmp.path().join("imp.json");
+    std::fs::write(
+        &adc,
+        serde_json::json!({
+            "delegates": [],
+            "service_account_impersonation_url": format!(
+                "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{SA}:generateAccessToken"
+            ),
+            "source_credentials": user,
+            "type": "impersonated_service_account",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let a = adc.display().to_string();
+    let mut c = f.iap_ssh();
+    c.env_remove("IAP_SSH_ACCESS_TOKEN")
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &a)
+        .arg("doctor");
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &stderr_of(&out);
+    assert!(
+        text.contains(&format!(
+            "credentials: impersonating {SA} (as {ACCOUNT}); token accepted for {SA}"
+        )),
+        "{text}"
+    );
+    let mut c = f.iap_ssh();
+    c.env_remove("IAP_SSH_ACCESS_TOKEN")
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &a)
+        .args([
+            "proxy",
+            "--project",
+            PROJ_A,
+            "--zone",
+            "us-central1-b",
+            "vm-project",
+            "22",
+        ])
+        .write_stdin("");
+    assert_banner(&c.output().unwrap());
+}
+
+#[test]
+fn missing_token_creator_is_one_line_naming_the_role() {
+    let f = fleet();
+    let out = banner(&f, &["--impersonate-service-account", LOCKED], &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    let line = one_line(&out);
+    assert!(
+        line.contains(&format!(
+            "cannot impersonate {LOCKED}: you lack roles/iam.serviceAccountTokenCreator on {LOCKED}"
+        )) && line.contains(&format!(
+            "gcloud iam service-accounts add-iam-policy-binding {LOCKED} --member=user:YOU --role=roles/iam.serviceAccountTokenCreator"
+        )),
+        "{line}"
+    );
+    // A chain whose hop lacks the role: the fix says each hop needs it.
+    let chain = format!("{LOCKED},{SA}");
+    let out = banner(&f, &["--impersonate-service-account", &chain], &[]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        one_line(&out).contains("each account in the chain"),
+        "{}",
+        one_line(&out)
+    );
+
+    // A hostile value never reaches a URL or a shell: refused up front.
+    let out = banner(
+        &f,
+        &[
+            "--impersonate-service-account",
+            "$(touch pwned)@x.iam.gserviceaccount.com",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(
+        one_line(&out).contains("is not a service account email"),
+        "{}",
+        one_line(&out)
+    );
+    assert!(!f.home.join("pwned").exists());
+}
