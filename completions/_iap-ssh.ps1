@@ -21,6 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'iap-ssh' {
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
@@ -49,6 +50,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)')
             [CompletionResult]::new('--key-ttl', '--key-ttl', [CompletionResultType]::ParameterName, 'Lifetime of the published key: 30d, 12h, ... or `never`; a re-run renews it when a quarter is left')
             [CompletionResult]::new('--exe', '--exe', [CompletionResultType]::ParameterName, 'iap-ssh executable to write into ProxyCommand lines (default: the path you ran it by, e.g. a symlink that survives upgrades)')
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what would change (a diff and the keys to publish) and change nothing')
             [CompletionResult]::new('--remove', '--remove', [CompletionResultType]::ParameterName, 'Remove the managed section from the ssh config (no API calls)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
@@ -68,6 +70,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('--known-hosts', '--known-hosts', [CompletionResultType]::ParameterName, 'Known-hosts file (default: ~/.ssh/google_compute_known_hosts)')
             [CompletionResult]::new('--key-ttl', '--key-ttl', [CompletionResultType]::ParameterName, 'Lifetime of a key published by this command: 30d, 12h, ... or `never`')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port on the VM')
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the command (shell-quoted, ready to paste) and change nothing')
             [CompletionResult]::new('--print-rsh', '--print-rsh', [CompletionResultType]::ParameterName, 'Print an ssh command for `rsync -e "$(iap-ssh ssh --print-rsh VM)"` and exit')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
@@ -88,6 +91,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('--key-ttl', '--key-ttl', [CompletionResultType]::ParameterName, 'Lifetime of a key published by this command: 30d, 12h, ... or `never`')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port on the VM')
             [CompletionResult]::new('--scp-flag', '--scp-flag', [CompletionResultType]::ParameterName, 'Extra scp flag (repeatable), e.g. --scp-flag=-O')
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the command (shell-quoted, ready to paste) and change nothing')
             [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'Copy directories recursively')
             [CompletionResult]::new('--recurse', '--recurse', [CompletionResultType]::ParameterName, 'Copy directories recursively')
@@ -107,6 +111,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project (repeatable; default: gcloud''s core/project)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--key-file', '--key-file', [CompletionResultType]::ParameterName, 'Private key whose publication is reported (default: ~/.ssh/google_compute_engine)')
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
@@ -121,6 +126,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project (default: from NAME.ZONE.PROJECT, else gcloud''s core/project)')
             [CompletionResult]::new('--zone', '--zone', [CompletionResultType]::ParameterName, 'Zone (default: from NAME.ZONE.PROJECT, gcloud''s compute/zone, else looked up)')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to check')
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
@@ -142,6 +148,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'Resume the session when the connection to the relay is dead for this long (TCP keepalive, unacknowledged TCP data), or when the send window is full and the relay confirms nothing for this long, in seconds')
             [CompletionResult]::new('--keepalive', '--keepalive', [CompletionResultType]::ParameterName, 'Send a keepalive after this many idle seconds (0: never)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up opening a WebSocket (handshake plus the relay''s first message, one budget) after this many seconds')
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
@@ -166,6 +173,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('--local-host-port', '--local-host-port', [CompletionResultType]::ParameterName, 'Local address to listen on (port 0 or none: pick a free port)')
             [CompletionResult]::new('-L', '-L ', [CompletionResultType]::ParameterName, 'Another forward, `[BIND:]LOCAL_PORT:INSTANCE:PORT` (repeatable; INSTANCE may be NAME.ZONE.PROJECT)')
             [CompletionResult]::new('--shutdown-grace', '--shutdown-grace', [CompletionResultType]::ParameterName, 'Seconds open connections get to finish after SIGINT/SIGTERM')
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
             [CompletionResult]::new('--no-connection-check', '--no-connection-check', [CompletionResultType]::ParameterName, 'Skip opening one test session per forward before listening')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the ready line as JSON with every bound address')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
@@ -179,6 +187,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             break
         }
         'iap-ssh;completions' {
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
@@ -190,6 +199,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             break
         }
         'iap-ssh;man' {
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')

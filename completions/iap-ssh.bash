@@ -83,12 +83,16 @@ _iap__ssh() {
 
     case "${cmd}" in
         iap__ssh)
-            opts="-v -q -h -V --verbose --quiet --help --version setup ssh scp list doctor proxy forward completions man help"
+            opts="-v -q -h -V --verbose --quiet --impersonate-service-account --help --version setup ssh scp list doctor proxy forward completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --impersonate-service-account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -97,12 +101,16 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__completions)
-            opts="-v -q -h -V --verbose --quiet --help --version bash elvish fish powershell zsh"
+            opts="-v -q -h -V --verbose --quiet --impersonate-service-account --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --impersonate-service-account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -111,7 +119,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__doctor)
-            opts="-v -q -h -V --project --zone --port --verbose --quiet --help --version"
+            opts="-v -q -h -V --project --zone --port --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -129,6 +137,10 @@ _iap__ssh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --impersonate-service-account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -137,7 +149,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__forward)
-            opts="-L -v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --connect-timeout --local-host-port --no-connection-check --json --shutdown-grace --verbose --quiet --help --version"
+            opts="-L -v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --connect-timeout --local-host-port --no-connection-check --json --shutdown-grace --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -192,6 +204,10 @@ _iap__ssh() {
                     return 0
                     ;;
                 --shutdown-grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --impersonate-service-account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -357,7 +373,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__list)
-            opts="-v -q -h -V --project --format --key-file --verbose --quiet --help --version"
+            opts="-v -q -h -V --project --format --key-file --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -375,6 +391,10 @@ _iap__ssh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --impersonate-service-account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -383,12 +403,16 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__man)
-            opts="-v -q -h -V --verbose --quiet --help --version"
+            opts="-v -q -h -V --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --impersonate-service-account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -397,7 +421,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__proxy)
-            opts="-v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --connect-timeout --verbose --quiet --help --version"
+            opts="-v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --connect-timeout --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -443,6 +467,10 @@ _iap__ssh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --impersonate-service-account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -451,7 +479,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__scp)
-            opts="-r -C -v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --recurse --compress --scp-flag --verbose --quiet --help --version"
+            opts="-r -C -v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --recurse --compress --scp-flag --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -485,6 +513,10 @@ _iap__ssh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --impersonate-service-account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -493,7 +525,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__setup)
-            opts="-v -q -h -V --project --key-file --ssh-config --known-hosts --user --key-ttl --dry-run --remove --exe --verbose --quiet --help --version"
+            opts="-v -q -h -V --project --key-file --ssh-config --known-hosts --user --key-ttl --dry-run --remove --exe --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -527,6 +559,10 @@ _iap__ssh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --impersonate-service-account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -535,7 +571,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__ssh)
-            opts="-v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --print-rsh --verbose --quiet --help --version"
+            opts="-v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --print-rsh --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -562,6 +598,10 @@ _iap__ssh() {
                     return 0
                     ;;
                 --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --impersonate-service-account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -18,6 +18,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
     }
     var completions = [
         &'iap-ssh'= {
+            cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand -q 'Only errors on stderr (no progress, summaries or notices)'
@@ -45,6 +46,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --user 'User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)'
             cand --key-ttl 'Lifetime of the published key: 30d, 12h, ... or `never`; a re-run renews it when a quarter is left'
             cand --exe 'iap-ssh executable to write into ProxyCommand lines (default: the path you ran it by, e.g. a symlink that survives upgrades)'
+            cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand --dry-run 'Print what would change (a diff and the keys to publish) and change nothing'
             cand --remove 'Remove the managed section from the ssh config (no API calls)'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
@@ -63,6 +65,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --known-hosts 'Known-hosts file (default: ~/.ssh/google_compute_known_hosts)'
             cand --key-ttl 'Lifetime of a key published by this command: 30d, 12h, ... or `never`'
             cand --port 'Port on the VM'
+            cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand --dry-run 'Print the command (shell-quoted, ready to paste) and change nothing'
             cand --print-rsh 'Print an ssh command for `rsync -e "$(iap-ssh ssh --print-rsh VM)"` and exit'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
@@ -82,6 +85,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --key-ttl 'Lifetime of a key published by this command: 30d, 12h, ... or `never`'
             cand --port 'Port on the VM'
             cand --scp-flag 'Extra scp flag (repeatable), e.g. --scp-flag=-O'
+            cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand --dry-run 'Print the command (shell-quoted, ready to paste) and change nothing'
             cand -r 'Copy directories recursively'
             cand --recurse 'Copy directories recursively'
@@ -100,6 +104,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --project 'Project (repeatable; default: gcloud''s core/project)'
             cand --format 'Output format'
             cand --key-file 'Private key whose publication is reported (default: ~/.ssh/google_compute_engine)'
+            cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand -q 'Only errors on stderr (no progress, summaries or notices)'
@@ -113,6 +118,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --project 'Project (default: from NAME.ZONE.PROJECT, else gcloud''s core/project)'
             cand --zone 'Zone (default: from NAME.ZONE.PROJECT, gcloud''s compute/zone, else looked up)'
             cand --port 'Port to check'
+            cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand -q 'Only errors on stderr (no progress, summaries or notices)'
@@ -133,6 +139,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --stall-timeout 'Resume the session when the connection to the relay is dead for this long (TCP keepalive, unacknowledged TCP data), or when the send window is full and the relay confirms nothing for this long, in seconds'
             cand --keepalive 'Send a keepalive after this many idle seconds (0: never)'
             cand --connect-timeout 'Give up opening a WebSocket (handshake plus the relay''s first message, one budget) after this many seconds'
+            cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand -q 'Only errors on stderr (no progress, summaries or notices)'
@@ -156,6 +163,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --local-host-port 'Local address to listen on (port 0 or none: pick a free port)'
             cand -L 'Another forward, `[BIND:]LOCAL_PORT:INSTANCE:PORT` (repeatable; INSTANCE may be NAME.ZONE.PROJECT)'
             cand --shutdown-grace 'Seconds open connections get to finish after SIGINT/SIGTERM'
+            cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand --no-connection-check 'Skip opening one test session per forward before listening'
             cand --json 'Print the ready line as JSON with every bound address'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
@@ -168,6 +176,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --version 'Print version'
         }
         &'iap-ssh;completions'= {
+            cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand -q 'Only errors on stderr (no progress, summaries or notices)'
@@ -178,6 +187,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --version 'Print version'
         }
         &'iap-ssh;man'= {
+            cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand -q 'Only errors on stderr (no progress, summaries or notices)'

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_iap_ssh_global_optspecs
-    string join \n v/verbose q/quiet h/help V/version
+    string join \n v/verbose q/quiet impersonate-service-account= h/help V/version
 end
 
 function __fish_iap_ssh_needs_command
@@ -24,6 +24,7 @@ function __fish_iap_ssh_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -s h -l help -d 'Print help'
@@ -45,6 +46,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l known-hosts -d
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l user -d 'User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l key-ttl -d 'Lifetime of the published key: 30d, 12h, ... or `never`; a re-run renews it when a quarter is left' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l exe -d 'iap-ssh executable to write into ProxyCommand lines (default: the path you ran it by, e.g. a symlink that survives upgrades)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l dry-run -d 'Print what would change (a diff and the keys to publish) and change nothing'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l remove -d 'Remove the managed section from the ssh config (no API calls)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
@@ -57,6 +59,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l key-file -d 'Pri
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l known-hosts -d 'Known-hosts file (default: ~/.ssh/google_compute_known_hosts)' -r -F
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l key-ttl -d 'Lifetime of a key published by this command: 30d, 12h, ... or `never`' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l port -d 'Port on the VM' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l dry-run -d 'Print the command (shell-quoted, ready to paste) and change nothing'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l print-rsh -d 'Print an ssh command for `rsync -e "$(iap-ssh ssh --print-rsh VM)"` and exit'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
@@ -70,6 +73,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l known-hosts -d '
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l key-ttl -d 'Lifetime of a key published by this command: 30d, 12h, ... or `never`' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l port -d 'Port on the VM' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l scp-flag -d 'Extra scp flag (repeatable), e.g. --scp-flag=-O' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l dry-run -d 'Print the command (shell-quoted, ready to paste) and change nothing'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s r -l recurse -d 'Copy directories recursively'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s C -l compress -d 'Compress in transit'
@@ -81,6 +85,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l project -d 'Pro
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l format -d 'Output format' -r -f -a "table\t''
 json\t''"
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l key-file -d 'Private key whose publication is reported (default: ~/.ssh/google_compute_engine)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -s h -l help -d 'Print help'
@@ -88,6 +93,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -s V -l version -d
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -l project -d 'Project (default: from NAME.ZONE.PROJECT, else gcloud\'s core/project)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -l zone -d 'Zone (default: from NAME.ZONE.PROJECT, gcloud\'s compute/zone, else looked up)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -l port -d 'Port to check' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -s h -l help -d 'Print help'
@@ -102,6 +108,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l reconnect-wind
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l stall-timeout -d 'Resume the session when the connection to the relay is dead for this long (TCP keepalive, unacknowledged TCP data), or when the send window is full and the relay confirms nothing for this long, in seconds' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l keepalive -d 'Send a keepalive after this many idle seconds (0: never)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l connect-timeout -d 'Give up opening a WebSocket (handshake plus the relay\'s first message, one budget) after this many seconds' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s h -l help -d 'Print help'
@@ -119,16 +126,19 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l connect-time
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l local-host-port -d 'Local address to listen on (port 0 or none: pick a free port)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s L -d 'Another forward, `[BIND:]LOCAL_PORT:INSTANCE:PORT` (repeatable; INSTANCE may be NAME.ZONE.PROJECT)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l shutdown-grace -d 'Seconds open connections get to finish after SIGINT/SIGTERM' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l no-connection-check -d 'Skip opening one test session per forward before listening'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l json -d 'Print the ready line as JSON with every bound address'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s h -l help -d 'Print help'

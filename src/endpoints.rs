@@ -1,5 +1,7 @@
-//! Where Google's services are: defaults, the `IAP_SSH_*_URL` overrides, and
-//! the rule that plain `ws://`/`http://` is only allowed to a loopback host.
+//! Where Google's services are: defaults (per universe domain, and the
+//! mTLS hosts when a client certificate is in use), the `IAP_SSH_*_URL`
+//! overrides (used verbatim, as gcloud's endpoint overrides are), and the
+//! rule that plain `ws://`/`http://` is only allowed to a loopback host.
 //!
 //! Pure: values come in as a lookup function so tests need no process
 //! environment.
@@ -15,6 +17,60 @@ pub const DEFAULT_IAP_URL: &str = "https://iap.googleapis.com/v1/";
 pub const DEFAULT_TOKENINFO_URL: &str = "https://oauth2.googleapis.com/tokeninfo";
 pub const DEFAULT_METADATA_URL: &str = "http://metadata.google.internal/computeMetadata/v1/";
 
+/// gcloud's default `core/universe_domain`.
+pub const DEFAULT_UNIVERSE: &str = "googleapis.com";
+
+/// Where the services are, before overrides: gcloud's
+/// `core/universe_domain` and whether a client certificate is in use
+/// (`context_aware/use_client_certificate`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// None or `googleapis.com`: Google's public cloud.
+    pub universe: Option<String>,
+    pub mtls: bool,
+}
+
+/// Is `u` a plausible universe domain (a DNS name of two or more labels)?
+pub fn valid_universe(u: &str) -> bool {
+    u.len() <= 253
+        && u.contains('.')
+        && u.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+impl Placement {
+    fn universe(&self) -> Option<&str> {
+        self.universe
+            .as_deref()
+            .filter(|u| !u.eq_ignore_ascii_case(DEFAULT_UNIVERSE))
+    }
+
+    /// The default relay: `tunnel.cloudproxy.app` (`mtls.` in front with a
+    /// client certificate); `tunnel-cloudproxy.U` in another universe
+    /// (a hyphen, not a subdomain; no mTLS variant there), as gcloud's
+    /// `_CreateWebSocketUrl`.
+    pub fn tunnel(&self) -> String {
+        match (self.universe(), self.mtls) {
+            (Some(u), _) => format!("wss://tunnel-cloudproxy.{u}"),
+            (None, true) => "wss://mtls.tunnel.cloudproxy.app".into(),
+            (None, false) => DEFAULT_TUNNEL_URL.into(),
+        }
+    }
+
+    /// `https://SERVICE.[mtls.]UNIVERSE/PATH`: gcloud's universified base
+    /// URLs, the mTLS host with a client certificate.
+    pub fn api(&self, service: &str, path: &str) -> String {
+        let u = self.universe().unwrap_or(DEFAULT_UNIVERSE);
+        let m = if self.mtls { "mtls." } else { "" };
+        format!("https://{service}.{m}{u}/{path}")
+    }
+}
+
 /// A URL that was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
@@ -29,6 +85,8 @@ pub enum EndpointError {
     },
     #[error("{var}={url} sends traffic unencrypted to a non-loopback host")]
     Plaintext { var: &'static str, url: String },
+    #[error("gcloud's core/universe_domain `{0}` is not a domain name")]
+    Universe(String),
 }
 
 /// All endpoints, validated.
@@ -136,11 +194,24 @@ impl Endpoints {
     /// Builds the endpoints from a variable lookup (the process environment
     /// in production).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, EndpointError> {
+        Self::place(get, &Placement::default())
+    }
+
+    /// [`Endpoints::from_lookup`] in a universe / with mTLS hosts.
+    pub fn place(
+        get: impl Fn(&str) -> Option<String>,
+        at: &Placement,
+    ) -> Result<Self, EndpointError> {
         let val = |k: &str| get(k).filter(|v| !v.is_empty());
-        let tunnel = val("IAP_SSH_TUNNEL_URL").unwrap_or_else(|| DEFAULT_TUNNEL_URL.into());
-        let compute = val("IAP_SSH_COMPUTE_URL").unwrap_or_else(|| DEFAULT_COMPUTE_URL.into());
-        let oslogin = val("IAP_SSH_OSLOGIN_URL").unwrap_or_else(|| DEFAULT_OSLOGIN_URL.into());
-        let token = val("IAP_SSH_TOKEN_URL");
+        let tunnel = val("IAP_SSH_TUNNEL_URL").unwrap_or_else(|| at.tunnel());
+        let compute =
+            val("IAP_SSH_COMPUTE_URL").unwrap_or_else(|| at.api("compute", "compute/v1/"));
+        let oslogin = val("IAP_SSH_OSLOGIN_URL").unwrap_or_else(|| at.api("oslogin", "v1/"));
+        // The OAuth hosts of another universe follow the same rule
+        // (UNCONFIRMED: gcloud takes them from the credential there); a
+        // service-account key's own token_uri still wins over this.
+        let token = val("IAP_SSH_TOKEN_URL")
+            .or_else(|| (at.universe().is_some() || at.mtls).then(|| at.api("oauth2", "token")));
         let metadata_set = val("IAP_SSH_METADATA_URL");
         let metadata = metadata_set
             .clone()
@@ -151,10 +222,15 @@ impl Endpoints {
             check_url("IAP_SSH_TOKEN_URL", t, "https", "http")?;
         }
         check_url("IAP_SSH_METADATA_URL", &metadata, "https", "http")?;
-        let tokeninfo =
-            val("IAP_SSH_TOKENINFO_URL").unwrap_or_else(|| DEFAULT_TOKENINFO_URL.into());
+        let tokeninfo = val("IAP_SSH_TOKENINFO_URL").unwrap_or_else(|| {
+            Placement {
+                mtls: false,
+                ..at.clone()
+            }
+            .api("oauth2", "tokeninfo")
+        });
         check_url("IAP_SSH_TOKENINFO_URL", &tokeninfo, "https", "http")?;
-        let iap = val("IAP_SSH_IAP_URL").unwrap_or_else(|| DEFAULT_IAP_URL.into());
+        let iap = val("IAP_SSH_IAP_URL").unwrap_or_else(|| at.api("iap", "v1/"));
         check_url("IAP_SSH_IAP_URL", &iap, "https", "http")?;
         let iamcredentials =
             val("IAP_SSH_IAMCREDENTIALS_URL").unwrap_or_else(|| DEFAULT_IAMCREDENTIALS_URL.into());
@@ -177,9 +253,20 @@ impl Endpoints {
         })
     }
 
-    /// From the process environment.
+    /// From the process environment and gcloud's configuration.
     pub fn from_env() -> Result<Self, EndpointError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        let g = crate::gcloud::GcloudConfig::process();
+        let universe = g.universe_domain.clone();
+        if let Some(u) = &universe
+            && !valid_universe(u)
+        {
+            return Err(EndpointError::Universe(u.clone()));
+        }
+        let at = Placement {
+            universe,
+            mtls: crate::mtls::enabled(),
+        };
+        Self::place(|k| std::env::var(k).ok(), &at)
     }
 }
 
@@ -257,6 +344,59 @@ mod tests {
             eps(&[("IAP_SSH_TOKEN_URL", "http://metadata.google.internal/")]),
             Err(EndpointError::Plaintext { .. })
         ));
+    }
+
+    #[test]
+    fn universes_and_mtls_hosts() {
+        let at = |u: Option<&str>, mtls| Placement {
+            universe: u.map(str::to_string),
+            mtls,
+        };
+        let e = Endpoints::place(|_| None, &at(Some("s3nsapis.fr"), false)).unwrap();
+        assert_eq!(e.tunnel_base, "wss://tunnel-cloudproxy.s3nsapis.fr/v4");
+        assert_eq!(e.compute, "https://compute.s3nsapis.fr/compute/v1/");
+        assert_eq!(e.oslogin, "https://oslogin.s3nsapis.fr/v1/");
+        assert_eq!(e.iamcredentials, "https://iamcredentials.s3nsapis.fr/");
+        assert_eq!(e.iap, "https://iap.s3nsapis.fr/v1/");
+        assert_eq!(
+            e.token_override.as_deref(),
+            Some("https://oauth2.s3nsapis.fr/token")
+        );
+        // The default universe, named: the defaults.
+        let e = Endpoints::place(|_| None, &at(Some("googleapis.com"), false)).unwrap();
+        assert_eq!(e, Endpoints::from_lookup(|_| None).unwrap());
+        assert_eq!(e.compute, DEFAULT_COMPUTE_URL);
+        assert_eq!(e.oslogin, DEFAULT_OSLOGIN_URL);
+        assert_eq!(e.iap, DEFAULT_IAP_URL);
+        assert_eq!(e.tokeninfo, DEFAULT_TOKENINFO_URL);
+        assert_eq!(e.iamcredentials, DEFAULT_IAMCREDENTIALS_URL);
+        // mTLS: the relay's and the APIs' mTLS hosts, never for IAM
+        // Credentials; no mTLS relay in another universe.
+        let e = Endpoints::place(|_| None, &at(None, true)).unwrap();
+        assert_eq!(e.tunnel_base, "wss://mtls.tunnel.cloudproxy.app/v4");
+        assert_eq!(e.compute, "https://compute.mtls.googleapis.com/compute/v1/");
+        assert_eq!(e.oslogin, "https://oslogin.mtls.googleapis.com/v1/");
+        assert_eq!(
+            e.token_override.as_deref(),
+            Some("https://oauth2.mtls.googleapis.com/token")
+        );
+        assert_eq!(e.iamcredentials, DEFAULT_IAMCREDENTIALS_URL);
+        let e = Endpoints::place(|_| None, &at(Some("u.example"), true)).unwrap();
+        assert_eq!(e.tunnel_base, "wss://tunnel-cloudproxy.u.example/v4");
+        assert_eq!(e.compute, "https://compute.mtls.u.example/compute/v1/");
+        // Overrides are verbatim.
+        let e = Endpoints::place(
+            |k| (k == "IAP_SSH_TUNNEL_URL").then(|| "wss://127.0.0.1:9".to_string()),
+            &at(Some("u.example"), true),
+        )
+        .unwrap();
+        assert_eq!(e.tunnel_base, "wss://127.0.0.1:9/v4");
+        for bad in [
+            "", "com", "a..b", "-a.b", "a.b/c", "a.b:1", "a b.c", "a.b\n",
+        ] {
+            assert!(!valid_universe(bad), "{bad}");
+        }
+        assert!(valid_universe("s3nsapis.fr"));
     }
 
     #[test]

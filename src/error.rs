@@ -92,8 +92,19 @@ impl From<crate::auth::AuthError> for UserError {
     }
 }
 
+impl From<crate::mtls::MtlsError> for UserError {
+    fn from(e: crate::mtls::MtlsError) -> Self {
+        UserError::new(exit::USAGE, e.to_string()).with_fix(e.fix())
+    }
+}
+
 impl From<crate::endpoints::EndpointError> for UserError {
     fn from(e: crate::endpoints::EndpointError) -> Self {
+        if let crate::endpoints::EndpointError::Universe(_) = e {
+            return UserError::new(exit::USAGE, e.to_string()).with_fix(
+                "set it to your universe's domain (e.g. `gcloud config set universe_domain googleapis.com`), or unset CLOUDSDK_CORE_UNIVERSE_DOMAIN",
+            );
+        }
         UserError::new(exit::USAGE, e.to_string()).with_fix(
             "use https:// (wss:// for IAP_SSH_TUNNEL_URL); plain http:// and ws:// are only allowed to 127.0.0.1, ::1 or localhost",
         )

@@ -21,6 +21,18 @@ pub struct GcloudConfig {
     pub request_reason: Option<String>,
     /// `auth/impersonate_service_account`.
     pub impersonate: Option<String>,
+    /// `core/universe_domain`.
+    pub universe_domain: Option<String>,
+    /// `context_aware/*`.
+    pub context_aware: ContextAware,
+}
+
+/// gcloud's `[context_aware]` section (certificate-based access).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContextAware {
+    pub use_client_certificate: Option<String>,
+    pub certificate_config_file_path: Option<String>,
+    pub auto_discovery_file_path: Option<String>,
 }
 
 /// gcloud's `[proxy]` section, as set (see `crate::proxy`).
@@ -136,6 +148,12 @@ impl GcloudConfig {
             zone: get("compute", "zone"),
             request_reason: get("core", "request_reason"),
             impersonate: get("auth", "impersonate_service_account"),
+            universe_domain: get("core", "universe_domain"),
+            context_aware: ContextAware {
+                use_client_certificate: get("context_aware", "use_client_certificate"),
+                certificate_config_file_path: get("context_aware", "certificate_config_file_path"),
+                auto_discovery_file_path: get("context_aware", "auto_discovery_file_path"),
+            },
             proxy: ProxyProps {
                 kind: get("proxy", "type"),
                 address: get("proxy", "address"),

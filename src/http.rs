@@ -80,13 +80,28 @@ impl tower_service::Service<http::Uri> for Connector {
                 return Box::pin(async move { Err(e.into()) });
             }
         };
+        if let Err(e) = crate::proxy::connect_to::check() {
+            return Box::pin(async move { Err(e.into()) });
+        }
+        // TLS (wrapped around this connector) keeps the URL's name.
+        let (dial_host, dial_port) = crate::proxy::connect_to::route(&host, port);
         match proxy {
             Some(p) => Box::pin(async move {
-                let s = crate::proxy::connect::open(&p, &host, port).await?;
+                let s = crate::proxy::connect::open(&p, &dial_host, dial_port).await?;
                 Ok(TokioIo::new(s))
             }),
             None => {
                 let mut http = self.http.clone();
+                let uri = if (dial_host.as_str(), dial_port) == (host.as_str(), port) {
+                    uri
+                } else {
+                    match format!("http://{}/", crate::proxy::authority(&dial_host, dial_port))
+                        .parse()
+                    {
+                        Ok(u) => u,
+                        Err(_) => uri,
+                    }
+                };
                 Box::pin(async move { Ok(http.call(uri).await?) })
             }
         }

@@ -3,7 +3,7 @@
 //!
 //! Layout: [`relay`] speaks the IAP relay protocol, [`tunnel`] moves bytes
 //! between a local stream and a relay session, [`auth`] finds credentials
-//! and tokens, [`endpoints`]/[`tls`]/[`http`]/[`proxy`] reach Google, [`gce`] holds the
+//! and tokens, [`endpoints`]/[`tls`]/[`mtls`]/[`http`]/[`proxy`] reach Google, [`gce`] holds the
 //! Compute and OS Login clients, [`gcloud`] reads gcloud's configuration,
 //! [`ssh`] owns key files, metadata key lines, known_hosts and the ssh
 //! config section, [`setup`] publishes keys and writes Host blocks, [`cli`]
@@ -17,6 +17,7 @@ pub mod fsutil;
 pub mod gce;
 pub mod gcloud;
 pub mod http;
+pub mod mtls;
 pub mod proxy;
 pub mod relay;
 pub mod setup;

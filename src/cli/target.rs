@@ -203,11 +203,12 @@ impl TargetArgs {
 /// credentials (no network access yet).
 pub fn relay_from_env() -> Result<Relay, UserError> {
     let endpoints = Endpoints::from_env()?;
-    let tls = crate::tls::from_env()?;
-    let tokens = TokenProvider::from_env(&endpoints, tls.clone())?;
+    let base = crate::tls::from_env()?;
+    let tokens =
+        TokenProvider::from_env(&endpoints, crate::mtls::with_client_cert(&base, false)?)?;
     Ok(Relay {
         tunnel_base: endpoints.tunnel_base.clone(),
-        tls,
+        tls: crate::mtls::with_client_cert(&base, true)?,
         tokens,
     })
 }

@@ -226,7 +226,8 @@ impl Api {
     /// writes it.
     pub fn from_env_for(dry_run: bool) -> Result<Api, UserError> {
         let endpoints = Endpoints::from_env()?;
-        let tls = crate::tls::from_env()?;
+        let base = crate::tls::from_env()?;
+        let tls = crate::mtls::with_client_cert(&base, false)?;
         let mut tokens = TokenProvider::from_env(&endpoints, tls.clone())?;
         if dry_run {
             tokens = tokens.read_only_cache();

@@ -1,7 +1,8 @@
 //! HTTP proxies for every connection iap-ssh makes (the relay WebSocket,
 //! OAuth, Compute, OS Login; never the GCE metadata server): which proxy,
 //! from where, and which hosts bypass it. Pure; the CONNECT exchange is in
-//! [`connect`].
+//! [`connect`]; where a connection is dialled (`IAP_SSH_CONNECT_TO`) is in
+//! [`connect_to`].
 //!
 //! Sources, first match wins: gcloud's `proxy/*` properties (`proxy/type`
 //! `http` or `http_no_tunnel`, `proxy/address`, `proxy/port`,
@@ -17,6 +18,7 @@
 //! curl's semantics ([`no_proxy`]).
 
 pub mod connect;
+pub mod connect_to;
 pub mod no_proxy;
 
 use std::sync::OnceLock;

@@ -141,6 +141,23 @@ impl RelayError {
     /// Exit status and the one-line fix.
     pub fn into_user_error(self) -> UserError {
         let (code, fix): (i32, String) = match &self {
+            // The relay asked for a device certificate and got none: the
+            // access policy, not IAM (gcloud reports both as 4033).
+            RelayError::NotAuthorized { code, reason, .. }
+                if crate::mtls::relay_wanted_missing_cert() =>
+            {
+                return UserError::new(
+                    exit::NOT_AUTHORIZED,
+                    format!(
+                        "certificate-based access: no valid client certificate (IAP asked for one and none was configured; close {code} '{reason}')"
+                    ),
+                )
+                .with_fix(crate::mtls::FIX_NO_CERT);
+            }
+            RelayError::NotAuthorized { .. } if crate::mtls::relay_got_cert() => (
+                exit::NOT_AUTHORIZED,
+                "grant your account the role roles/iap.tunnelResourceAccessor on the project or instance; if you have it, the access policy did not accept your device certificate (check Endpoint Verification)".into(),
+            ),
             RelayError::NotAuthorized { .. } => (
                 exit::NOT_AUTHORIZED,
                 "grant your account the role roles/iap.tunnelResourceAccessor on the project or instance, and check the project id".into(),

@@ -34,6 +34,20 @@ pub enum TransportError {
     Proxy(#[from] crate::proxy::ProxyError),
     #[error("{0}")]
     Setting(String),
+    #[error("{}", client_cert_cause(host, alert))]
+    ClientCert { host: String, alert: &'static str },
+}
+
+fn client_cert_cause(host: &str, alert: &str) -> String {
+    if alert == "CertificateRequired" || !crate::mtls::relay_got_cert() {
+        format!(
+            "certificate-based access: no valid client certificate (the IAP relay at {host} ended the TLS handshake: {alert})"
+        )
+    } else {
+        format!(
+            "certificate-based access: the IAP relay at {host} refused the client certificate (TLS alert {alert})"
+        )
+    }
 }
 
 impl TransportError {
@@ -83,6 +97,12 @@ impl TransportError {
             // A proxy's refusal is the proxy's, never an IAM hint.
             TransportError::Proxy(e) => (exit::OTHER, e.fix()),
             TransportError::Setting(_) => (exit::USAGE, ""),
+            TransportError::ClientCert { alert, .. }
+                if *alert != "CertificateRequired" && crate::mtls::relay_got_cert() =>
+            {
+                (exit::NOT_AUTHORIZED, crate::mtls::FIX_BAD_CERT)
+            }
+            TransportError::ClientCert { .. } => (exit::NOT_AUTHORIZED, crate::mtls::FIX_NO_CERT),
         };
         if fix.is_empty() {
             return UserError::new(code, self.to_string());
@@ -233,11 +253,14 @@ pub async fn open(
         Ok(p) => p.for_host(&name),
         Err(e) => return Err(e.clone().into()),
     };
+    crate::proxy::connect_to::check().map_err(TransportError::Setting)?;
+    // TLS keeps the relay's name whatever address is dialled.
+    let (dial_host, dial_port) = crate::proxy::connect_to::route(&name, port);
     let fut = async {
         let sock = match proxy {
             // TLS then runs inside the tunnel, with the relay's name.
-            Some(p) => crate::proxy::connect::open(p, &name, port).await?,
-            None => TcpStream::connect((name.as_str(), port))
+            Some(p) => crate::proxy::connect::open(p, &dial_host, dial_port).await?,
+            None => TcpStream::connect((dial_host.as_str(), dial_port))
                 .await
                 .map_err(WsError::Io)?,
         };
@@ -277,9 +300,29 @@ pub async fn open(
         Err(WsError::Protocol(
             tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_),
         )) => Err(TransportError::NoSubprotocol { host }),
-        Err(e) => Err(TransportError::Unreachable {
-            host,
-            reason: crate::http::error_chain(&e),
-        }),
+        Err(e) => {
+            let reason = crate::http::error_chain(&e);
+            match client_cert_alert(&reason) {
+                Some(alert) => Err(TransportError::ClientCert { host, alert }),
+                None => Err(TransportError::Unreachable { host, reason }),
+            }
+        }
     }
+}
+
+/// A TLS alert by which the relay refused our client certificate (or its
+/// absence), from an error's text.
+fn client_cert_alert(reason: &str) -> Option<&'static str> {
+    [
+        "CertificateRequired",
+        "BadCertificate",
+        "UnknownCA",
+        "CertificateExpired",
+        "CertificateRevoked",
+        "CertificateUnknown",
+        "UnsupportedCertificate",
+        "AccessDenied",
+    ]
+    .into_iter()
+    .find(|a| reason.contains(&format!("alert: {a}")))
 }

@@ -207,6 +207,13 @@ pub struct Config {
     /// is the session's.
     #[serde(default)]
     pub extra_tokens: BTreeMap<String, String>,
+    /// Certificate-based access: `ask` (the server asks for a client
+    /// certificate from the fake's client CA, none is fine), `require`
+    /// (asks; a tunnel without one is upgraded, then closed with 4033, as
+    /// IAP does under a certificate access policy) or `require_tls` (the
+    /// TLS handshake fails without one). None: never asks.
+    #[serde(default)]
+    pub client_certs: Option<String>,
     /// Service accounts that can be impersonated.
     #[serde(default)]
     pub service_accounts: Vec<ServiceAccount>,

@@ -44,6 +44,12 @@ pub struct ReadyInfo {
     pub iap_url: String,
     /// IAM Credentials base URL (`IAP_SSH_IAMCREDENTIALS_URL`).
     pub iamcredentials_url: String,
+    /// A client certificate (chain) and key the fake trusts, and a pair it
+    /// does not (another CA), as PEM files.
+    pub client_cert_file: PathBuf,
+    pub client_key_file: PathBuf,
+    pub rogue_cert_file: PathBuf,
+    pub rogue_key_file: PathBuf,
 }
 
 impl ReadyInfo {
@@ -116,6 +122,15 @@ impl FakeGcp {
         let token_url = format!("https://{base}/token");
         let sa_file = state_dir.join("service_account.json");
         std::fs::write(&sa_file, identities.service_account_json(&token_url))?;
+        let pem = |name: &str, data: &str| -> anyhow::Result<PathBuf> {
+            let p = state_dir.join(name);
+            std::fs::write(&p, data)?;
+            Ok(p)
+        };
+        let client_cert_file = pem("client_cert.pem", &certs.client_cert_pem)?;
+        let client_key_file = pem("client_key.pem", &certs.client_key_pem)?;
+        let rogue_cert_file = pem("rogue_cert.pem", &certs.rogue_cert_pem)?;
+        let rogue_key_file = pem("rogue_key.pem", &certs.rogue_key_pem)?;
         let au_file = state_dir.join("authorized_user.json");
         std::fs::write(&au_file, identities.authorized_user_json())?;
         let state = Arc::new(State::new(
@@ -125,7 +140,13 @@ impl FakeGcp {
             state_dir.to_path_buf(),
         ));
         *state.base_url.lock().unwrap() = format!("https://{base}/");
-        let task = tokio::spawn(server::serve(state.clone(), listener, certs.server));
+        let tls = match state.config.client_certs.as_deref() {
+            None => certs.server,
+            Some("ask" | "require") => certs.server_asking,
+            Some("require_tls") => certs.server_requiring,
+            Some(other) => anyhow::bail!("client_certs: unknown mode {other}"),
+        };
+        let task = tokio::spawn(server::serve(state.clone(), listener, tls));
         let info = ReadyInfo {
             tunnel_url: format!("wss://{base}"),
             api_url: format!("https://{base}/compute/v1/"),
@@ -139,6 +160,10 @@ impl FakeGcp {
             tokeninfo_url: format!("https://{base}/tokeninfo"),
             iap_url: format!("https://{base}/iap/v1/"),
             iamcredentials_url: format!("https://{base}/"),
+            client_cert_file,
+            client_key_file,
+            rogue_cert_file,
+            rogue_key_file,
         };
         guest::schedule(state.clone());
         Ok(FakeGcp {

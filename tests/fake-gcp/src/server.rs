@@ -33,7 +33,11 @@ fn json((status, body): oauth::Reply) -> Response<Full<Bytes>> {
     reply(status, "application/json", body)
 }
 
-async fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn upgrade(
+    state: Arc<State>,
+    mut req: Request<Incoming>,
+    client_cert: bool,
+) -> Response<Full<Bytes>> {
     let h = req.headers();
     let is_ws = h
         .get("upgrade")
@@ -103,7 +107,13 @@ async fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Full
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(up) => crate::relay::handle(state, up, path, query, headers).await,
+            Ok(up) => {
+                // Under a certificate access policy IAP upgrades, then
+                // closes 4033 (enterprise.md §3.5).
+                let cert_ok =
+                    client_cert || state.config.client_certs.as_deref() != Some("require");
+                crate::relay::handle(state, up, path, query, headers, cert_ok).await
+            }
             Err(e) => state.event(format!("upgrade failed: {e}")),
         }
     });
@@ -117,8 +127,52 @@ async fn upgrade(state: Arc<State>, mut req: Request<Incoming>) -> Response<Full
         .expect("valid response")
 }
 
-async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let path = req.uri().path().to_string();
+/// The service a request is for when a client reaches the fake under a
+/// real host name (`oslogin.…`, `iap.…`): the path it has on the fake's
+/// single port.
+fn path_for_host(host: &str, path: &str) -> String {
+    let service = host.split('.').next().unwrap_or("");
+    match service {
+        "oslogin" if !path.starts_with("/oslogin/") => format!("/oslogin{path}"),
+        "iap" if !path.starts_with("/iap/") => format!("/iap{path}"),
+        _ => path.to_string(),
+    }
+}
+
+async fn route(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    client_cert: bool,
+) -> Response<Full<Bytes>> {
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .map(|h| {
+            h.rsplit_once(':').map_or(h, |(n, p)| {
+                if p.bytes().all(|b| b.is_ascii_digit()) {
+                    n
+                } else {
+                    h
+                }
+            })
+        })
+        .unwrap_or("")
+        .to_string();
+    let mut path = req.uri().path().to_string();
+    let by_name = !host.is_empty()
+        && !host.starts_with('[')
+        && host.parse::<std::net::IpAddr>().is_err()
+        && host != "localhost";
+    if by_name || state.config.client_certs.is_some() {
+        state.event(format!(
+            "request host={host} path={path} client_cert={}",
+            if client_cert { "yes" } else { "no" }
+        ));
+    }
+    if by_name {
+        path = path_for_host(&host, &path);
+    }
     let method = req.method().clone();
     // gcloud's core/request_reason, as the client sent it (tests assert it).
     if let Some(r) = req.headers().get("x-goog-request-reason") {
@@ -128,7 +182,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes
         ));
     }
     if path.ends_with("/connect") || path.ends_with("/reconnect") {
-        return upgrade(state, req).await;
+        return upgrade(state, req, client_cert).await;
     }
     match (method.as_str(), path.as_str()) {
         ("POST", "/token" | "/o/oauth2/token") => {
@@ -221,12 +275,23 @@ pub async fn serve(state: Arc<State>, listener: TcpListener, tls: Arc<rustls::Se
         let acceptor = acceptor.clone();
         let state = state.clone();
         tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(sock).await else {
-                return;
+            let tls = match acceptor.accept(sock).await {
+                Ok(t) => t,
+                Err(e) => {
+                    if state.config.client_certs.is_some() {
+                        state.event(format!("tls handshake failed: {e}"));
+                    }
+                    return;
+                }
             };
+            let client_cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .is_some_and(|c| !c.is_empty());
             let svc = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(route(state, req).await) }
+                async move { Ok::<_, Infallible>(route(state, req, client_cert).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), svc)

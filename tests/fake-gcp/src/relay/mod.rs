@@ -80,10 +80,15 @@ pub async fn handle(
     path: String,
     query: HashMap<String, String>,
     headers: hyper::HeaderMap,
+    cert_ok: bool,
 ) {
     let ws =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config()))
             .await;
+    if !cert_ok {
+        state.event("no client certificate: close 4033");
+        return reject(&state, ws, 4033, "not authorized").await;
+    }
     let q = |k: &str| query.get(k).cloned().unwrap_or_default();
     let token = bearer(&headers).unwrap_or_default();
     let token_ok = state.token_valid(&token);
