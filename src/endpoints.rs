@@ -100,6 +100,8 @@ pub struct Endpoints {
     /// Explicit token endpoint override, if any (service-account keys
     /// otherwise use their own `token_uri`).
     pub token_override: Option<String>,
+    /// The token endpoint otherwise (`oauth2.[mtls.]UNIVERSE/token`).
+    pub token_default: String,
     pub metadata: String,
     /// OAuth tokeninfo: who a token belongs to (for OS Login).
     pub tokeninfo: String,
@@ -210,8 +212,8 @@ impl Endpoints {
         // The OAuth hosts of another universe follow the same rule
         // (UNCONFIRMED: gcloud takes them from the credential there); a
         // service-account key's own token_uri still wins over this.
-        let token = val("IAP_SSH_TOKEN_URL")
-            .or_else(|| (at.universe().is_some() || at.mtls).then(|| at.api("oauth2", "token")));
+        let token = val("IAP_SSH_TOKEN_URL");
+        let token_placed = (at.universe().is_some() || at.mtls).then(|| at.api("oauth2", "token"));
         let metadata_set = val("IAP_SSH_METADATA_URL");
         let metadata = metadata_set
             .clone()
@@ -221,6 +223,7 @@ impl Endpoints {
         if let Some(t) = &token {
             check_url("IAP_SSH_TOKEN_URL", t, "https", "http")?;
         }
+        let token_default = token_placed.unwrap_or_else(|| DEFAULT_TOKEN_URL.into());
         check_url("IAP_SSH_METADATA_URL", &metadata, "https", "http")?;
         let tokeninfo = val("IAP_SSH_TOKENINFO_URL").unwrap_or_else(|| {
             Placement {
@@ -232,8 +235,14 @@ impl Endpoints {
         check_url("IAP_SSH_TOKENINFO_URL", &tokeninfo, "https", "http")?;
         let iap = val("IAP_SSH_IAP_URL").unwrap_or_else(|| at.api("iap", "v1/"));
         check_url("IAP_SSH_IAP_URL", &iap, "https", "http")?;
-        let iamcredentials =
-            val("IAP_SSH_IAMCREDENTIALS_URL").unwrap_or_else(|| DEFAULT_IAMCREDENTIALS_URL.into());
+        // Never the mTLS host (gcloud's GetEffectiveIamEndpoint).
+        let iamcredentials = val("IAP_SSH_IAMCREDENTIALS_URL").unwrap_or_else(|| {
+            Placement {
+                mtls: false,
+                ..at.clone()
+            }
+            .api("iamcredentials", "")
+        });
         check_url(
             "IAP_SSH_IAMCREDENTIALS_URL",
             &iamcredentials,
@@ -248,6 +257,7 @@ impl Endpoints {
             compute: with_slash(&compute),
             oslogin: with_slash(&oslogin),
             token_override: token,
+            token_default,
             metadata: with_slash(&metadata),
             metadata_explicit: metadata_set.is_some(),
         })
@@ -358,10 +368,8 @@ mod tests {
         assert_eq!(e.oslogin, "https://oslogin.s3nsapis.fr/v1/");
         assert_eq!(e.iamcredentials, "https://iamcredentials.s3nsapis.fr/");
         assert_eq!(e.iap, "https://iap.s3nsapis.fr/v1/");
-        assert_eq!(
-            e.token_override.as_deref(),
-            Some("https://oauth2.s3nsapis.fr/token")
-        );
+        assert_eq!(e.token_default, "https://oauth2.s3nsapis.fr/token");
+        assert_eq!(e.token_override, None);
         // The default universe, named: the defaults.
         let e = Endpoints::place(|_| None, &at(Some("googleapis.com"), false)).unwrap();
         assert_eq!(e, Endpoints::from_lookup(|_| None).unwrap());
@@ -376,10 +384,7 @@ mod tests {
         assert_eq!(e.tunnel_base, "wss://mtls.tunnel.cloudproxy.app/v4");
         assert_eq!(e.compute, "https://compute.mtls.googleapis.com/compute/v1/");
         assert_eq!(e.oslogin, "https://oslogin.mtls.googleapis.com/v1/");
-        assert_eq!(
-            e.token_override.as_deref(),
-            Some("https://oauth2.mtls.googleapis.com/token")
-        );
+        assert_eq!(e.token_default, "https://oauth2.mtls.googleapis.com/token");
         assert_eq!(e.iamcredentials, DEFAULT_IAMCREDENTIALS_URL);
         let e = Endpoints::place(|_| None, &at(Some("u.example"), true)).unwrap();
         assert_eq!(e.tunnel_base, "wss://tunnel-cloudproxy.u.example/v4");

@@ -177,10 +177,22 @@ fn span<'a>(text: &'a str, begin: &str, end: &str) -> Option<&'a str> {
     (b > a).then(|| &text[a..b])
 }
 
-/// Reads a certificate provider's output: the CERTIFICATE span and the
-/// PRIVATE KEY block. An encrypted key is refused with a clear message
-/// (the helper is run without `--with_passphrase`, which asks for one).
-pub fn parse_provider_output(out: &str) -> Result<ClientCert, String> {
+/// What a certificate provider printed.
+pub enum ProviderOutput {
+    Plain(ClientCert),
+    /// An encrypted PKCS#8 key: run again with `--with_passphrase` unless
+    /// the passphrase came along.
+    Encrypted {
+        chain: Vec<CertificateDer<'static>>,
+        key_pem: String,
+        passphrase: Option<String>,
+    },
+}
+
+/// Reads a certificate provider's output: the CERTIFICATE span, the
+/// PRIVATE KEY block (plain, or `ENCRYPTED PRIVATE KEY` with an optional
+/// `PASSPHRASE` block), as gcloud's `_mtls_helper` reads it.
+pub fn parse_provider_output(out: &str) -> Result<ProviderOutput, String> {
     let certs = span(
         out,
         "-----BEGIN CERTIFICATE-----",
@@ -193,14 +205,70 @@ pub fn parse_provider_output(out: &str) -> Result<ClientCert, String> {
     if chain.is_empty() {
         return Err("printed no CERTIFICATE".into());
     }
-    if out.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
-        || out.contains("Proc-Type: 4,ENCRYPTED")
-    {
-        return Err("printed an encrypted private key (run without --with_passphrase it must print a plain one)".into());
+    if out.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err("printed a legacy OpenSSL-encrypted key; only PKCS#8 (ENCRYPTED PRIVATE KEY) is supported".into());
+    }
+    if let Some(key) = span(
+        out,
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----",
+        "-----END ENCRYPTED PRIVATE KEY-----",
+    ) {
+        let passphrase = span(
+            out,
+            "-----BEGIN PASSPHRASE-----",
+            "-----END PASSPHRASE-----",
+        )
+        .map(|p| {
+            p.trim_start_matches("-----BEGIN PASSPHRASE-----")
+                .trim_end_matches("-----END PASSPHRASE-----")
+                .trim()
+                .to_string()
+        });
+        return Ok(ProviderOutput::Encrypted {
+            chain,
+            key_pem: key.to_string(),
+            passphrase,
+        });
     }
     let key = PrivateKeyDer::from_pem_slice(out.as_bytes())
         .map_err(|e| format!("printed no usable PRIVATE KEY: {e}"))?;
-    Ok(ClientCert { chain, key })
+    Ok(ProviderOutput::Plain(ClientCert { chain, key }))
+}
+
+/// Decrypts a PKCS#8 `ENCRYPTED PRIVATE KEY` (PBES2) with `passphrase`.
+pub fn decrypt_key(key_pem: &str, passphrase: &str) -> Result<PrivateKeyDer<'static>, String> {
+    use pkcs8::der::Decode;
+    let (label, doc) = pkcs8::SecretDocument::from_pem(key_pem)
+        .map_err(|e| format!("printed a bad ENCRYPTED PRIVATE KEY: {e}"))?;
+    if label != "ENCRYPTED PRIVATE KEY" {
+        return Err(format!(
+            "printed a `{label}` block where an encrypted key was expected"
+        ));
+    }
+    let enc = pkcs8::EncryptedPrivateKeyInfo::from_der(doc.as_bytes())
+        .map_err(|e| format!("printed a bad ENCRYPTED PRIVATE KEY: {e}"))?;
+    let plain = enc
+        .decrypt(passphrase.as_bytes())
+        .map_err(|_| "printed a key its PASSPHRASE does not decrypt".to_string())?;
+    Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()))
+}
+
+/// Runs the helper with `extra` arguments; its standard output.
+fn run_provider(argv: &[String], extra: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot be run: {e}"))?;
+    if !out.status.success() {
+        return Err(match out.status.code() {
+            Some(c) => format!("exited with status {c}"),
+            None => "was killed by a signal".into(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Loads the certificate from its source (runs the helper).
@@ -224,19 +292,34 @@ pub fn load(src: &CertSource) -> Result<ClientCert, MtlsError> {
                 cmd: cmd.clone(),
                 why,
             };
-            let out = std::process::Command::new(&argv[0])
-                .args(&argv[1..])
-                .stdin(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .output()
-                .map_err(|e| err(format!("cannot be run: {e}")))?;
-            if !out.status.success() {
-                return Err(err(match out.status.code() {
-                    Some(c) => format!("exited with status {c}"),
-                    None => "was killed by a signal".into(),
-                }));
+            // Plain first, as gcloud; an encrypted key without its
+            // passphrase: again with `--with_passphrase`.
+            let mut out =
+                parse_provider_output(&run_provider(argv, &[]).map_err(err)?).map_err(err)?;
+            if let ProviderOutput::Encrypted {
+                passphrase: None, ..
+            } = out
+            {
+                out = parse_provider_output(
+                    &run_provider(argv, &["--with_passphrase"]).map_err(err)?,
+                )
+                .map_err(err)?;
             }
-            parse_provider_output(&String::from_utf8_lossy(&out.stdout)).map_err(err)
+            match out {
+                ProviderOutput::Plain(c) => Ok(c),
+                ProviderOutput::Encrypted {
+                    chain,
+                    key_pem,
+                    passphrase: Some(p),
+                } => Ok(ClientCert {
+                    chain,
+                    key: decrypt_key(&key_pem, &p).map_err(err)?,
+                }),
+                ProviderOutput::Encrypted { .. } => Err(err(
+                    "printed an encrypted key but no PASSPHRASE, even with --with_passphrase"
+                        .into(),
+                )),
+            }
         }
     }
 }
@@ -379,15 +462,34 @@ mod tests {
     fn provider_output() {
         let e = parse_provider_output("nothing").err().unwrap();
         assert!(e.contains("no CERTIFICATE"), "{e}");
-        let e = parse_provider_output(
-            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n-----BEGIN ENCRYPTED PRIVATE KEY-----\nAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let enc =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let out = parse_provider_output(&format!("{cert}{enc}")).ok().unwrap();
+        assert!(matches!(
+            out,
+            ProviderOutput::Encrypted {
+                passphrase: None,
+                ..
+            }
+        ));
+        let out = parse_provider_output(&format!(
+            "{cert}{enc}-----BEGIN PASSPHRASE-----\n pw \n-----END PASSPHRASE-----\n"
+        ))
+        .ok()
+        .unwrap();
+        assert!(matches!(out, ProviderOutput::Encrypted { passphrase: Some(p), .. } if p == "pw"));
+        let e = parse_provider_output(&format!("{cert}Proc-Type: 4,ENCRYPTED\n"))
+            .err()
+            .unwrap();
+        assert!(e.contains("legacy"), "{e}");
+        let e = decrypt_key(
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            "x",
         )
         .err()
         .unwrap();
-        assert!(
-            e.contains("encrypted") || e.contains("bad CERTIFICATE"),
-            "{e}"
-        );
+        assert!(e.contains("bad ENCRYPTED PRIVATE KEY"), "{e}");
         assert!(
             truthy(Some("True")) && truthy(Some("1")) && !truthy(Some("false")) && !truthy(None)
         );

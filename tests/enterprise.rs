@@ -183,12 +183,26 @@ fn endpoint_verification_helper_with_an_overridden_relay() {
     )
     .unwrap();
     let helper = d.join("helper.sh");
+    // Endpoint Verification's helper: a plain key; or (`--encrypted`) an
+    // encrypted one, with its PASSPHRASE only under `--with_passphrase`.
+    let calls = d.join("helper-calls");
     std::fs::write(
         &helper,
         format!(
-            "#!/bin/sh\n[ \"$1\" = --fail ] && exit 3\necho 'noise before'\ncat '{}' '{}'\n",
-            f.fake.info.client_cert_file.display(),
-            f.fake.info.client_key_file.display()
+            r#"#!/bin/sh
+echo "$*" >> '{calls}'
+case "$*" in
+  *--fail*) exit 3 ;;
+  *--encrypted*--with_passphrase*) cat '{cert}' '{enc}'; printf -- '-----BEGIN PASSPHRASE-----\n{pass}\n-----END PASSPHRASE-----\n' ;;
+  *--encrypted*) cat '{cert}' '{enc}' ;;
+  *) echo 'noise before'; cat '{cert}' '{key}' ;;
+esac
+"#,
+            calls = calls.display(),
+            cert = f.fake.info.client_cert_file.display(),
+            key = f.fake.info.client_key_file.display(),
+            enc = f.fake.info.client_key_encrypted_file.display(),
+            pass = fake_gcp::certs::CLIENT_KEY_PASSPHRASE,
         ),
     )
     .unwrap();
@@ -216,6 +230,15 @@ fn endpoint_verification_helper_with_an_overridden_relay() {
             .any(|e| e.contains("path=/v4/connect") && e.ends_with("client_cert=yes")),
         "{:#?}",
         hosts_seen(&f)
+    );
+    // A helper that prints an encrypted key: run again with
+    // --with_passphrase, the key decrypted in memory.
+    write_meta(&["--encrypted"]);
+    std::fs::write(&calls, "").unwrap();
+    assert_banner(&banner(&f, &[("CLOUDSDK_CONFIG", &gs)], &[]));
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap(),
+        "--encrypted\n--encrypted --with_passphrase\n"
     );
     // A failing helper: one line, and no tunnel attempted.
     write_meta(&["--fail"]);

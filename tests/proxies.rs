@@ -205,6 +205,22 @@ fn setup_and_ssh_through_gclouds_proxy_properties() {
         "the relay through the proxy"
     );
 
+    // doctor says which way the tunnel goes.
+    let mut c = f.iap_ssh();
+    c.arg("doctor");
+    for (k, v) in &props {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "network: through proxy 127.0.0.1:{} (from gcloud's proxy/* properties) to 127.0.0.1",
+            proxy.port
+        )),
+        "{text}"
+    );
+
     // The same setup with a wrong proxy password: one line, non-zero.
     let mut c = f.iap_ssh();
     c.args(["setup", "--project", PROJ_A]);

@@ -109,13 +109,13 @@ fn sa_token_url(key: &ServiceAccountKey, ep: &Endpoints) -> String {
     ep.token_override
         .clone()
         .or_else(|| key.token_uri.clone())
-        .unwrap_or_else(|| crate::endpoints::DEFAULT_TOKEN_URL.to_string())
+        .unwrap_or_else(|| ep.token_default.clone())
 }
 
 fn user_token_url(ep: &Endpoints) -> String {
     ep.token_override
         .clone()
-        .unwrap_or_else(|| crate::endpoints::DEFAULT_TOKEN_URL.to_string())
+        .unwrap_or_else(|| ep.token_default.clone())
 }
 
 #[derive(Deserialize)]

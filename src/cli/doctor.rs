@@ -251,6 +251,37 @@ async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
         None => None,
     };
 
+    // 0. The network path: proxy, device certificate, universe.
+    if let Ok(ep) = crate::endpoints::Endpoints::from_env() {
+        let host = ep
+            .tunnel_base
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| crate::proxy::host_port(&u))
+            .map(|(h, _)| h)
+            .unwrap_or_default();
+        match crate::proxy::global() {
+            Ok(p) => match p.for_host(&host) {
+                Some(p) => r.ok(&format!(
+                    "network: through proxy {} (from {}) to {host}",
+                    p.addr(),
+                    p.from
+                )),
+                None => r.ok(&format!("network: direct to {host}")),
+            },
+            Err(e) => r.fail(exit::USAGE, &format!("network: {e}"), e.fix()),
+        }
+        if crate::mtls::enabled() {
+            match crate::mtls::process_cert() {
+                Ok(_) => r.ok("device certificate: loaded (presented to servers that ask)"),
+                Err(e) => r.fail(exit::USAGE, &e.to_string(), e.fix()),
+            }
+        }
+        if let Some(u) = gcloud.universe_domain.as_deref() {
+            r.ok(&format!("universe: {u}"));
+        }
+    }
+
     // 1. Credentials.
     let api = match Api::from_env() {
         Ok(api) => api,

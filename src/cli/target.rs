@@ -204,8 +204,7 @@ impl TargetArgs {
 pub fn relay_from_env() -> Result<Relay, UserError> {
     let endpoints = Endpoints::from_env()?;
     let base = crate::tls::from_env()?;
-    let tokens =
-        TokenProvider::from_env(&endpoints, crate::mtls::with_client_cert(&base, false)?)?;
+    let tokens = TokenProvider::from_env(&endpoints, crate::mtls::with_client_cert(&base, false)?)?;
     Ok(Relay {
         tunnel_base: endpoints.tunnel_base.clone(),
         tls: crate::mtls::with_client_cert(&base, true)?,

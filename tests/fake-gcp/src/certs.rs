@@ -37,6 +37,8 @@ pub struct Certs {
     /// A client certificate (PEM chain) and its PKCS#8 key, from the client CA.
     pub client_cert_pem: String,
     pub client_key_pem: String,
+    /// The same key, PKCS#8-encrypted with [`CLIENT_KEY_PASSPHRASE`].
+    pub client_key_encrypted_pem: String,
     /// One from a CA the server does not trust.
     pub rogue_cert_pem: String,
     pub rogue_key_pem: String,
@@ -50,10 +52,13 @@ fn client_ca(cn: &str) -> anyhow::Result<CertifiedIssuer<'static, KeyPair>> {
     Ok(CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?)
 }
 
+/// The passphrase of [`Certs::client_key_encrypted_pem`].
+pub const CLIENT_KEY_PASSPHRASE: &str = "correct horse battery staple";
+
 fn client_leaf(
     ca: &CertifiedIssuer<'static, KeyPair>,
     cn: &str,
-) -> anyhow::Result<(String, String)> {
+) -> anyhow::Result<(String, String, Vec<u8>)> {
     let mut leaf = CertificateParams::new(Vec::<String>::new())?;
     leaf.distinguished_name.push(DnType::CommonName, cn);
     leaf.is_ca = IsCa::ExplicitNoCa;
@@ -61,7 +66,11 @@ fn client_leaf(
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let key = KeyPair::generate()?;
     let cert = leaf.signed_by(&key, ca)?;
-    Ok((cert.pem() + &ca.pem(), key.serialize_pem()))
+    Ok((
+        cert.pem() + &ca.pem(),
+        key.serialize_pem(),
+        key.serialize_der(),
+    ))
 }
 
 pub fn generate() -> anyhow::Result<Certs> {
@@ -106,9 +115,16 @@ pub fn generate() -> anyhow::Result<Certs> {
             .with_single_cert(chain.clone(), key.clone_key())?,
     );
     let cca = client_ca("fake-gcp client CA")?;
-    let (client_cert_pem, client_key_pem) = client_leaf(&cca, "device-1")?;
+    let (client_cert_pem, client_key_pem, client_key_der) = client_leaf(&cca, "device-1")?;
+    let client_key_encrypted_pem = {
+        use pkcs8::der::Decode;
+        let info = pkcs8::PrivateKeyInfo::from_der(&client_key_der)?;
+        let doc = info.encrypt(rand::thread_rng(), CLIENT_KEY_PASSPHRASE)?;
+        doc.to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)?
+            .to_string()
+    };
     let rogue = client_ca("some other CA")?;
-    let (rogue_cert_pem, rogue_key_pem) = client_leaf(&rogue, "rogue-device")?;
+    let (rogue_cert_pem, rogue_key_pem, _) = client_leaf(&rogue, "rogue-device")?;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cca.der().clone())?;
     let roots = Arc::new(roots);
@@ -140,6 +156,7 @@ pub fn generate() -> anyhow::Result<Certs> {
         server_requiring,
         client_cert_pem,
         client_key_pem,
+        client_key_encrypted_pem,
         rogue_cert_pem,
         rogue_key_pem,
     })

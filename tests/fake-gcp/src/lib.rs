@@ -48,6 +48,8 @@ pub struct ReadyInfo {
     /// does not (another CA), as PEM files.
     pub client_cert_file: PathBuf,
     pub client_key_file: PathBuf,
+    /// The client key, PKCS#8-encrypted with [`certs::CLIENT_KEY_PASSPHRASE`].
+    pub client_key_encrypted_file: PathBuf,
     pub rogue_cert_file: PathBuf,
     pub rogue_key_file: PathBuf,
 }
@@ -129,6 +131,8 @@ impl FakeGcp {
         };
         let client_cert_file = pem("client_cert.pem", &certs.client_cert_pem)?;
         let client_key_file = pem("client_key.pem", &certs.client_key_pem)?;
+        let client_key_encrypted_file =
+            pem("client_key_encrypted.pem", &certs.client_key_encrypted_pem)?;
         let rogue_cert_file = pem("rogue_cert.pem", &certs.rogue_cert_pem)?;
         let rogue_key_file = pem("rogue_key.pem", &certs.rogue_key_pem)?;
         let au_file = state_dir.join("authorized_user.json");
@@ -162,6 +166,7 @@ impl FakeGcp {
             iamcredentials_url: format!("https://{base}/"),
             client_cert_file,
             client_key_file,
+            client_key_encrypted_file,
             rogue_cert_file,
             rogue_key_file,
         };
