@@ -36,28 +36,30 @@ fn healthy_vm_passes_every_check_down_to_the_ssh_banner() {
     let (code, text) = doctor(&f, VM_PROJECT);
     assert_eq!(code, 0, "{text}");
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("✓ credentials: static token from IAP_SSH_ACCESS_TOKEN; token accepted for iaptest.alice@example.com"), "{text}");
+    // The network path first: no proxy here.
+    assert_eq!(lines[0], "✓ network: direct to 127.0.0.1", "{text}");
+    assert!(lines[1].starts_with("✓ credentials: static token from IAP_SSH_ACCESS_TOKEN; token accepted for iaptest.alice@example.com"), "{text}");
     assert_eq!(
-        lines[1],
+        lines[2],
         "✓ instance vm-project exists in us-central1-b of iap-proj-a and is RUNNING"
     );
     assert_eq!(
-        lines[2],
+        lines[3],
         "✓ firewall: rule allow-iap admits 35.235.240.0/20 on tcp:22 (network default)"
     );
     assert_eq!(
-        lines[3],
+        lines[4],
         "✓ IAM: you hold iap.tunnelInstances.accessViaIAP on vm-project"
     );
     assert_eq!(
-        lines[4],
+        lines[5],
         "✓ OS Login: off for vm-project; keys come from project metadata"
     );
     assert!(
-        lines[5].starts_with("✓ tunnel to port 22: SSH-2.0-OpenSSH"),
+        lines[6].starts_with("✓ tunnel to port 22: SSH-2.0-OpenSSH"),
         "{text}"
     );
-    assert_eq!(lines.len(), 6, "{text}");
+    assert_eq!(lines.len(), 7, "{text}");
 }
 
 #[test]
@@ -153,5 +155,5 @@ fn os_login_without_the_role_and_unknown_instances() {
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(3), "{text}");
-    assert!(text.starts_with("✗ credentials: no Google credentials found\n    fix: run `gcloud auth application-default login`"), "{text}");
+    assert!(text.starts_with("✓ network: direct to 127.0.0.1\n✗ credentials: no Google credentials found\n    fix: run `gcloud auth application-default login`"), "{text}");
 }
