@@ -5,6 +5,7 @@
 pub mod frame;
 pub mod retry;
 pub mod session;
+pub mod sock;
 pub mod transport;
 pub mod url;
 

@@ -18,7 +18,7 @@ pub const SUBPROTOCOL: &str = "relay.tunnel.cloudproxy.app";
 pub const ORIGIN: &str = "bot:iap-tunneler";
 pub const USER_AGENT: &str = concat!("iap-ssh/", env!("CARGO_PKG_VERSION"));
 
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Ws = WebSocketStream<MaybeTlsStream<super::sock::RelaySock>>;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
@@ -266,6 +266,7 @@ pub async fn open(
         };
         let _ = sock.set_nodelay(true);
         dead_link.apply(&sock);
+        let sock = super::sock::RelaySock::new(sock, proxy.is_some());
         Ok::<_, Opening>(
             tokio_tungstenite::client_async_tls_with_config(
                 req,
@@ -292,7 +293,12 @@ pub async fn open(
         Ok(r) => Ok(r),
     };
     match res {
-        Ok((ws, _resp)) => Ok(ws),
+        Ok((mut ws, _resp)) => {
+            if let MaybeTlsStream::Rustls(t) = ws.get_mut() {
+                t.get_mut().0.setup_done();
+            }
+            Ok(ws)
+        }
         Err(WsError::Http(resp)) => Err(TransportError::Http {
             host,
             status: resp.status().as_u16(),
