@@ -144,6 +144,29 @@ fn revoked_refresh_token_is_a_clear_error() {
 }
 
 #[test]
+fn context_aware_access_denial_is_named() {
+    let w = World::with(|c| c.faults.token_caa_denied = true);
+    let out = w
+        .iap_ssh(false)
+        .env(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            &w.fake.info.authorized_user_file,
+        )
+        .args(["proxy", "vm1.us-central1-a.p1", "7"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let line = one_line(&out);
+    assert!(
+        line.contains("access_denied (Account restricted)")
+            && line.contains("blocked by Context Aware Access")
+            && line.contains("context_aware/use_client_certificate"),
+        "{line}"
+    );
+}
+
+#[test]
 fn metadata_server_last() {
     let w = World::new();
     echo(&w, &[]);

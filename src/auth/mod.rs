@@ -149,6 +149,12 @@ impl AuthError {
             AuthError::Impersonation { .. } => {
                 "retry; check IAP_SSH_IAMCREDENTIALS_URL if set".into()
             }
+            // gcloud's IsContextAwareAccessDeniedError: both strings.
+            AuthError::Refused { detail, .. }
+                if detail.contains("access_denied") && detail.contains("Account restricted") =>
+            {
+                "access was blocked by Context Aware Access: this device must present a device certificate (turn on `gcloud config set context_aware/use_client_certificate true` with Endpoint Verification installed), or ask your admin about the access policy".into()
+            }
             _ => self.static_fix().into(),
         }
     }

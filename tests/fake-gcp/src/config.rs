@@ -317,6 +317,11 @@ pub struct Faults {
     /// instead of close 4033 after it.
     #[serde(default)]
     pub bad_token_http: Option<u16>,
+    /// The refresh-token grant answers `access_denied` / `Account
+    /// restricted`, as Google does when Context Aware Access blocks the
+    /// device.
+    #[serde(default)]
+    pub token_caa_denied: bool,
     /// After a link is lost the relay keeps the SID attached for this long
     /// (it has not noticed yet); reconnects meanwhile get close 4002. 0: a
     /// reconnect evicts the old link at once.

@@ -170,6 +170,12 @@ pub fn token_endpoint(state: &State, body: &[u8]) -> Reply {
                 state.event("token refresh_token invalid_grant");
                 return error(400, "invalid_grant", "Token has been expired or revoked.");
             }
+            if state.config.faults.token_caa_denied {
+                // What Google answers when Context Aware Access blocks the
+                // device (the strings gcloud matches; status UNCONFIRMED).
+                state.event("token refresh_token access_denied (CAA)");
+                return error(400, "access_denied", "Account restricted");
+            }
             state.event("token refresh_token ok");
             token_reply(state)
         }
