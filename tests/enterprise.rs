@@ -46,36 +46,6 @@ fn gcloud_with_workload_cert(dir: &Path, cert: &Path, key: &Path) -> PathBuf {
     g
 }
 
-/// `iap-ssh proxy … vm-project 22` with stdin closed, plus `env`.
-fn banner(f: &Fleet, env: &[(&str, &str)], unset: &[&str]) -> std::process::Output {
-    let mut c = f.iap_ssh();
-    c.args([
-        "proxy",
-        "--project",
-        PROJ_A,
-        "--zone",
-        "us-central1-b",
-        "vm-project",
-        "22",
-    ])
-    .write_stdin("");
-    for k in unset {
-        c.env_remove(k);
-    }
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
-
-fn assert_banner(out: &std::process::Output) {
-    assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("SSH-2.0-"),
-        "no banner: {}",
-        stderr_of(out)
-    );
-}
-
 /// The endpoint overrides the harness sets; removed to use real names.
 const URL_VARS: &[&str] = &[
     "IAP_SSH_TUNNEL_URL",
@@ -100,7 +70,7 @@ fn hosts_seen(f: &Fleet) -> Vec<String> {
 fn device_certificate_from_certificate_config_on_the_mtls_hosts() {
     let f = Fleet::new(|c| c.client_certs = Some("require".into()));
     // Without a certificate: the policy's 4033 is named as such, not as IAM.
-    let out = banner(&f, &[], &[]);
+    let out = f.banner(&[], &[], &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
     let line = one_line(&out);
     assert!(
@@ -223,7 +193,7 @@ esac
     let gs = g.display().to_string();
     // IAP_SSH_TUNNEL_URL points at the fake: the certificate is presented
     // to an overridden relay too.
-    assert_banner(&banner(&f, &[("CLOUDSDK_CONFIG", &gs)], &[]));
+    assert_banner(&f.banner(&[], &[("CLOUDSDK_CONFIG", &gs)], &[]));
     assert!(
         hosts_seen(&f)
             .iter()
@@ -235,7 +205,7 @@ esac
     // --with_passphrase, the key decrypted in memory.
     write_meta(&["--encrypted"]);
     std::fs::write(&calls, "").unwrap();
-    assert_banner(&banner(&f, &[("CLOUDSDK_CONFIG", &gs)], &[]));
+    assert_banner(&f.banner(&[], &[("CLOUDSDK_CONFIG", &gs)], &[]));
     assert_eq!(
         std::fs::read_to_string(&calls).unwrap(),
         "--encrypted\n--encrypted --with_passphrase\n"
@@ -243,7 +213,7 @@ esac
     // A failing helper: one line, and no tunnel attempted.
     write_meta(&["--fail"]);
     let connects = hosts_seen(&f).len();
-    let out = banner(&f, &[("CLOUDSDK_CONFIG", &gs)], &[]);
+    let out = f.banner(&[], &[("CLOUDSDK_CONFIG", &gs)], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     let line = one_line(&out);
     assert!(
@@ -256,7 +226,7 @@ esac
 #[test]
 fn a_relay_requiring_a_certificate_at_the_handshake() {
     let f = Fleet::new(|c| c.client_certs = Some("require_tls".into()));
-    let out = banner(&f, &[], &[]);
+    let out = f.banner(&[], &[], &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
     let line = one_line(&out);
     assert!(
@@ -271,7 +241,7 @@ fn a_relay_requiring_a_certificate_at_the_handshake() {
         &f.fake.info.rogue_key_file,
     );
     let gs = g.display().to_string();
-    let out = banner(&f, &[("CLOUDSDK_CONFIG", &gs)], &[]);
+    let out = f.banner(&[], &[("CLOUDSDK_CONFIG", &gs)], &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
     let line = one_line(&out);
     assert!(
@@ -286,7 +256,7 @@ fn a_relay_requiring_a_certificate_at_the_handshake() {
         &f.fake.info.client_key_file,
     );
     let gs = g.display().to_string();
-    assert_banner(&banner(&f, &[("CLOUDSDK_CONFIG", &gs)], &[]));
+    assert_banner(&f.banner(&[], &[("CLOUDSDK_CONFIG", &gs)], &[]));
 }
 
 #[test]
@@ -330,7 +300,7 @@ fn a_universe_domain_selects_its_hosts() {
         "{seen:#?}"
     );
     // A malformed universe is refused up front.
-    let out = banner(&f, &[("CLOUDSDK_CORE_UNIVERSE_DOMAIN", "evil/x")], &[]);
+    let out = f.banner(&[], &[("CLOUDSDK_CORE_UNIVERSE_DOMAIN", "evil/x")], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         one_line(&out).contains("is not a domain name"),

@@ -42,40 +42,11 @@ fn grants(f: &Fleet) -> Vec<String> {
         .collect()
 }
 
-/// `iap-ssh [GLOBAL] proxy … vm-project 22` with stdin closed: the
-/// VM's SSH banner when the tunnel opens.
-fn banner(f: &Fleet, global: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut c = f.iap_ssh();
-    c.args(global)
-        .args([
-            "proxy",
-            "--project",
-            PROJ_A,
-            "--zone",
-            "us-central1-b",
-            "vm-project",
-            "22",
-        ])
-        .write_stdin("");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
-
-fn assert_banner(out: &std::process::Output) {
-    assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("SSH-2.0-"),
-        "no banner: {}",
-        stderr_of(out)
-    );
-}
-
 #[test]
 fn setup_and_ssh_act_as_the_service_account() {
     let f = fleet();
     // The caller alone may not tunnel here.
-    let out = banner(&f, &[], &[]);
+    let out = f.banner(&[], &[], &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
 
     let out = f
@@ -121,10 +92,10 @@ fn setup_and_ssh_act_as_the_service_account() {
 fn a_chain_sends_delegates_in_the_documented_form() {
     let f = fleet();
     let chain = format!("{HOP},{SA}");
-    let out = banner(
-        &f,
+    let out = f.banner(
         &[],
         &[("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT", chain.as_str())],
+        &[],
     );
     assert_banner(&out);
     let g = grants(&f);
@@ -150,7 +121,7 @@ fn gcloud_property_and_adc_file_select_impersonation() {
     )
     .unwrap();
     let g = gdir.display().to_string();
-    assert_banner(&banner(&f, &[], &[("CLOUDSDK_CONFIG", g.as_str())]));
+    assert_banner(&f.banner(&[], &[("CLOUDSDK_CONFIG", g.as_str())], &[]));
     assert_eq!(grants(&f).len(), 1);
 
     // An ADC file of type impersonated_service_account, over the fake's
@@ -184,26 +155,17 @@ fn gcloud_property_and_adc_file_select_impersonation() {
         )),
         "{text}"
     );
-    let mut c = f.iap_ssh();
-    c.env_remove("IAP_SSH_ACCESS_TOKEN")
-        .env("GOOGLE_APPLICATION_CREDENTIALS", &a)
-        .args([
-            "proxy",
-            "--project",
-            PROJ_A,
-            "--zone",
-            "us-central1-b",
-            "vm-project",
-            "22",
-        ])
-        .write_stdin("");
-    assert_banner(&c.output().unwrap());
+    assert_banner(&f.banner(
+        &[],
+        &[("GOOGLE_APPLICATION_CREDENTIALS", &a)],
+        &["IAP_SSH_ACCESS_TOKEN"],
+    ));
 }
 
 #[test]
 fn missing_token_creator_is_one_line_naming_the_role() {
     let f = fleet();
-    let out = banner(&f, &["--impersonate-service-account", LOCKED], &[]);
+    let out = f.banner(&["--impersonate-service-account", LOCKED], &[], &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
     let line = one_line(&out);
     assert!(
@@ -216,7 +178,7 @@ fn missing_token_creator_is_one_line_naming_the_role() {
     );
     // A chain whose hop lacks the role: the fix says each hop needs it.
     let chain = format!("{LOCKED},{SA}");
-    let out = banner(&f, &["--impersonate-service-account", &chain], &[]);
+    let out = f.banner(&["--impersonate-service-account", &chain], &[], &[]);
     assert_eq!(out.status.code(), Some(4));
     assert!(
         one_line(&out).contains("each account in the chain"),
@@ -225,12 +187,12 @@ fn missing_token_creator_is_one_line_naming_the_role() {
     );
 
     // A hostile value never reaches a URL or a shell: refused up front.
-    let out = banner(
-        &f,
+    let out = f.banner(
         &[
             "--impersonate-service-account",
             "$(touch pwned)@x.iam.gserviceaccount.com",
         ],
+        &[],
         &[],
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));

@@ -4,7 +4,10 @@
 //! the one before is acknowledged, and Linux delays that ACK by 40 ms, so
 //! the TLS and WebSocket handshakes and the relay's first frame paid 40 ms
 //! each time (measured with `scripts/bench.sh`: first byte 50 ms through
-//! tinyproxy, 9 ms direct). After setup it is a plain socket.
+//! tinyproxy, 9 ms direct). It goes on for the first reads after setup
+//! (the relay's first frame, the start of the SSH handshake), then it is
+//! a plain socket: bulk data needs no help, and a syscall per read would
+//! cost.
 
 use std::io;
 use std::pin::Pin;
@@ -13,16 +16,22 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+/// Reads after setup that still acknowledge at once.
+const QUICK_READS_AFTER_SETUP: u32 = 32;
+
 pub struct RelaySock {
     tcp: TcpStream,
-    /// Re-arm `TCP_QUICKACK` after every read (Linux re-enters delayed
-    /// ACKs whenever we send right after receiving).
-    quick_ack: bool,
+    /// Re-arm `TCP_QUICKACK` after this many more reads (Linux re-enters
+    /// delayed ACKs whenever we send right after receiving); 0: off.
+    quick_reads: u32,
 }
 
 impl RelaySock {
     pub fn new(tcp: TcpStream, quick_ack: bool) -> Self {
-        let s = RelaySock { tcp, quick_ack };
+        let s = RelaySock {
+            tcp,
+            quick_reads: if quick_ack { u32::MAX } else { 0 },
+        };
         if quick_ack {
             s.ack_now();
         }
@@ -33,11 +42,11 @@ impl RelaySock {
         &self.tcp
     }
 
-    /// Ends the set-up phase (one last immediate ACK).
+    /// Ends the set-up phase: an immediate ACK, then a few more reads.
     pub fn setup_done(&mut self) {
-        if self.quick_ack {
+        if self.quick_reads > 0 {
             self.ack_now();
-            self.quick_ack = false;
+            self.quick_reads = QUICK_READS_AFTER_SETUP;
         }
     }
 
@@ -69,7 +78,8 @@ impl AsyncRead for RelaySock {
         let this = self.get_mut();
         let before = buf.filled().len();
         let r = Pin::new(&mut this.tcp).poll_read(cx, buf);
-        if this.quick_ack && matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        if this.quick_reads > 0 && matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.quick_reads -= 1;
             this.ack_now();
         }
         r

@@ -187,6 +187,33 @@ impl Fleet {
         out
     }
 
+    /// `iap-ssh GLOBAL… proxy … vm-project 22` with stdin closed, `env`
+    /// set and `unset` removed: the VM's SSH banner when the tunnel opens.
+    pub fn banner(
+        &self,
+        global: &[&str],
+        env: &[(&str, &str)],
+        unset: &[&str],
+    ) -> std::process::Output {
+        let mut c = self.iap_ssh();
+        c.args(global)
+            .args([
+                "proxy",
+                "--project",
+                PROJ_A,
+                "--zone",
+                "us-central1-b",
+                "vm-project",
+                "22",
+            ])
+            .write_stdin("");
+        for k in unset {
+            c.env_remove(k);
+        }
+        c.envs(env.iter().copied());
+        c.output().unwrap()
+    }
+
     /// A directory the VMs' (non-root) users can write.
     pub fn shared_dir(&self) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;

@@ -57,6 +57,15 @@ pub fn assert_same_file(a: &Path, b: &Path) {
     assert!(x == y, "{} and {} differ", a.display(), b.display());
 }
 
+/// Asserts that a tunnel's output starts with an SSH banner.
+pub fn assert_banner(out: &std::process::Output) {
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("SSH-2.0-"),
+        "no banner: {}",
+        stderr_of(out)
+    );
+}
+
 pub fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -212,12 +212,7 @@ async fn route(
             json(crate::oslogin::tokeninfo(&state, token.as_deref()))
         }
         (_, p) if p.starts_with("/compute/v1/") || p.starts_with("/oslogin/v1/") || p.starts_with("/iap/v1/") => {
-            let bearer = req
-                .headers()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::to_string);
+            let bearer = crate::relay::bearer(req.headers());
             let query: Vec<(String, String)> =
                 form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
                     .into_owned()
@@ -246,12 +241,7 @@ async fn route(
             json(r)
         }
         ("POST", p) if p.starts_with("/v1/projects/-/serviceAccounts/") => {
-            let bearer = req
-                .headers()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::to_string);
+            let bearer = crate::relay::bearer(req.headers());
             let p = p.to_string();
             let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
             json(crate::iamcredentials::generate_access_token(&state, bearer.as_deref(), &p, &body))

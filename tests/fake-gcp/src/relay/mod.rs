@@ -64,7 +64,8 @@ async fn reject(state: &State, mut ws: Ws, code: u16, reason: &str) {
     .await;
 }
 
-fn bearer(headers: &hyper::HeaderMap) -> Option<String> {
+/// The bearer token of a request, if any.
+pub fn bearer(headers: &hyper::HeaderMap) -> Option<String> {
     headers
         .get("authorization")?
         .to_str()
