@@ -149,7 +149,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__forward)
-            opts="-L -v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --connect-timeout --local-host-port --no-connection-check --json --shutdown-grace --verbose --quiet --impersonate-service-account --help --version"
+            opts="-L -v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --connect-timeout --wait --local-host-port --no-connection-check --json --shutdown-grace --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -192,6 +192,10 @@ _iap__ssh() {
                     return 0
                     ;;
                 --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -421,7 +425,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__proxy)
-            opts="-v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --connect-timeout --verbose --quiet --impersonate-service-account --help --version"
+            opts="-v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --connect-timeout --wait --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -467,6 +471,10 @@ _iap__ssh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --impersonate-service-account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -479,7 +487,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__scp)
-            opts="-r -C -v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --recurse --compress --scp-flag --verbose --quiet --impersonate-service-account --help --version"
+            opts="-r -C -v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --wait --recurse --compress --scp-flag --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -506,6 +514,10 @@ _iap__ssh() {
                     return 0
                     ;;
                 --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -571,7 +583,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__ssh)
-            opts="-v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --print-rsh --verbose --quiet --impersonate-service-account --help --version"
+            opts="-v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --wait --print-rsh --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -598,6 +610,10 @@ _iap__ssh() {
                     return 0
                     ;;
                 --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -59,6 +59,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l key-file -d 'Pri
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l known-hosts -d 'Known-hosts file (default: ~/.ssh/google_compute_known_hosts)' -r -F
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l key-ttl -d 'Lifetime of a key published by this command: 30d, 12h, ... or `never`' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l port -d 'Port on the VM' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l wait -d 'While the VM is booting (status PROVISIONING or STAGING, then close 4003/4047 until sshd listens), keep trying for this long: 90 (seconds), 90s, 5m, 1h. Default: fail at once' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l dry-run -d 'Print the command (shell-quoted, ready to paste) and change nothing'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l print-rsh -d 'Print an ssh command for `rsync -e "$(iap-ssh ssh --print-rsh VM)"` and exit'
@@ -72,6 +73,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l key-file -d 'Pri
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l known-hosts -d 'Known-hosts file (default: ~/.ssh/google_compute_known_hosts)' -r -F
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l key-ttl -d 'Lifetime of a key published by this command: 30d, 12h, ... or `never`' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l port -d 'Port on the VM' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l wait -d 'While the VM is booting (status PROVISIONING or STAGING, then close 4003/4047 until sshd listens), keep trying for this long: 90 (seconds), 90s, 5m, 1h. Default: fail at once' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l scp-flag -d 'Extra scp flag (repeatable), e.g. --scp-flag=-O' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l dry-run -d 'Print the command (shell-quoted, ready to paste) and change nothing'
@@ -108,6 +110,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l reconnect-wind
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l stall-timeout -d 'Resume the session when the connection to the relay is dead for this long (TCP keepalive, unacknowledged TCP data), or when the send window is full and the relay confirms nothing for this long, in seconds' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l keepalive -d 'Send a keepalive after this many idle seconds (0: never)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l connect-timeout -d 'Give up opening a WebSocket (handshake plus the relay\'s first message, one budget) after this many seconds' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l wait -d 'While the VM is not ready (booting: close 4003 or 4047, HTTP 429 or 5xx on the upgrade), keep trying for this long: 90 (seconds), 90s, 5m, 1h. Never for a refusal (4033) or a bad request. Default: fail at once' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand proxy" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
@@ -123,6 +126,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l reconnect-wi
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l stall-timeout -d 'Resume the session when the connection to the relay is dead for this long (TCP keepalive, unacknowledged TCP data), or when the send window is full and the relay confirms nothing for this long, in seconds' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l keepalive -d 'Send a keepalive after this many idle seconds (0: never)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l connect-timeout -d 'Give up opening a WebSocket (handshake plus the relay\'s first message, one budget) after this many seconds' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l wait -d 'While the VM is not ready (booting: close 4003 or 4047, HTTP 429 or 5xx on the upgrade), keep trying for this long: 90 (seconds), 90s, 5m, 1h. Never for a refusal (4033) or a bad request. Default: fail at once' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l local-host-port -d 'Local address to listen on (port 0 or none: pick a free port)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s L -d 'Another forward, `[BIND:]LOCAL_PORT:INSTANCE:PORT` (repeatable; INSTANCE may be NAME.ZONE.PROJECT)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l shutdown-grace -d 'Seconds open connections get to finish after SIGINT/SIGTERM' -r

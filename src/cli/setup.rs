@@ -102,6 +102,7 @@ pub fn run(a: SetupArgs, quiet: bool) -> Result<i32, UserError> {
             None => super::exe_path()?,
         },
         global_args: crate::auth::impersonate::launcher_args(),
+        proxy_args: String::new(),
     };
     let mut err = std::io::stderr();
     if opts.remove {

@@ -41,6 +41,11 @@ pub struct ConnectArgs {
     /// Print the command (shell-quoted, ready to paste) and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// While the VM is booting (status PROVISIONING or STAGING, then close
+    /// 4003/4047 until sshd listens), keep trying for this long: 90
+    /// (seconds), 90s, 5m, 1h. Default: fail at once
+    #[arg(long, value_name = "DURATION", value_parser = super::target::parse_wait)]
+    pub wait: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -112,13 +117,65 @@ fn prepare(
         quiet,
         exe: super::exe_path()?,
         global_args: crate::auth::impersonate::launcher_args(),
+        proxy_args: String::new(),
     };
     let rt = super::runtime()?;
     rt.block_on(async {
         let api = Api::from_env_for(c.dry_run)?;
-        let inst = lookup::find(&api, &wanted, !c.dry_run).await?;
+        let started = std::time::Instant::now();
+        let mut inst = lookup::find(&api, &wanted, !c.dry_run).await?;
+        let mut opts = opts;
+        if let Some(wait) = c.wait {
+            if !c.dry_run {
+                inst = wait_while_booting(&api, &wanted, inst, wait, quiet).await?;
+            }
+            // The ProxyCommand waits for sshd with what is left.
+            let left = wait
+                .saturating_sub(started.elapsed())
+                .as_millis()
+                .div_ceil(1000)
+                .max(1);
+            opts.proxy_args = format!(" --wait={left}s");
+        }
         one::prepare(&api, &gcloud, inst, &wanted.project, &opts).await
     })
+}
+
+/// While the instance is PROVISIONING or STAGING, polls `instances.get`
+/// with backoff until it is RUNNING or `wait` has passed (then the last
+/// state is returned and the tunnel says what is wrong).
+async fn wait_while_booting(
+    api: &Api,
+    wanted: &lookup::Wanted,
+    mut inst: crate::gce::compute::Instance,
+    wait: std::time::Duration,
+    quiet: bool,
+) -> Result<crate::gce::compute::Instance, UserError> {
+    use crate::relay::retry::Backoff;
+    use std::time::{Duration, Instant};
+    let start = Instant::now();
+    let mut backoff = Backoff::new();
+    let mut told = false;
+    while matches!(inst.status.as_str(), "PROVISIONING" | "STAGING") {
+        backoff.attempt(Instant::now());
+        // Jitter from the clock: polls of many clients spread out.
+        let jitter = Duration::from_millis(u64::from(start.elapsed().subsec_millis() % 250));
+        let Some(pause) = backoff.next(Instant::now(), wait, jitter) else {
+            break;
+        };
+        if !told && !quiet {
+            eprintln!(
+                "iap-ssh: {} is {}; waiting for it to boot (up to {} s)",
+                inst.name,
+                inst.status,
+                wait.as_secs()
+            );
+        }
+        told = true;
+        tokio::time::sleep(pause).await;
+        inst = lookup::find(api, wanted, true).await?;
+    }
+    Ok(inst)
 }
 
 /// After a metadata write, the guest agent needs a moment: try a

@@ -50,6 +50,28 @@ pub struct TunnelArgs {
     /// message, one budget) after this many seconds
     #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub connect_timeout: u64,
+    /// While the VM is not ready (booting: close 4003 or 4047, HTTP 429 or
+    /// 5xx on the upgrade), keep trying for this long: 90 (seconds), 90s,
+    /// 5m, 1h. Never for a refusal (4033) or a bad request. Default: fail
+    /// at once
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+    pub wait: Option<Duration>,
+}
+
+/// `--wait`: seconds, or a number with `s`, `m` or `h`.
+pub fn parse_wait(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 90, 90s, 5m or 1h"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use s, m or h)")),
+    };
+    Ok(secs(n.saturating_mul(mult)))
 }
 
 /// Longest duration taken from the command line (100 years): larger
@@ -67,6 +89,7 @@ impl TunnelArgs {
             stall_timeout: secs(self.stall_timeout),
             keepalive: (self.keepalive > 0).then(|| secs(self.keepalive)),
             connect_timeout: secs(self.connect_timeout),
+            wait: self.wait.filter(|w| !w.is_zero()),
             ..TunnelConfig::default()
         }
     }
@@ -224,6 +247,18 @@ mod tests {
             region: None,
             network: None,
             dest_group: None,
+        }
+    }
+
+    #[test]
+    fn wait_durations() {
+        assert_eq!(parse_wait("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_wait("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_wait("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_wait("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_wait("99999999999999h"), Ok(secs(MAX_SECS)));
+        for bad in ["", "m", "5d", "-1", "1.5m"] {
+            assert!(parse_wait(bad).is_err(), "{bad}");
         }
     }
 

@@ -55,6 +55,9 @@ pub struct Options {
     /// Options written before `proxy` in each ProxyCommand, so that ssh
     /// acts as this run did (`--impersonate-service-account=…`).
     pub global_args: String,
+    /// Options written after `proxy` in the ProxyCommand of a single VM
+    /// (`iap-ssh ssh --wait`: ` --wait=120s`); setup writes none.
+    pub proxy_args: String,
 }
 
 /// Parallel requests for per-instance work.

@@ -171,9 +171,10 @@ pub async fn prepare(
             } else {
                 Strict::AcceptNew
             },
-            proxy_command: plan::proxy_command(
+            proxy_command: plan::proxy_command_with(
                 &opts.exe,
                 &opts.global_args,
+                &opts.proxy_args,
                 project,
                 &vm.zone,
                 &vm.name,

@@ -66,8 +66,21 @@ pub fn validate(project: &str, inst: &Instance) -> Result<(), String> {
 /// `global` holds options that go before `proxy` (`--impersonate-service-account=…`,
 /// validated to be shell-safe), empty or starting with a space.
 pub fn proxy_command(exe: &str, global: &str, project: &str, zone: &str, name: &str) -> String {
+    proxy_command_with(exe, global, "", project, zone, name)
+}
+
+/// [`proxy_command`] with options for `proxy` itself (`local`, e.g.
+/// ` --wait=120s`: validated, shell-safe, empty or starting with a space).
+pub fn proxy_command_with(
+    exe: &str,
+    global: &str,
+    local: &str,
+    project: &str,
+    zone: &str,
+    name: &str,
+) -> String {
     format!(
-        "{}{global} proxy --project {project} --zone {zone} {name} %p",
+        "{}{global} proxy{local} --project {project} --zone {zone} {name} %p",
         quote::shell_word(exe).replace('%', "%%")
     )
 }

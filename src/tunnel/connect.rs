@@ -30,6 +30,31 @@ fn deadline_in(d: Duration) -> tokio::time::Instant {
     tokio::time::Instant::from_std(retry::after(Instant::now(), d))
 }
 
+/// A failure that waiting may heal: the VM is booting (close 4003: nothing
+/// listens yet; 4047: not known to IAP yet) or the relay is overloaded
+/// (HTTP 429/5xx on the upgrade). Never a refusal (4033), a bad request or
+/// a protocol error.
+pub fn not_ready(e: &RelayError) -> bool {
+    match e {
+        RelayError::BackendUnreachable { .. } => true,
+        RelayError::NotFound { code: 4047, .. } => true,
+        RelayError::Transport(TransportError::Http { status, .. }) => {
+            retry::http_verdict(*status) == HttpVerdict::Retry
+        }
+        _ => false,
+    }
+}
+
+/// The short reason for the progress line.
+fn not_ready_cause(e: &RelayError) -> String {
+    match e {
+        RelayError::BackendUnreachable { code, reason, .. }
+        | RelayError::NotFound { code, reason, .. } => format!("close {code} '{reason}'"),
+        RelayError::Transport(TransportError::Http { status, .. }) => format!("HTTP {status}"),
+        e => e.to_string(),
+    }
+}
+
 /// How a resume ended, when it did not fail.
 pub(super) enum Resumed {
     /// The session goes on over this link.
@@ -54,12 +79,51 @@ impl Relay {
         }
     }
 
+    /// Opens a new session; with `--wait` ([`TunnelConfig::wait`]), tries
+    /// again with backoff while the VM is not ready ([`not_ready`]) until
+    /// the deadline, saying so once on stderr. Without it the first
+    /// failure is final.
+    pub async fn connect_session(
+        &self,
+        target: &Target,
+        session: &mut Session,
+        cfg: &TunnelConfig,
+    ) -> Result<LinkHandle, RelayError> {
+        let Some(wait) = cfg.wait else {
+            return self.connect_once(target, session, cfg).await;
+        };
+        let start = Instant::now();
+        let mut backoff = Backoff::new();
+        let mut told = false;
+        loop {
+            backoff.attempt(Instant::now());
+            let e = match self.connect_once(target, session, cfg).await {
+                Ok(l) => return Ok(l),
+                Err(e) if not_ready(&e) => e,
+                Err(e) => return Err(e),
+            };
+            let Some(pause) = backoff.next(Instant::now(), wait, jitter()) else {
+                return Err(e);
+            };
+            if !told {
+                told = true;
+                eprintln!(
+                    "iap-ssh: {target} is not ready yet ({}); trying again for up to {} s",
+                    crate::error::printable(&not_ready_cause(&e)),
+                    wait.saturating_sub(start.elapsed()).as_secs()
+                );
+            }
+            tracing::info!("not ready ({e}); next try in {pause:?}");
+            tokio::time::sleep(pause).await;
+        }
+    }
+
     /// Opens a new session (`/v4/connect`) and waits for its SID. Each
     /// attempt has one budget of `connect_timeout` for the handshake and the
     /// first message. Refused credentials (close 4004, HTTP 401/403) get one
     /// more attempt with a fresh token, so a revoked cached token heals; a
     /// close 4000 (unknown error) gets one more attempt too.
-    pub async fn connect_session(
+    async fn connect_once(
         &self,
         target: &Target,
         session: &mut Session,

@@ -59,6 +59,9 @@ pub struct TunnelConfig {
     pub stall_timeout: Duration,
     /// Send a keepalive after this long without sending anything (None: off).
     pub keepalive: Option<Duration>,
+    /// Keep trying to open the session this long while the VM is not
+    /// ready (`--wait`; None: the first failure is final).
+    pub wait: Option<Duration>,
 }
 
 impl Default for TunnelConfig {
@@ -72,6 +75,7 @@ impl Default for TunnelConfig {
             reconnect_window: Duration::from_secs(15 * 60),
             stall_timeout: Duration::from_secs(30),
             keepalive: Some(Duration::from_secs(30)),
+            wait: None,
         }
     }
 }

@@ -62,6 +62,10 @@ pub struct Instance {
     /// (`aggregatedList` leaves it out; everything else sees it).
     #[serde(default = "yes")]
     pub listed: bool,
+    /// A booting VM: its `status` (e.g. `STAGING`) turns `RUNNING` this
+    /// many ms after the fake starts; until then tunnels get close 4003.
+    #[serde(default)]
+    pub boot_ms: Option<u64>,
 }
 
 fn default_status() -> String {

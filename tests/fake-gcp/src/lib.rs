@@ -150,6 +150,25 @@ impl FakeGcp {
             Some("require_tls") => certs.server_requiring,
             Some(other) => anyhow::bail!("client_certs: unknown mode {other}"),
         };
+        for i in state
+            .config
+            .instances
+            .iter()
+            .filter(|i| i.boot_ms.is_some())
+        {
+            let (state, key) = (
+                state.clone(),
+                (i.project.clone(), i.zone.clone(), i.name.clone()),
+            );
+            let ms = i.boot_ms.unwrap_or(0);
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                if let Some((_, status)) = state.cloud.lock().unwrap().instances.get_mut(&key) {
+                    *status = "RUNNING".into();
+                }
+                state.event(format!("instance {} booted: RUNNING", key.2));
+            });
+        }
         let task = tokio::spawn(server::serve(state.clone(), listener, tls));
         let info = ReadyInfo {
             tunnel_url: format!("wss://{base}"),
