@@ -537,7 +537,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__setup)
-            opts="-v -q -h -V --project --key-file --ssh-config --known-hosts --user --key-ttl --dry-run --remove --exe --verbose --quiet --impersonate-service-account --help --version"
+            opts="-v -q -h -V --project --key-file --ssh-config --known-hosts --user --key-ttl --dry-run --remove --exe --control-master --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -568,6 +568,10 @@ _iap__ssh() {
                     return 0
                     ;;
                 --exe)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --control-master)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

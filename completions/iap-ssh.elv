@@ -46,6 +46,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --user 'User name for metadata keys (default: your local login name; OS Login VMs use your OS Login user)'
             cand --key-ttl 'Lifetime of the published key: 30d, 12h, ... or `never`; a re-run renews it when a quarter is left'
             cand --exe 'iap-ssh executable to write into ProxyCommand lines (default: the path you ran it by, e.g. a symlink that survives upgrades)'
+            cand --control-master 'Share one connection per VM (ssh''s ControlMaster), kept open this long after the last session: 10m (the default), 90s, 1h, or `yes` (until `ssh -O exit`); sockets in ~/.ssh/iap-ssh/'
             cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand --dry-run 'Print what would change (a diff and the keys to publish) and change nothing'
             cand --remove 'Remove the managed section from the ssh config (no API calls)'

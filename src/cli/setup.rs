@@ -38,6 +38,28 @@ pub struct SetupArgs {
     /// path you ran it by, e.g. a symlink that survives upgrades)
     #[arg(long, value_name = "PATH")]
     pub exe: Option<PathBuf>,
+    /// Share one connection per VM (ssh's ControlMaster), kept open this
+    /// long after the last session: 10m (the default), 90s, 1h, or `yes`
+    /// (until `ssh -O exit`); sockets in ~/.ssh/iap-ssh/
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "10m", value_parser = parse_persist)]
+    pub control_master: Option<String>,
+}
+
+/// `--control-master`: a `ControlPersist` value (seconds or a number with
+/// s/m/h/d/w, or `yes`).
+pub fn parse_persist(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    let digits = t.trim_end_matches(['s', 'm', 'h', 'd', 'w', 'S', 'M', 'H', 'D', 'W']);
+    let unit_len = t.len() - digits.len();
+    if t == "yes"
+        || (!digits.is_empty() && unit_len <= 1 && digits.bytes().all(|b| b.is_ascii_digit()))
+    {
+        Ok(t.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "`{s}` is not a duration like 10m, 90s, 1h, or `yes`"
+        ))
+    }
 }
 
 /// A parsed `--key-ttl` (None: never expires).
@@ -103,6 +125,10 @@ pub fn run(a: SetupArgs, quiet: bool) -> Result<i32, UserError> {
         },
         global_args: crate::auth::impersonate::launcher_args(),
         proxy_args: String::new(),
+        control: match a.control_master {
+            Some(p) => Some((super::home_file(&[".ssh", "iap-ssh"])?, p)),
+            None => None,
+        },
     };
     let mut err = std::io::stderr();
     if opts.remove {

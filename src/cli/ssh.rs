@@ -118,6 +118,7 @@ fn prepare(
         exe: super::exe_path()?,
         global_args: crate::auth::impersonate::launcher_args(),
         proxy_args: String::new(),
+        control: None,
     };
     let rt = super::runtime()?;
     rt.block_on(async {

@@ -58,6 +58,10 @@ pub struct Options {
     /// Options written after `proxy` in the ProxyCommand of a single VM
     /// (`iap-ssh ssh --wait`: ` --wait=120s`); setup writes none.
     pub proxy_args: String,
+    /// `--control-master`: share one connection per VM, kept this long
+    /// after the last session (`ControlPersist`); the sockets live in
+    /// this directory.
+    pub control: Option<(std::path::PathBuf, String)>,
 }
 
 /// Parallel requests for per-instance work.
@@ -144,6 +148,39 @@ pub(crate) fn path_value(p: &std::path::Path) -> Result<String, UserError> {
     })
 }
 
+/// Longest socket path every OpenSSH platform takes (macOS's `sun_path`).
+const MAX_SOCKET_PATH: usize = 104;
+
+/// The `ControlPath` value for sockets in `dir`: `DIR/%C` (`%C` is a
+/// 40-character hash of the connection, so no VM name reaches a path),
+/// `%` in DIR doubled, quoted when it has spaces. A DIR too long for a
+/// socket path is refused.
+pub(crate) fn control_path(dir: &std::path::Path) -> Result<String, UserError> {
+    let d = dir.display().to_string();
+    if d.chars().any(|c| c.is_control() || c == '"') {
+        return Err(UserError::new(
+            exit::USAGE,
+            format!("directory {dir:?} cannot be written into an ssh config"),
+        )
+        .with_fix("use a home directory without quotes or control characters"));
+    }
+    if d.len() + 1 + 40 > MAX_SOCKET_PATH {
+        return Err(UserError::new(
+            exit::USAGE,
+            format!(
+                "ControlPath {d}/%C would exceed the {MAX_SOCKET_PATH}-byte limit of a socket path"
+            ),
+        )
+        .with_fix("leave out --control-master, or set ControlPath to a short directory yourself"));
+    }
+    let v = format!("{}/%C", d.replace('%', "%%"));
+    Ok(if v.contains([' ', '\t', '#', '\'']) {
+        format!("\"{v}\"")
+    } else {
+        v
+    })
+}
+
 fn check_options(opts: &Options) -> Result<(), UserError> {
     for p in &opts.projects {
         names::require_project(p)?;
@@ -167,6 +204,10 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     check_options(opts)?;
     let identity_file = path_value(&opts.key_file)?;
     let known_hosts_value = path_value(&opts.known_hosts)?;
+    let control = match &opts.control {
+        Some((dir, persist)) => Some((control_path(dir)?, persist.clone())),
+        None => None,
+    };
     // Fail early on a config we could not update.
     let old_config = files::read(&files::resolve(&opts.ssh_config))
         .map_err(|e| io_error(&opts.ssh_config, e))?;
@@ -238,6 +279,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     let cx = plan::Context {
         exe: &opts.exe,
         global_args: &opts.global_args,
+        control: control.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
         identity_file: &identity_file,
         known_hosts_path: &known_hosts_value,
         known_aliases: &known_aliases,
@@ -261,6 +303,9 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
             &withheld,
         );
         return Ok(exit::OK);
+    }
+    if let Some((dir, _)) = &opts.control {
+        crate::fsutil::create_private_dir(dir).map_err(|e| io_error(dir, e))?;
     }
     let outcome = write::config(opts, &section)?;
     if !opts.quiet {

@@ -121,6 +121,8 @@ pub struct Context<'a> {
     pub exe: &'a str,
     /// Options before `proxy` in every ProxyCommand (see [`proxy_command`]).
     pub global_args: &'a str,
+    /// Connection sharing for every block: (`ControlPath`, `ControlPersist`).
+    pub control: Option<(&'a str, &'a str)>,
     pub identity_file: &'a str,
     pub known_hosts_path: &'a str,
     /// Host names the known-hosts file has keys for.
@@ -214,6 +216,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
             host_key_alias: Some(alias),
             known_hosts: cx.known_hosts_path.to_string(),
             proxy_command: proxy_command(cx.exe, cx.global_args, &v.project, &v.zone, &v.name),
+            control: cx.control.map(|(a, b)| (a.to_string(), b.to_string())),
         });
     }
     for p in cx.projects {
@@ -233,6 +236,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
             known_hosts: cx.known_hosts_path.to_string(),
             strict: Strict::AcceptNew,
             proxy_command: wildcard_proxy_command(cx.exe, cx.global_args),
+            control: cx.control.map(|(a, b)| (a.to_string(), b.to_string())),
         });
     }
     (out, withheld)
@@ -270,6 +274,7 @@ mod tests {
         let cx = Context {
             exe: "/opt/my tools/iap-ssh",
             global_args: "",
+            control: None,
             identity_file: "/h/.ssh/k",
             known_hosts_path: "/h/.ssh/kh",
             known_aliases: &known_hosts::aliases("compute.3 ssh-ed25519 AAAA\n"),
@@ -335,6 +340,7 @@ mod tests {
         let cx = Context {
             exe: "/bin/iap-ssh",
             global_args: "",
+            control: None,
             identity_file: "/h/.ssh/k",
             known_hosts_path: "/h/.ssh/kh",
             known_aliases: &Default::default(),

@@ -36,6 +36,8 @@ pub struct HostBlock {
     pub known_hosts: String,
     pub strict: Strict,
     pub proxy_command: String,
+    /// Connection sharing: (`ControlPath` value, `ControlPersist` value).
+    pub control: Option<(String, String)>,
 }
 
 impl HostBlock {
@@ -56,6 +58,11 @@ impl HostBlock {
         };
         let _ = writeln!(out, "    StrictHostKeyChecking {strict}");
         let _ = writeln!(out, "    ProxyCommand {}", self.proxy_command);
+        if let Some((path, persist)) = &self.control {
+            let _ = writeln!(out, "    ControlMaster auto");
+            let _ = writeln!(out, "    ControlPath {path}");
+            let _ = writeln!(out, "    ControlPersist {persist}");
+        }
     }
 }
 
@@ -153,6 +160,7 @@ mod tests {
             known_hosts: "/h/.ssh/kh".into(),
             strict: Strict::Yes,
             proxy_command: format!("/bin/iap-ssh proxy --project p --zone z {name} %p"),
+            control: None,
         }
     }
 
