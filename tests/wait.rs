@@ -59,20 +59,7 @@ fn proxy_waits_for_a_booting_vm_and_only_then() {
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert_eq!(f.count("instance vm-project booted"), 0, "booted too early");
     // ...and reached with it, once it is up, saying so once.
-    let mut c = f.iap_ssh();
-    c.args([
-        "proxy",
-        "--wait",
-        "60s",
-        "--project",
-        PROJ_A,
-        "--zone",
-        "us-central1-b",
-        "vm-project",
-        "22",
-    ])
-    .write_stdin("");
-    let out = c.output().unwrap();
+    let out = f.banner_with(&[], &["--wait", "60s"], &[], &[]);
     assert_banner(&out);
     assert_eq!(not_ready_lines(&out), 1, "{}", stderr_of(&out));
     assert_eq!(f.count("instance vm-project booted"), 1);
@@ -105,20 +92,7 @@ fn a_refusal_is_never_waited_for() {
     let t = Instant::now();
     let out = f.banner(&[], &[], &[]);
     assert_eq!(out.status.code(), Some(4));
-    let mut c = f.iap_ssh();
-    c.args([
-        "proxy",
-        "--wait",
-        "5m",
-        "--project",
-        PROJ_A,
-        "--zone",
-        "us-central1-b",
-        "vm-project",
-        "22",
-    ])
-    .write_stdin("");
-    let out = c.output().unwrap();
+    let out = f.banner_with(&[], &["--wait", "5m"], &[], &[]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
     assert_eq!(not_ready_lines(&out), 0, "{}", stderr_of(&out));
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
@@ -175,20 +149,7 @@ fn an_overloaded_relay_is_waited_for() {
     let f = Fleet::new(|c| c.faults.connect_http = vec![503, 429]);
     let out = f.banner(&[], &[], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-    let mut c = f.iap_ssh();
-    c.args([
-        "proxy",
-        "--wait",
-        "60",
-        "--project",
-        PROJ_A,
-        "--zone",
-        "us-central1-b",
-        "vm-project",
-        "22",
-    ])
-    .write_stdin("");
-    let out = c.output().unwrap();
+    let out = f.banner_with(&[], &["--wait", "60"], &[], &[]);
     assert_banner(&out);
     assert_eq!(not_ready_lines(&out), 1, "{}", stderr_of(&out));
     assert!(

@@ -195,10 +195,22 @@ impl Fleet {
         env: &[(&str, &str)],
         unset: &[&str],
     ) -> std::process::Output {
+        self.banner_with(global, &[], env, unset)
+    }
+
+    /// [`Fleet::banner`] with `local` options for `proxy` (`--wait 60s`).
+    pub fn banner_with(
+        &self,
+        global: &[&str],
+        local: &[&str],
+        env: &[(&str, &str)],
+        unset: &[&str],
+    ) -> std::process::Output {
         let mut c = self.iap_ssh();
         c.args(global)
+            .arg("proxy")
+            .args(local)
             .args([
-                "proxy",
                 "--project",
                 PROJ_A,
                 "--zone",
