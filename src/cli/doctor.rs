@@ -239,14 +239,14 @@ async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
         color: super::color_enabled(std::io::stdout().is_terminal()),
         first_failure: None,
     };
-    let gcloud = GcloudConfig::from_env();
+    let gcloud = GcloudConfig::process();
     // Bad arguments are usage errors, not findings.
     let wanted = match &a.instance {
         Some(i) => Some(lookup::wanted(
             i,
             a.project.as_deref(),
             a.zone.as_deref(),
-            &gcloud,
+            gcloud,
         )?),
         None => None,
     };

@@ -60,7 +60,7 @@ fn source_id(s: KeySource) -> &'static str {
 }
 
 pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
-    let gcloud = GcloudConfig::from_env();
+    let gcloud = GcloudConfig::process();
     let projects = super::projects_or_default(&a.projects)?;
     let key_file = match a.key_file {
         Some(k) => k,
@@ -80,12 +80,12 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
             Box::new(std::io::stderr())
         };
         let (project_meta, vms) = setup::discover(&api, &projects, true, &mut err).await?;
-        let muser = metadata_user(&api, &gcloud, None).await?;
+        let muser = metadata_user(&api, gcloud, None).await?;
         // OS Login: one profile read gives the user and whether the key is there.
         let mut os_user = None;
         let mut os_has_key = false;
         if let Some(first) = vms.iter().find(|v| v.source == KeySource::OsLogin) {
-            let email = setup::account_email(&api, &gcloud).await?;
+            let email = setup::account_email(&api, gcloud).await?;
             match api.login_profile(&email, &first.project).await {
                 Ok(p) => {
                     os_user = p.username(None);

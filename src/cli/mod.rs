@@ -182,7 +182,7 @@ fn normalize(c: &std::path::Path) -> std::path::PathBuf {
 pub fn projects_or_default(given: &[String]) -> Result<Vec<String>, UserError> {
     let mut projects = given.to_vec();
     if projects.is_empty() {
-        projects.extend(crate::gcloud::GcloudConfig::from_env().project);
+        projects.extend(crate::gcloud::GcloudConfig::process().project.clone());
     }
     if projects.is_empty() {
         return Err(

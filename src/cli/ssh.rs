@@ -97,8 +97,8 @@ fn prepare(
     user: Option<String>,
     quiet: bool,
 ) -> Result<one::Prepared, UserError> {
-    let gcloud = GcloudConfig::from_env();
-    let wanted = lookup::wanted(instance, c.project.as_deref(), c.zone.as_deref(), &gcloud)?;
+    let gcloud = GcloudConfig::process();
+    let wanted = lookup::wanted(instance, c.project.as_deref(), c.zone.as_deref(), gcloud)?;
     let opts = setup::Options {
         projects: vec![wanted.project.clone()],
         key_file: c
@@ -138,7 +138,7 @@ fn prepare(
                 .max(1);
             opts.proxy_args = format!(" --wait={left}s");
         }
-        one::prepare(&api, &gcloud, inst, &wanted.project, &opts).await
+        one::prepare(&api, gcloud, inst, &wanted.project, &opts).await
     })
 }
 

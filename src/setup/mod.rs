@@ -215,7 +215,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
 
     // 1. What there is.
     let api = Api::from_env_for(opts.dry_run)?;
-    let gcloud = crate::gcloud::GcloudConfig::from_env();
+    let gcloud = crate::gcloud::GcloudConfig::process();
     let (project_meta, vms) = discover(&api, &opts.projects, opts.quiet, err).await?;
     // 2. The key, only once the projects are known to be reachable.
     let (key, generated) = key::ensure_key(opts)?;
@@ -230,7 +230,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
             .filter(|v| v.source == KeySource::OsLogin)
             .count();
         let (user, email, outcome) =
-            publish::oslogin(&api, &gcloud, first, key.as_ref(), opts).await?;
+            publish::oslogin(&api, gcloud, first, key.as_ref(), opts).await?;
         tally.add(format!("OS Login ({email} as {user})"), outcome, n);
         oslogin_user = Some(user);
     }
@@ -238,7 +238,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         .iter()
         .any(|v| !matches!(v.source, KeySource::OsLogin | KeySource::Windows));
     let metadata_user = if needs_metadata || opts.user.is_some() {
-        metadata_user(&api, &gcloud, opts.user.as_deref()).await?
+        metadata_user(&api, gcloud, opts.user.as_deref()).await?
     } else {
         local_user()
             .filter(|u| names::is_user_name(u))
