@@ -80,11 +80,11 @@ impl tower_service::Service<http::Uri> for Connector {
                 return Box::pin(async move { Err(e.into()) });
             }
         };
-        if let Err(e) = crate::proxy::connect_to::check() {
-            return Box::pin(async move { Err(e.into()) });
-        }
         // TLS (wrapped around this connector) keeps the URL's name.
-        let (dial_host, dial_port) = crate::proxy::connect_to::route(&host, port);
+        let (dial_host, dial_port) = match crate::proxy::connect_to::route(&host, port) {
+            Ok(to) => to,
+            Err(e) => return Box::pin(async move { Err(e.into()) }),
+        };
         match proxy {
             Some(p) => Box::pin(async move {
                 let s = crate::proxy::connect::open(&p, &dial_host, dial_port).await?;

@@ -107,8 +107,7 @@ pub fn apply(rules: &[Rule], host: &str, port: u16) -> (String, u16) {
     (h.to_string(), port)
 }
 
-/// The process's rules (read once); an invalid value is reported by
-/// [`check`] before any connection.
+/// The process's rules (read once).
 fn rules() -> &'static Result<Vec<Rule>, String> {
     static R: OnceLock<Result<Vec<Rule>, String>> = OnceLock::new();
     R.get_or_init(|| match std::env::var("IAP_SSH_CONNECT_TO") {
@@ -117,24 +116,18 @@ fn rules() -> &'static Result<Vec<Rule>, String> {
     })
 }
 
-/// The address to dial for `host:port` in this process.
-pub fn route(host: &str, port: u16) -> (String, u16) {
+/// The address to dial for `host:port` in this process; `Err` with the
+/// message when `IAP_SSH_CONNECT_TO` is malformed (before any connection).
+pub fn route(host: &str, port: u16) -> Result<(String, u16), String> {
     match rules() {
-        Ok(r) if !r.is_empty() => {
+        Err(e) => Err(format!("IAP_SSH_CONNECT_TO: {e}")),
+        Ok(r) if r.is_empty() => Ok((host.to_string(), port)),
+        Ok(r) => {
             let to = apply(r, host, port);
             tracing::debug!("IAP_SSH_CONNECT_TO: {host}:{port} via {}:{}", to.0, to.1);
-            to
+            Ok(to)
         }
-        _ => (host.to_string(), port),
     }
-}
-
-/// `Err` with the message when `IAP_SSH_CONNECT_TO` is malformed.
-pub fn check() -> Result<(), String> {
-    rules()
-        .as_ref()
-        .map(|_| ())
-        .map_err(|e| format!("IAP_SSH_CONNECT_TO: {e}"))
 }
 
 #[cfg(test)]

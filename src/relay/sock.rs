@@ -38,10 +38,6 @@ impl RelaySock {
         s
     }
 
-    pub fn tcp(&self) -> &TcpStream {
-        &self.tcp
-    }
-
     /// Ends the set-up phase: an immediate ACK, then a few more reads.
     pub fn setup_done(&mut self) {
         if self.quick_reads > 0 {

@@ -38,8 +38,14 @@ pub enum TransportError {
     ClientCert { host: String, alert: &'static str },
 }
 
+/// Did the relay refuse the certificate we presented (rather than miss
+/// one)?
+fn cert_refused(alert: &str) -> bool {
+    alert != "CertificateRequired" && crate::mtls::relay_got_cert()
+}
+
 fn client_cert_cause(host: &str, alert: &str) -> String {
-    if alert == "CertificateRequired" || !crate::mtls::relay_got_cert() {
+    if !cert_refused(alert) {
         format!(
             "certificate-based access: no valid client certificate (the IAP relay at {host} ended the TLS handshake: {alert})"
         )
@@ -97,9 +103,7 @@ impl TransportError {
             // A proxy's refusal is the proxy's, never an IAM hint.
             TransportError::Proxy(e) => (exit::OTHER, e.fix()),
             TransportError::Setting(_) => (exit::USAGE, ""),
-            TransportError::ClientCert { alert, .. }
-                if *alert != "CertificateRequired" && crate::mtls::relay_got_cert() =>
-            {
+            TransportError::ClientCert { alert, .. } if cert_refused(alert) => {
                 (exit::NOT_AUTHORIZED, crate::mtls::FIX_BAD_CERT)
             }
             TransportError::ClientCert { .. } => (exit::NOT_AUTHORIZED, crate::mtls::FIX_NO_CERT),
@@ -253,9 +257,9 @@ pub async fn open(
         Ok(p) => p.for_host(&name),
         Err(e) => return Err(e.clone().into()),
     };
-    crate::proxy::connect_to::check().map_err(TransportError::Setting)?;
     // TLS keeps the relay's name whatever address is dialled.
-    let (dial_host, dial_port) = crate::proxy::connect_to::route(&name, port);
+    let (dial_host, dial_port) =
+        crate::proxy::connect_to::route(&name, port).map_err(TransportError::Setting)?;
     let fut = async {
         let sock = match proxy {
             // TLS then runs inside the tunnel, with the relay's name.
