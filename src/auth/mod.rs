@@ -261,16 +261,21 @@ impl TokenProvider {
     /// Who the tokens are for, safe to print: the source, or
     /// "impersonating SA (as SOURCE)".
     pub fn describe(&self) -> String {
+        self.describe_as(&self.source.describe())
+    }
+
+    /// [`TokenProvider::describe`] with `caller` (e.g. the caller's email)
+    /// in place of the source's description under impersonation.
+    pub fn describe_as(&self, caller: &str) -> String {
         match &self.chain {
             None => self.source.describe(),
             Some(c) if c.delegates.is_empty() => {
-                format!("impersonating {} (as {})", c.target, self.source.describe())
+                format!("impersonating {} (as {caller})", c.target)
             }
             Some(c) => format!(
-                "impersonating {} through {} (as {})",
+                "impersonating {} through {} (as {caller})",
                 c.target,
-                c.delegates.join(", "),
-                self.source.describe()
+                c.delegates.join(", ")
             ),
         }
     }

@@ -291,17 +291,10 @@ async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
         }
     };
     let mut desc = api.tokens().describe();
-    if let Some(c) = api.tokens().chain() {
+    if api.tokens().chain().is_some() {
         // "impersonating SA (as CALLER)", the caller by email when known.
         if let Ok(Some(me)) = api.caller_email().await {
-            desc = match c.delegates.is_empty() {
-                true => format!("impersonating {} (as {me})", c.target),
-                false => format!(
-                    "impersonating {} through {} (as {me})",
-                    c.target,
-                    c.delegates.join(", ")
-                ),
-            };
+            desc = api.tokens().describe_as(&me);
         }
     }
     if let Err(e) = api.tokens().token(None).await {

@@ -153,15 +153,12 @@ async fn wait_while_booting(
     quiet: bool,
 ) -> Result<crate::gce::compute::Instance, UserError> {
     use crate::relay::retry::Backoff;
-    use std::time::{Duration, Instant};
-    let start = Instant::now();
+    use std::time::Instant;
     let mut backoff = Backoff::new();
     let mut told = false;
     while matches!(inst.status.as_str(), "PROVISIONING" | "STAGING") {
         backoff.attempt(Instant::now());
-        // Jitter from the clock: polls of many clients spread out.
-        let jitter = Duration::from_millis(u64::from(start.elapsed().subsec_millis() % 250));
-        let Some(pause) = backoff.next(Instant::now(), wait, jitter) else {
+        let Some(pause) = backoff.next(Instant::now(), wait, crate::tunnel::jitter()) else {
             break;
         };
         if !told && !quiet {

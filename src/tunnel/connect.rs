@@ -19,7 +19,7 @@ use crate::relay::url::{Target, connect_url, reconnect_url};
 use crate::relay::{CloseMeaning, RelayError, classify_close};
 
 /// Deterministic-enough jitter in [0, 1000) ms without another crate.
-fn jitter() -> Duration {
+pub(crate) fn jitter() -> Duration {
     let mut b = [0u8; 2];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
     Duration::from_millis(u16::from_le_bytes(b) as u64 % 1000)

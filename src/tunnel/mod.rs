@@ -11,6 +11,7 @@
 
 mod carry;
 mod connect;
+pub(crate) use connect::jitter;
 mod link;
 pub mod listener;
 pub mod stdio;
