@@ -62,6 +62,15 @@ impl Placement {
         }
     }
 
+    /// The same universe without the mTLS hosts (for the APIs gcloud never
+    /// reaches over mTLS).
+    fn plain(&self) -> Placement {
+        Placement {
+            mtls: false,
+            ..self.clone()
+        }
+    }
+
     /// `https://SERVICE.[mtls.]UNIVERSE/PATH`: gcloud's universified base
     /// URLs, the mTLS host with a client certificate.
     pub fn api(&self, service: &str, path: &str) -> String {
@@ -213,7 +222,6 @@ impl Endpoints {
         // (UNCONFIRMED: gcloud takes them from the credential there); a
         // service-account key's own token_uri still wins over this.
         let token = val("IAP_SSH_TOKEN_URL");
-        let token_placed = (at.universe().is_some() || at.mtls).then(|| at.api("oauth2", "token"));
         let metadata_set = val("IAP_SSH_METADATA_URL");
         let metadata = metadata_set
             .clone()
@@ -223,26 +231,17 @@ impl Endpoints {
         if let Some(t) = &token {
             check_url("IAP_SSH_TOKEN_URL", t, "https", "http")?;
         }
-        let token_default = token_placed.unwrap_or_else(|| DEFAULT_TOKEN_URL.into());
+        // `https://oauth2.googleapis.com/token` in Google's public cloud.
+        let token_default = at.api("oauth2", "token");
         check_url("IAP_SSH_METADATA_URL", &metadata, "https", "http")?;
-        let tokeninfo = val("IAP_SSH_TOKENINFO_URL").unwrap_or_else(|| {
-            Placement {
-                mtls: false,
-                ..at.clone()
-            }
-            .api("oauth2", "tokeninfo")
-        });
+        let tokeninfo =
+            val("IAP_SSH_TOKENINFO_URL").unwrap_or_else(|| at.plain().api("oauth2", "tokeninfo"));
         check_url("IAP_SSH_TOKENINFO_URL", &tokeninfo, "https", "http")?;
         let iap = val("IAP_SSH_IAP_URL").unwrap_or_else(|| at.api("iap", "v1/"));
         check_url("IAP_SSH_IAP_URL", &iap, "https", "http")?;
         // Never the mTLS host (gcloud's GetEffectiveIamEndpoint).
-        let iamcredentials = val("IAP_SSH_IAMCREDENTIALS_URL").unwrap_or_else(|| {
-            Placement {
-                mtls: false,
-                ..at.clone()
-            }
-            .api("iamcredentials", "")
-        });
+        let iamcredentials = val("IAP_SSH_IAMCREDENTIALS_URL")
+            .unwrap_or_else(|| at.plain().api("iamcredentials", ""));
         check_url(
             "IAP_SSH_IAMCREDENTIALS_URL",
             &iamcredentials,
@@ -377,6 +376,7 @@ mod tests {
         assert_eq!(e.oslogin, DEFAULT_OSLOGIN_URL);
         assert_eq!(e.iap, DEFAULT_IAP_URL);
         assert_eq!(e.tokeninfo, DEFAULT_TOKENINFO_URL);
+        assert_eq!(e.token_default, DEFAULT_TOKEN_URL);
         assert_eq!(e.iamcredentials, DEFAULT_IAMCREDENTIALS_URL);
         // mTLS: the relay's and the APIs' mTLS hosts, never for IAM
         // Credentials; no mTLS relay in another universe.
