@@ -157,13 +157,6 @@ const MAX_SOCKET_PATH: usize = 104;
 /// socket path is refused.
 pub(crate) fn control_path(dir: &std::path::Path) -> Result<String, UserError> {
     let d = dir.display().to_string();
-    if d.chars().any(|c| c.is_control() || c == '"') {
-        return Err(UserError::new(
-            exit::USAGE,
-            format!("directory {dir:?} cannot be written into an ssh config"),
-        )
-        .with_fix("use a home directory without quotes or control characters"));
-    }
     if d.len() + 1 + 40 > MAX_SOCKET_PATH {
         return Err(UserError::new(
             exit::USAGE,
@@ -173,11 +166,12 @@ pub(crate) fn control_path(dir: &std::path::Path) -> Result<String, UserError> {
         )
         .with_fix("leave out --control-master, or set ControlPath to a short directory yourself"));
     }
-    let v = format!("{}/%C", d.replace('%', "%%"));
-    Ok(if v.contains([' ', '\t', '#', '\'']) {
-        format!("\"{v}\"")
-    } else {
-        v
+    quote::config_value_then(&d, "/%C").ok_or_else(|| {
+        UserError::new(
+            exit::USAGE,
+            format!("directory {dir:?} cannot be written into an ssh config"),
+        )
+        .with_fix("use a home directory without quotes or control characters")
     })
 }
 

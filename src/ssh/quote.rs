@@ -91,10 +91,16 @@ pub fn rsync_split(cmd: &str) -> Vec<String> {
 /// in paths and commands), double-quoted when it has spaces. Values with
 /// `"` or control characters cannot be written safely: None.
 pub fn config_value(s: &str) -> Option<String> {
+    config_value_then(s, "")
+}
+
+/// [`config_value`] of `s` followed by `tokens`, which are written as they
+/// are (ssh `%` tokens such as `/%C`), inside the same quotes.
+pub fn config_value_then(s: &str, tokens: &str) -> Option<String> {
     if s.is_empty() || s.chars().any(|c| c.is_control() || c == '"') {
         return None;
     }
-    let v = s.replace('%', "%%");
+    let v = format!("{}{tokens}", s.replace('%', "%%"));
     Some(if v.contains([' ', '\t', '#', '\'']) {
         format!("\"{v}\"")
     } else {
@@ -144,5 +150,13 @@ mod tests {
         assert_eq!(config_value("/x/100%").unwrap(), "/x/100%%");
         assert!(config_value("a\nHost *").is_none());
         assert!(config_value("a\"b").is_none());
+        assert_eq!(
+            config_value_then("/h/a b%/.ssh/iap-ssh", "/%C").unwrap(),
+            "\"/h/a b%%/.ssh/iap-ssh/%C\""
+        );
+        assert_eq!(
+            config_value_then("/h/.ssh/iap-ssh", "/%C").unwrap(),
+            "/h/.ssh/iap-ssh/%C"
+        );
     }
 }
