@@ -118,12 +118,6 @@ fn user_token_url(ep: &Endpoints) -> String {
         .unwrap_or_else(|| ep.token_default.clone())
 }
 
-#[derive(Deserialize)]
-struct Typed {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
 /// The fields of an `impersonated_service_account` file that we read.
 #[derive(Deserialize)]
 struct ImpersonatedFile {
@@ -133,7 +127,7 @@ struct ImpersonatedFile {
     source_credentials: serde_json::Value,
 }
 
-/// Reads a credential file and dispatches on its `type`; an
+/// Reads a credential file (parsed once) and dispatches on its `type`; an
 /// `impersonated_service_account` file gives its source credential and
 /// its chain.
 pub fn read_credential_file(path: &Path) -> Result<Credentials, AuthError> {
@@ -142,9 +136,10 @@ pub fn read_credential_file(path: &Path) -> Result<Credentials, AuthError> {
         reason,
     };
     let data = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let t: Typed = serde_json::from_slice(&data).map_err(|e| bad(format!("not JSON: {e}")))?;
-    if t.kind.as_deref() == Some("impersonated_service_account") {
-        let f: ImpersonatedFile = serde_json::from_slice(&data)
+    let v: serde_json::Value =
+        serde_json::from_slice(&data).map_err(|e| bad(format!("not JSON: {e}")))?;
+    if v["type"] == "impersonated_service_account" {
+        let f: ImpersonatedFile = serde_json::from_value(v)
             .map_err(|e| bad(format!("bad impersonated_service_account file: {e}")))?;
         let chain = super::impersonate::from_adc(
             path,
@@ -152,27 +147,25 @@ pub fn read_credential_file(path: &Path) -> Result<Credentials, AuthError> {
             f.delegates.as_deref().unwrap_or_default(),
         )
         .map_err(bad)?;
-        let inner = serde_json::to_vec(&f.source_credentials).unwrap_or_default();
-        let source = parse_source(path, &inner, "source_credentials: ")?;
+        let source = parse_source(path, f.source_credentials, "source_credentials: ")?;
         return Ok(Credentials {
             source,
             chain: Some(chain),
         });
     }
-    parse_source(path, &data, "").map(Credentials::from)
+    parse_source(path, v, "").map(Credentials::from)
 }
 
-/// A service-account key or authorized-user credential (`data` is the
-/// JSON object; `ctx` prefixes error reasons).
-fn parse_source(path: &Path, data: &[u8], ctx: &str) -> Result<Source, AuthError> {
+/// A service-account key or authorized-user credential (`v` is the JSON
+/// object; `ctx` prefixes error reasons).
+fn parse_source(path: &Path, v: serde_json::Value, ctx: &str) -> Result<Source, AuthError> {
     let bad = |reason: String| AuthError::BadFile {
         path: path.to_path_buf(),
         reason: format!("{ctx}{reason}"),
     };
-    let t: Typed = serde_json::from_slice(data).map_err(|e| bad(format!("not JSON: {e}")))?;
-    match t.kind.as_deref() {
+    match v.get("type").and_then(|t| t.as_str()) {
         Some("service_account") => {
-            let key: ServiceAccountKey = serde_json::from_slice(data)
+            let key: ServiceAccountKey = serde_json::from_value(v)
                 .map_err(|e| bad(format!("bad service account key: {e}")))?;
             if let Some(u) = &key.token_uri {
                 crate::endpoints::check_url("token_uri", u, "https", "http")
@@ -184,7 +177,7 @@ fn parse_source(path: &Path, data: &[u8], ctx: &str) -> Result<Source, AuthError
             })
         }
         Some("authorized_user") => {
-            let creds: AuthorizedUser = serde_json::from_slice(data)
+            let creds: AuthorizedUser = serde_json::from_value(v)
                 .map_err(|e| bad(format!("bad authorized_user credentials: {e}")))?;
             Ok(Source::AuthorizedUser {
                 path: path.to_path_buf(),
