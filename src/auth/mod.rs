@@ -313,12 +313,6 @@ impl TokenProvider {
         let Some(chain) = &self.chain else {
             return self.source_token(rejected).await;
         };
-        let now = SystemTime::now();
-        let mut memo = self.memo.lock().await;
-        let usable = |t: &Token| t.fresh_enough(now) && Some(&t.access) != rejected;
-        if let Some(t) = memo.as_ref().filter(|t| usable(t)) {
-            return Ok(t.clone());
-        }
         // Keyed by the chain and by the caller's credential, so another
         // caller or chain never gets this token.
         let key = format!(
@@ -332,16 +326,53 @@ impl TokenProvider {
                 s => s.cache_key(&self.endpoints),
             }
         );
-        if let Some(t) = self.cached(&key).filter(|t| usable(t)) {
-            tracing::debug!("using cached token for {}", chain.target);
+        let what = || chain.target.clone();
+        self.memoized(&self.memo, &key, rejected, &what, || {
+            self.impersonate(chain)
+        })
+        .await
+    }
+
+    /// The memoised token if still usable (fresh enough, not `rejected`),
+    /// else the one cached on disk under `key`, else `fetch`'s, which is
+    /// cached. The lock on `memo` makes concurrent callers share one fetch.
+    async fn memoized<F, Fut>(
+        &self,
+        memo: &tokio::sync::Mutex<Option<Token>>,
+        key: &str,
+        rejected: Option<&AccessToken>,
+        what: &(dyn Fn() -> String + Sync),
+        fetch: F,
+    ) -> Result<Token, AuthError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Token, AuthError>>,
+    {
+        let now = SystemTime::now();
+        let mut memo = memo.lock().await;
+        let usable = |t: &Token| t.fresh_enough(now) && Some(&t.access) != rejected;
+        if let Some(t) = memo.as_ref().filter(|t| usable(t)) {
+            return Ok(t.clone());
+        }
+        if let Some(t) = self.cached(key).filter(|t| usable(t)) {
+            tracing::debug!("using cached access token for {}", what());
             *memo = Some(t.clone());
             return Ok(t);
         }
+        let t = fetch().await?;
+        self.store(key, &t);
+        *memo = Some(t.clone());
+        Ok(t)
+    }
+
+    /// IAM Credentials `generateAccessToken` for `chain` with the caller's
+    /// token (a fresh caller token once if that one is refused).
+    async fn impersonate(&self, chain: &Chain) -> Result<Token, AuthError> {
         let mut caller = self.source_token(None).await?;
         let url = chain.url(&self.endpoints.iamcredentials);
         let body = bytes::Bytes::from(chain.body().to_string());
         let mut refreshed = false;
-        let t = loop {
+        loop {
             tracing::debug!("impersonating {} (IAM Credentials)", chain.joined());
             let bearer = format!("Bearer {}", caller.access.secret());
             let resp = self
@@ -367,11 +398,8 @@ impl TokenProvider {
                 caller = self.source_token(Some(&caller.access)).await?;
                 continue;
             }
-            break impersonate::parse_response(chain, resp.status, &resp.body)?;
-        };
-        self.store(&key, &t);
-        *memo = Some(t.clone());
-        Ok(t)
+            return impersonate::parse_response(chain, resp.status, &resp.body);
+        }
     }
 
     fn source_is_static(&self) -> bool {
@@ -393,35 +421,25 @@ impl TokenProvider {
 
     /// The caller's own token (the only one without impersonation).
     pub async fn source_token(&self, rejected: Option<&AccessToken>) -> Result<Token, AuthError> {
-        let now = SystemTime::now();
         if let Source::Static { token, .. } = &self.source {
             return Ok(Token {
                 access: AccessToken::new(token.clone()),
                 expires_at: None,
             });
         }
-        let memo_lock = if self.chain.is_some() {
+        let memo = if self.chain.is_some() {
             &self.source_memo
         } else {
             &self.memo
         };
-        let mut memo = memo_lock.lock().await;
-        let usable = |t: &Token| t.fresh_enough(now) && Some(&t.access) != rejected;
-        if let Some(t) = memo.as_ref().filter(|t| usable(t)) {
-            return Ok(t.clone());
-        }
         let key = self.source.cache_key(&self.endpoints);
-        if let Some(t) = self.cached(&key).filter(|t| usable(t)) {
-            tracing::debug!("using cached access token for {}", self.source.describe());
-            *memo = Some(t.clone());
-            return Ok(t);
-        }
-        let http = self.source_http().await;
-        tracing::debug!("requesting an access token for {}", self.source.describe());
-        let t = sources::fetch(&self.source, &self.endpoints, http).await?;
-        self.store(&key, &t);
-        *memo = Some(t.clone());
-        Ok(t)
+        let what = || self.source.describe();
+        self.memoized(memo, &key, rejected, &what, || async {
+            let http = self.source_http().await;
+            tracing::debug!("requesting an access token for {}", what());
+            sources::fetch(&self.source, &self.endpoints, http).await
+        })
+        .await
     }
 }
 
