@@ -80,6 +80,7 @@ fn setup_and_ssh_act_as_the_service_account() {
     // Plain ssh through the written config: OS Login as sa_<id> on one VM,
     // metadata keys on another; the relay admits only the service account.
     f.wait_keys("vm-oslogin", &os_user);
+    f.wait_keys("vm-project", LOCAL_USER);
     assert_eq!(f.ssh_ok("vm-oslogin", "id -un").trim(), os_user);
     assert_eq!(f.ssh_ok("vm-project", "echo ok").trim(), "ok");
     // The impersonated token is cached: more connections, no more calls.
