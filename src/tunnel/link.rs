@@ -44,9 +44,14 @@ pub(super) struct Link {
 }
 
 async fn write_ws(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Message>) {
+    // After a failed write (e.g. an ACK queued just before the reader took
+    // the relay's Close: the WebSocket refuses to send after a Close, and
+    // the message leaves the sink's slot on that error), one more flush
+    // still sends the reply the WebSocket queued: the closing handshake.
     while let Some(m) = rx.recv().await {
         let mut closing = matches!(m, Message::Close(_));
         if sink.feed(m).await.is_err() {
+            let _ = sink.flush().await;
             return;
         }
         // Batch whatever is queued, then flush once.
@@ -55,13 +60,18 @@ async fn write_ws(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Messa
                 Ok(m) => {
                     closing = matches!(m, Message::Close(_));
                     if sink.feed(m).await.is_err() {
+                        let _ = sink.flush().await;
                         return;
                     }
                 }
                 Err(_) => break,
             }
         }
-        if sink.flush().await.is_err() || closing {
+        if sink.flush().await.is_err() {
+            let _ = sink.flush().await;
+            return;
+        }
+        if closing {
             return;
         }
     }
