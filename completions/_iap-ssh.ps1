@@ -37,6 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check everything a tunnel to a VM needs and say how to fix what is missing')
             [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)')
             [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)')
+            [CompletionResult]::new('grant', 'grant', [CompletionResultType]::ParameterValue, 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -191,6 +192,31 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'iap-ssh;grant' {
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project whose tunnels are granted (default: gcloud''s core/project)')
+            [CompletionResult]::new('--zone', '--zone', [CompletionResultType]::ParameterName, 'Only VMs in this zone')
+            [CompletionResult]::new('--instance', '--instance', [CompletionResultType]::ParameterName, 'Only this VM (needs --zone)')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Region of a destination group (with --dest-group)')
+            [CompletionResult]::new('--dest-group', '--dest-group', [CompletionResultType]::ParameterName, 'A destination group (hosts outside Compute Engine; with --region)')
+            [CompletionResult]::new('--member', '--member', [CompletionResultType]::ParameterName, 'Who: user:EMAIL, group:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, principal://… or principalSet://… (repeatable)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Only to this destination port (repeatable: any of them)')
+            [CompletionResult]::new('--ip', '--ip', [CompletionResultType]::ParameterName, 'Only to this destination IP (repeatable: any of them)')
+            [CompletionResult]::new('--access-level', '--access-level', [CompletionResultType]::ParameterName, 'Only from devices in this access level, accessPolicies/N/accessLevels/NAME (repeatable: any of them)')
+            [CompletionResult]::new('--expires', '--expires', [CompletionResultType]::ParameterName, 'Until when: a duration (8h, 7d, 2w) from now or an RFC 3339 time (2027-01-01T00:00:00Z)')
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
+            [CompletionResult]::new('--remove', '--remove', [CompletionResultType]::ParameterName, 'Take the grant away instead (the binding with the same condition)')
+            [CompletionResult]::new('--list', '--list', [CompletionResultType]::ParameterName, 'Show who can reach what (project, zone and VM level grants)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the policy change; write nothing')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'iap-ssh;completions' {
             [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
@@ -223,6 +249,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check everything a tunnel to a VM needs and say how to fix what is missing')
             [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)')
             [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)')
+            [CompletionResult]::new('grant', 'grant', [CompletionResultType]::ParameterValue, 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -247,6 +274,9 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             break
         }
         'iap-ssh;help;forward' {
+            break
+        }
+        'iap-ssh;help;grant' {
             break
         }
         'iap-ssh;help;completions' {

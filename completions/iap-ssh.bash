@@ -25,6 +25,9 @@ _iap__ssh() {
             iap__ssh,forward)
                 cmd="iap__ssh__subcmd__forward"
                 ;;
+            iap__ssh,grant)
+                cmd="iap__ssh__subcmd__grant"
+                ;;
             iap__ssh,help)
                 cmd="iap__ssh__subcmd__help"
                 ;;
@@ -55,6 +58,9 @@ _iap__ssh() {
             iap__ssh__subcmd__help,forward)
                 cmd="iap__ssh__subcmd__help__subcmd__forward"
                 ;;
+            iap__ssh__subcmd__help,grant)
+                cmd="iap__ssh__subcmd__help__subcmd__grant"
+                ;;
             iap__ssh__subcmd__help,help)
                 cmd="iap__ssh__subcmd__help__subcmd__help"
                 ;;
@@ -83,7 +89,7 @@ _iap__ssh() {
 
     case "${cmd}" in
         iap__ssh)
-            opts="-v -q -h -V --verbose --quiet --impersonate-service-account --help --version setup ssh scp list doctor proxy forward completions man help"
+            opts="-v -q -h -V --verbose --quiet --impersonate-service-account --help --version setup ssh scp list doctor proxy forward grant completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -222,8 +228,66 @@ _iap__ssh() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        iap__subcmd__ssh__subcmd__grant)
+            opts="-v -q -h -V --project --zone --instance --region --dest-group --member --port --ip --access-level --expires --remove --list --dry-run --verbose --quiet --impersonate-service-account --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --instance)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dest-group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --member)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --access-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expires)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --impersonate-service-account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         iap__subcmd__ssh__subcmd__help)
-            opts="setup ssh scp list doctor proxy forward completions man help"
+            opts="setup ssh scp list doctor proxy forward grant completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -265,6 +329,20 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__help__subcmd__forward)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iap__subcmd__ssh__subcmd__help__subcmd__grant)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

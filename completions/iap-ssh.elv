@@ -34,6 +34,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand doctor 'Check everything a tunnel to a VM needs and say how to fix what is missing'
             cand proxy 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
             cand forward 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
+            cand grant 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -180,6 +181,30 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'iap-ssh;grant'= {
+            cand --project 'Project whose tunnels are granted (default: gcloud''s core/project)'
+            cand --zone 'Only VMs in this zone'
+            cand --instance 'Only this VM (needs --zone)'
+            cand --region 'Region of a destination group (with --dest-group)'
+            cand --dest-group 'A destination group (hosts outside Compute Engine; with --region)'
+            cand --member 'Who: user:EMAIL, group:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, principal://… or principalSet://… (repeatable)'
+            cand --port 'Only to this destination port (repeatable: any of them)'
+            cand --ip 'Only to this destination IP (repeatable: any of them)'
+            cand --access-level 'Only from devices in this access level, accessPolicies/N/accessLevels/NAME (repeatable: any of them)'
+            cand --expires 'Until when: a duration (8h, 7d, 2w) from now or an RFC 3339 time (2027-01-01T00:00:00Z)'
+            cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
+            cand --remove 'Take the grant away instead (the binding with the same condition)'
+            cand --list 'Show who can reach what (project, zone and VM level grants)'
+            cand --dry-run 'Print the policy change; write nothing'
+            cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand -q 'Only errors on stderr (no progress, summaries or notices)'
+            cand --quiet 'Only errors on stderr (no progress, summaries or notices)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'iap-ssh;completions'= {
             cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
@@ -210,6 +235,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand doctor 'Check everything a tunnel to a VM needs and say how to fix what is missing'
             cand proxy 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
             cand forward 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
+            cand grant 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -227,6 +253,8 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
         &'iap-ssh;help;proxy'= {
         }
         &'iap-ssh;help;forward'= {
+        }
+        &'iap-ssh;help;grant'= {
         }
         &'iap-ssh;help;completions'= {
         }

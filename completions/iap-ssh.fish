@@ -36,6 +36,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "list" -d 'List VMs 
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "doctor" -d 'Check everything a tunnel to a VM needs and say how to fix what is missing'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "grant" -d 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -138,6 +139,24 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s v -l verbose
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l project -d 'Project whose tunnels are granted (default: gcloud\'s core/project)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l zone -d 'Only VMs in this zone' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l instance -d 'Only this VM (needs --zone)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l region -d 'Region of a destination group (with --dest-group)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l dest-group -d 'A destination group (hosts outside Compute Engine; with --region)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l member -d 'Who: user:EMAIL, group:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, principal://… or principalSet://… (repeatable)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l port -d 'Only to this destination port (repeatable: any of them)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l ip -d 'Only to this destination IP (repeatable: any of them)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l access-level -d 'Only from devices in this access level, accessPolicies/N/accessLevels/NAME (repeatable: any of them)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l expires -d 'Until when: a duration (8h, 7d, 2w) from now or an RFC 3339 time (2027-01-01T00:00:00Z)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l remove -d 'Take the grant away instead (the binding with the same condition)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l list -d 'Show who can reach what (project, zone and VM level grants)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l dry-run -d 'Print the policy change; write nothing'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -s V -l version -d 'Print version'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
@@ -148,13 +167,14 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s v -l verbose -d 
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s V -l version -d 'Print version'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "setup" -d 'Publish your SSH key and write Host blocks so plain `ssh VM` works'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "ssh" -d 'Run ssh to a VM through IAP (no setup needed)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "scp" -d 'Copy files to or from a VM with scp through IAP (no setup needed)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "list" -d 'List VMs with their alias, zone, status, user and where your key is'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "doctor" -d 'Check everything a tunnel to a VM needs and say how to fix what is missing'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "setup" -d 'Publish your SSH key and write Host blocks so plain `ssh VM` works'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "ssh" -d 'Run ssh to a VM through IAP (no setup needed)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "scp" -d 'Copy files to or from a VM with scp through IAP (no setup needed)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "list" -d 'List VMs with their alias, zone, status, user and where your key is'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "doctor" -d 'Check everything a tunnel to a VM needs and say how to fix what is missing'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "grant" -d 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -4,7 +4,7 @@
 //! Layout: [`relay`] speaks the IAP relay protocol, [`tunnel`] moves bytes
 //! between a local stream and a relay session, [`auth`] finds credentials
 //! and tokens, [`endpoints`]/[`tls`]/[`mtls`]/[`http`]/[`proxy`] reach Google, [`gce`] holds the
-//! Compute and OS Login clients, [`gcloud`] reads gcloud's configuration,
+//! Compute, OS Login and IAP clients, [`iam`] edits tunnel IAM policies, [`gcloud`] reads gcloud's configuration,
 //! [`ssh`] owns key files, metadata key lines, known_hosts and the ssh
 //! config section, [`setup`] publishes keys and writes Host blocks, [`cli`]
 //! is the command line.
@@ -17,6 +17,7 @@ pub mod fsutil;
 pub mod gce;
 pub mod gcloud;
 pub mod http;
+pub mod iam;
 pub mod mtls;
 pub mod proxy;
 pub mod relay;

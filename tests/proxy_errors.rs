@@ -47,7 +47,8 @@ fn close_4033_bad_token() {
     assert_eq!(
         err,
         "iap-ssh: IAP denied access to vm1 (zone us-central1-a, project p1): close 4033 'not authorized'; \
-         hint: grant your account the role roles/iap.tunnelResourceAccessor on the project or instance, and check the project id\n"
+         hint: grant your account the role roles/iap.tunnelResourceAccessor on the project or instance \
+         (an admin: `iap-ssh grant --project p1 --zone us-central1-a --instance vm1 --port 22 --member user:YOU`), and check the project id\n"
     );
 }
 

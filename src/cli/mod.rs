@@ -3,6 +3,7 @@
 pub mod completions;
 pub mod doctor;
 pub mod forward;
+pub mod grant;
 pub mod list;
 pub mod man;
 pub mod proxy;
@@ -53,6 +54,8 @@ pub enum Command {
     Proxy(proxy::ProxyArgs),
     /// Forward local TCP ports to VM ports through IAP (RDP, databases, ...).
     Forward(forward::ForwardArgs),
+    /// Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM.
+    Grant(grant::GrantArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff).
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> Result<i32, UserError> {
         Command::Doctor(a) => doctor::run(a),
         Command::Proxy(a) => proxy::run(a),
         Command::Forward(a) => forward::run(a),
+        Command::Grant(a) => grant::run(a, quiet),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
     }

@@ -6,6 +6,7 @@
 pub mod compute;
 pub mod firewall;
 pub mod flags;
+pub mod iap;
 pub mod lookup;
 pub mod oslogin;
 

@@ -35,6 +35,8 @@ pub enum RelayError {
         target: String,
         code: u16,
         reason: String,
+        /// The `iap-ssh grant` command an admin runs to let you in.
+        grant: String,
     },
     #[error("IAP cannot find {}{target}: close {code} '{reason}'", if *host { "" } else { "instance " })]
     NotFound {
@@ -88,6 +90,31 @@ pub enum RelayError {
     ReconnectExhausted { target: String, last: String },
 }
 
+/// `iap-ssh grant …` for this target's resource and port (the member
+/// left for the admin to fill in).
+fn grant_command(t: &Target) -> String {
+    let place = match &t.dest {
+        url::Dest::Instance { zone, instance, .. } => {
+            format!("--zone {zone} --instance {instance}")
+        }
+        url::Dest::Host {
+            region,
+            group: Some(g),
+            ..
+        } => format!("--region {region} --dest-group {g}"),
+        url::Dest::Host { .. } => String::new(),
+    };
+    let place = if place.is_empty() {
+        String::new()
+    } else {
+        format!(" {place}")
+    };
+    format!(
+        "iap-ssh grant --project {}{place} --port {} --member user:YOU",
+        t.project, t.port
+    )
+}
+
 /// Classifies a close code from the relay.
 pub fn classify_close(code: u16, reason: &str, target: &Target) -> CloseMeaning {
     let t = || target.to_string();
@@ -104,6 +131,7 @@ pub fn classify_close(code: u16, reason: &str, target: &Target) -> CloseMeaning 
             target: t(),
             code,
             reason: r(),
+            grant: grant_command(target),
         }),
         4047 | 4051 => CloseMeaning::Fatal(RelayError::NotFound {
             target: t(),
@@ -155,13 +183,13 @@ impl RelayError {
                 )
                 .with_fix(crate::mtls::FIX_NO_CERT);
             }
-            RelayError::NotAuthorized { .. } if crate::mtls::relay_got_cert() => (
+            RelayError::NotAuthorized { grant, .. } if crate::mtls::relay_got_cert() => (
                 exit::NOT_AUTHORIZED,
-                "grant your account the role roles/iap.tunnelResourceAccessor on the project or instance; if you have it, the access policy did not accept your device certificate (check Endpoint Verification)".into(),
+                format!("grant your account the role roles/iap.tunnelResourceAccessor on the project or instance (an admin: `{grant}`); if you have it, the access policy did not accept your device certificate (check Endpoint Verification)"),
             ),
-            RelayError::NotAuthorized { .. } => (
+            RelayError::NotAuthorized { grant, .. } => (
                 exit::NOT_AUTHORIZED,
-                "grant your account the role roles/iap.tunnelResourceAccessor on the project or instance, and check the project id".into(),
+                format!("grant your account the role roles/iap.tunnelResourceAccessor on the project or instance (an admin: `{grant}`), and check the project id"),
             ),
             RelayError::NotFound { host: false, .. } => (
                 exit::NOT_FOUND,

@@ -225,6 +225,22 @@ pub struct Config {
     /// open tunnels (others get 4033), on top of `iap_access`.
     #[serde(default)]
     pub tunnel_principals: Option<Vec<String>>,
+    /// IAP's IAM on tunnel resources: resource path
+    /// (`projects/P/iap_tunnel[/zones/Z[/instances/N]]`) → initial policy
+    /// (`{"bindings": [...]}`). When set, the relay also requires a
+    /// `roles/iap.tunnelResourceAccessor` binding for the principal on the
+    /// project, zone or VM whose condition holds (else close 4033); an
+    /// empty map means nobody has been granted anything yet.
+    #[serde(default)]
+    pub iap_policies: Option<BTreeMap<String, serde_json::Value>>,
+    /// IAM: may the principal change IAP tunnel policies
+    /// (`iap.tunnel*.setIamPolicy`)? false: HTTP 403.
+    #[serde(default = "yes")]
+    pub iap_admin: bool,
+    /// Access levels the caller's device satisfies
+    /// (`request.auth.access_levels` in conditions).
+    #[serde(default)]
+    pub access_levels: Vec<String>,
 }
 
 fn default_guest_delay() -> u64 {
@@ -290,6 +306,11 @@ pub struct Faults {
     /// stale and the write gets HTTP 412.
     #[serde(default)]
     pub metadata_conflicts: u32,
+    /// The next K IAP setIamPolicy calls lose a race: another administrator
+    /// adds a binding (`roles/iap.admin` for `user:other-admin-N@…`) first,
+    /// so the client's etag is stale and the write gets HTTP 409.
+    #[serde(default)]
+    pub iap_policy_conflicts: u32,
     /// ACK client data once more than this many bytes are unacknowledged
     /// (default 32 KiB). Nothing says IAP ACKs promptly: e.g. 524288 models
     /// a relay that ACKs every 512 KiB.

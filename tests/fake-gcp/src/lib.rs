@@ -13,6 +13,7 @@ pub mod compute;
 pub mod config;
 pub mod guest;
 pub mod iamcredentials;
+pub mod iap;
 pub mod oauth;
 pub mod oslogin;
 pub mod protocol;

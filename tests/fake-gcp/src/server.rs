@@ -233,7 +233,8 @@ async fn route(
             let r = if let Some(rest) = p.strip_prefix("/compute/v1/") {
                 crate::compute::handle(&state, method.as_str(), rest, &query, &body)
             } else if let Some(rest) = p.strip_prefix("/iap/v1/") {
-                iap_test_permissions(&state, method.as_str(), rest)
+                let caller = bearer.as_deref().and_then(|t| state.token_account(t)).unwrap_or_default();
+                crate::iap::handle(&state, &caller, method.as_str(), rest, &body)
             } else {
                 let caller = bearer.as_deref().and_then(|t| state.token_account(t)).unwrap_or_default();
                 crate::oslogin::handle(&state, &caller, method.as_str(), &p["/oslogin/v1/".len()..], &body)
@@ -288,36 +289,5 @@ pub async fn serve(state: Arc<State>, listener: TcpListener, tls: Arc<rustls::Se
                 .with_upgrades()
                 .await;
         });
-    }
-}
-
-/// IAP's `testIamPermissions` on a tunnel instance resource
-/// (`projects/P/iap_tunnel/zones/Z/instances/N:testIamPermissions`).
-fn iap_test_permissions(state: &State, method: &str, rest: &str) -> oauth::Reply {
-    let Some(res) = rest.strip_suffix(":testIamPermissions") else {
-        return crate::compute::error(
-            404,
-            "notFound",
-            &format!("no IAP route for {method} {rest}"),
-        );
-    };
-    let segs: Vec<&str> = res.split('/').collect();
-    let ["projects", p, "iap_tunnel", "zones", z, "instances", n] = segs.as_slice() else {
-        return crate::compute::error(
-            404,
-            "notFound",
-            &format!("no IAP route for {method} {rest}"),
-        );
-    };
-    if method != "POST" || state.config.find(p, z, n).is_none() {
-        return crate::compute::error(404, "notFound", "Requested entity was not found.");
-    }
-    if state.config.iap_access {
-        (
-            200,
-            serde_json::json!({"permissions": ["iap.tunnelInstances.accessViaIAP"]}).to_string(),
-        )
-    } else {
-        (200, "{}".to_string())
     }
 }

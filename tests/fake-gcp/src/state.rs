@@ -30,6 +30,8 @@ impl Stats {
 pub struct State {
     pub config: Config,
     pub cloud: Mutex<crate::cloud::Cloud>,
+    /// IAP's IAM policies on tunnel resources.
+    pub iap: Mutex<crate::iap::Policies>,
     pub static_token: String,
     minted: Mutex<HashMap<String, Instant>>,
     /// Tokens minted by IAM Credentials: token → (expiry, service account).
@@ -59,6 +61,10 @@ impl State {
     ) -> Self {
         State {
             cloud: Mutex::new(crate::cloud::Cloud::new(&config)),
+            iap: Mutex::new(crate::iap::Policies::new(
+                &config.iap_policies.clone().unwrap_or_default(),
+                config.faults.iap_policy_conflicts,
+            )),
             config,
             static_token,
             minted: Mutex::new(HashMap::new()),

@@ -61,6 +61,11 @@ fn api_base(state: &State) -> String {
     format!("{}compute/v1/", state.base_url.lock().unwrap())
 }
 
+/// The internal IP of NIC `n` of the `index`th configured instance.
+pub fn nic_ip(index: usize, n: usize) -> String {
+    format!("10.{}.{}.{}", 128 + n, (index / 250) % 250, index % 250 + 2)
+}
+
 fn instance_json(state: &State, i: &Instance, index: usize) -> Value {
     let base = api_base(state);
     let cloud = state.cloud.lock().unwrap();
@@ -79,7 +84,7 @@ fn instance_json(state: &State, i: &Instance, index: usize) -> Value {
                 "kind": "compute#networkInterface",
                 "name": name,
                 "network": format!("{base}projects/{}/global/networks/{}", i.project, i.network),
-                "networkIP": format!("10.{}.{}.{}", 128 + n, (index / 250) % 250, index % 250 + 2),
+                "networkIP": nic_ip(index, n),
             })
         })
         .collect();

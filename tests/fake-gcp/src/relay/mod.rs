@@ -231,6 +231,27 @@ pub async fn handle(
         if !inst.interfaces.contains(&interface) {
             return reject(&state, ws, 4047, "Failed to lookup instance").await;
         }
+        if state.config.iap_policies.is_some() {
+            let index = state
+                .config
+                .instances
+                .iter()
+                .position(|i| std::ptr::eq(i, inst))
+                .unwrap_or(0);
+            let nic = inst
+                .interfaces
+                .iter()
+                .position(|x| *x == interface)
+                .unwrap_or(0);
+            let ip = crate::compute::nic_ip(index, nic);
+            let who = principal.clone().unwrap_or_default();
+            if !crate::iap::bound(&state, &who, &project, &zone, &instance, Some((port, &ip))) {
+                state.event(format!(
+                    "iap iam: {who} may not reach {instance} port {port} ({ip})"
+                ));
+                return reject(&state, ws, 4033, "not authorized").await;
+            }
+        }
         // A stopped VM has nothing listening: the relay cannot reach the
         // backend. (Which code the real relay uses here is UNCONFIRMED.)
         if state
