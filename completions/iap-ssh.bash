@@ -125,7 +125,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__doctor)
-            opts="-v -q -h -V --project --zone --port --verbose --quiet --impersonate-service-account --help --version"
+            opts="-v -q -h -V --project --zone --port --fix --yes --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -123,6 +123,8 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --zone 'Zone (default: from NAME.ZONE.PROJECT, gcloud''s compute/zone, else looked up)'
             cand --port 'Port to check'
             cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
+            cand --fix 'Apply the fixes that can be applied (a firewall rule for IAP''s range, the tunnel role on this VM and port), each after a yes'
+            cand --yes 'With --fix: do not ask'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand -q 'Only errors on stderr (no progress, summaries or notices)'

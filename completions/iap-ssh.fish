@@ -98,6 +98,8 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -l project -d 'P
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -l zone -d 'Zone (default: from NAME.ZONE.PROJECT, gcloud\'s compute/zone, else looked up)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -l port -d 'Port to check' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -l fix -d 'Apply the fixes that can be applied (a firewall rule for IAP\'s range, the tunnel role on this VM and port), each after a yes'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -l yes -d 'With --fix: do not ask'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand doctor" -s h -l help -d 'Print help'

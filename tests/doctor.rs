@@ -67,7 +67,7 @@ fn missing_firewall_rule_is_reported_with_the_create_command() {
     let f = Fleet::new(|c| c.firewalls = Some(vec![allow_iap("3389")]));
     let (code, text) = doctor(&f, VM_PROJECT);
     assert_eq!(code, 6, "{text}");
-    assert!(text.contains("✗ firewall: no ingress rule in network default admits 35.235.240.0/20 on tcp:22\n    fix: gcloud compute firewall-rules create allow-ingress-from-iap --project=iap-proj-a --network=default --direction=INGRESS --action=allow --rules=tcp:22 --source-ranges=35.235.240.0/20\n"), "{text}");
+    assert!(text.contains("✗ firewall: no ingress rule in network default admits 35.235.240.0/20 on tcp:22\n    fix: gcloud compute firewall-rules create allow-ingress-from-iap-tcp-22 --project=iap-proj-a --network=default --direction=INGRESS --action=allow --rules=tcp:22 --source-ranges=35.235.240.0/20\n"), "{text}");
     assert!(
         text.contains("✗ tunnel to port 22: IAP could not connect to port 22 of vm-project"),
         "{text}"
@@ -111,7 +111,7 @@ fn missing_iap_permission_gets_the_binding_command() {
     });
     let (code, text) = doctor(&f, VM_PROJECT);
     assert_eq!(code, 4, "{text}");
-    assert!(text.contains("✗ IAM: you lack iap.tunnelInstances.accessViaIAP on vm-project\n    fix: gcloud projects add-iam-policy-binding iap-proj-a --member=user:iaptest.alice@example.com --role=roles/iap.tunnelResourceAccessor\n"), "{text}");
+    assert!(text.contains("✗ IAM: you lack iap.tunnelInstances.accessViaIAP on vm-project\n    fix: iap-ssh grant --project iap-proj-a --zone us-central1-b --instance vm-project --port 22 --member user:iaptest.alice@example.com (or, project-wide: gcloud projects add-iam-policy-binding iap-proj-a --member=user:iaptest.alice@example.com --role=roles/iap.tunnelResourceAccessor)\n"), "{text}");
     assert!(
         text.contains("✗ tunnel to port 22: IAP denied access"),
         "{text}"
@@ -156,4 +156,214 @@ fn os_login_without_the_role_and_unknown_instances() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.starts_with("✓ network: direct to 127.0.0.1\n✗ credentials: no Google credentials found\n    fix: run `gcloud auth application-default login`"), "{text}");
+}
+
+fn doctor_fix(f: &Fleet, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let out = f
+        .iap_ssh()
+        .args(["doctor", "--fix"])
+        .args(args)
+        .arg(VM_PROJECT)
+        .write_stdin(stdin)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout.clone()).unwrap(),
+        stderr_of(&out),
+    )
+}
+
+fn created_rules(f: &Fleet) -> Vec<serde_json::Value> {
+    f.fake
+        .state
+        .cloud
+        .lock()
+        .unwrap()
+        .firewalls
+        .clone()
+        .unwrap_or_default()
+}
+
+#[test]
+fn fix_creates_the_firewall_rule_and_grants_the_role_then_the_tunnel_works() {
+    let f = Fleet::new(|c| {
+        c.firewalls = Some(vec![allow_iap("3389")]);
+        c.iap_policies = Some(Default::default());
+    });
+    let (code, text, _) = doctor_fix(&f, &["--yes"], "");
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(
+            "✗ firewall: no ingress rule in network default admits 35.235.240.0/20 on tcp:22\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("✗ IAM: you lack iap.tunnelInstances.accessViaIAP on vm-project\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "✓ fixed: created firewall rule allow-ingress-from-iap-tcp-22 in iap-proj-a\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("✓ fixed: grant user:iaptest.alice@example.com roles/iap.tunnelResourceAccessor on vm-project in us-central1-b of iap-proj-a for tcp:22\n"), "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("✓ tunnel to port 22: SSH-2.0-OpenSSH"),
+        "{text}"
+    );
+    let rules = created_rules(&f);
+    let r = rules
+        .iter()
+        .find(|r| r["name"] == "allow-ingress-from-iap-tcp-22")
+        .expect("created");
+    assert_eq!(r["sourceRanges"], json!(["35.235.240.0/20"]));
+    assert_eq!(
+        r["allowed"],
+        json!([{"IPProtocol": "tcp", "ports": ["22"]}])
+    );
+    assert_eq!(r["priority"], 1000);
+    assert_eq!(r["direction"], "INGRESS");
+    assert!(
+        r["network"]
+            .as_str()
+            .unwrap()
+            .ends_with("/projects/iap-proj-a/global/networks/default"),
+        "{r}"
+    );
+    assert!(r.get("targetTags").is_none(), "{r}");
+    let p = f.fake.state.iap.lock().unwrap().map
+        ["projects/iap-proj-a/iap_tunnel/zones/us-central1-b/instances/vm-project"]
+        .clone();
+    assert_eq!(
+        p["bindings"][0]["members"],
+        json!(["user:iaptest.alice@example.com"])
+    );
+    assert_eq!(
+        p["bindings"][0]["condition"]["expression"],
+        "destination.port == 22"
+    );
+    // Healthy now, without --fix.
+    let (code, text) = doctor(&f, VM_PROJECT);
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn fix_asks_and_a_no_changes_nothing() {
+    let f = Fleet::new(|c| {
+        c.firewalls = Some(vec![allow_iap("3389")]);
+        c.iap_policies = Some(Default::default());
+    });
+    let before = created_rules(&f);
+    let (code, text, err) = doctor_fix(&f, &[], "n\n");
+    assert_eq!(code, 6, "{text}");
+    assert!(err.contains("apply: create firewall rule allow-ingress-from-iap-tcp-22 in iap-proj-a: allow 35.235.240.0/20 to tcp:22 on default at priority 1000? [y/N]"), "{err}");
+    assert!(
+        text.contains("! not applied: create firewall rule"),
+        "{text}"
+    );
+    // No answer at all (stdin closed) is no as well.
+    assert!(
+        text.contains("! not applied: grant user:iaptest.alice@example.com"),
+        "{text}"
+    );
+    assert_eq!(created_rules(&f), before);
+    assert_eq!(f.fake.state.iap.lock().unwrap().writes, 0);
+    // Yes to both.
+    let (code, text, _) = doctor_fix(&f, &[], "y\nyes\n");
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn fix_outranks_a_deny_rule_and_keeps_the_vms_tags() {
+    let f = Fleet::new(|c| {
+        c.firewalls = Some(vec![
+            allow_iap("22"),
+            json!({"name": "deny-all-in", "network": "default", "priority": 900,
+                   "sourceRanges": ["0.0.0.0/0"], "denied": [{"IPProtocol": "all"}]}),
+            // The name is taken (by a rule of another network).
+            json!({"name": "allow-ingress-from-iap-tcp-22", "project": "iap-proj-a", "network": "other", "priority": 1000,
+                   "sourceRanges": ["35.235.240.0/20"], "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]}),
+        ]);
+        let vm = c
+            .instances
+            .iter_mut()
+            .find(|i| i.name == "vm-project")
+            .unwrap();
+        vm.tags = vec!["ssh".into(), "web".into()];
+    });
+    let (code, text, _) = doctor_fix(&f, &["--yes"], "");
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(
+            "✓ fixed: created firewall rule allow-ingress-from-iap-tcp-22-2 in iap-proj-a\n"
+        ),
+        "{text}"
+    );
+    let rules = created_rules(&f);
+    let r = rules
+        .iter()
+        .find(|r| r["name"] == "allow-ingress-from-iap-tcp-22-2")
+        .expect("created");
+    assert_eq!(r["priority"], 899);
+    assert_eq!(r["targetTags"], json!(["ssh", "web"]));
+}
+
+#[test]
+fn an_ipv6_only_vm_needs_and_gets_the_ipv6_range() {
+    let f = Fleet::new(|c| {
+        c.firewalls = Some(vec![allow_iap("22")]);
+        let vm = c
+            .instances
+            .iter_mut()
+            .find(|i| i.name == "vm-project")
+            .unwrap();
+        vm.stack_type = Some("IPV6_ONLY".into());
+    });
+    let (code, text) = doctor(&f, VM_PROJECT);
+    assert_eq!(code, 6, "{text}");
+    assert!(text.contains("✗ firewall: no ingress rule in network default admits 2600:2d00:1:7::/64 on tcp:22\n    fix: gcloud compute firewall-rules create allow-ingress-from-iap-v6-tcp-22 --project=iap-proj-a --network=default --direction=INGRESS --action=allow --rules=tcp:22 --source-ranges=2600:2d00:1:7::/64\n"), "{text}");
+    assert!(
+        !text.contains("admits 35.235.240.0/20"),
+        "an IPv6-only VM is not reached over IPv4: {text}"
+    );
+    let (code, text, _) = doctor_fix(&f, &["--yes"], "");
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(
+            "✓ fixed: created firewall rule allow-ingress-from-iap-v6-tcp-22 in iap-proj-a"
+        ),
+        "{text}"
+    );
+    // A dual-stack VM gets a warning only.
+    let f = Fleet::new(|c| {
+        c.firewalls = Some(vec![allow_iap("22")]);
+        let vm = c
+            .instances
+            .iter_mut()
+            .find(|i| i.name == "vm-project")
+            .unwrap();
+        vm.stack_type = Some("IPV4_IPV6".into());
+    });
+    let (code, text) = doctor(&f, VM_PROJECT);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("! firewall: no ingress rule in network default admits 2600:2d00:1:7::/64 on tcp:22 (IAP reaches this dual-stack VM over IPv4"), "{text}");
+}
+
+#[test]
+fn a_refused_fix_is_one_failed_line_with_who_can_do_it() {
+    let f = Fleet::new(|c| {
+        c.firewalls = Some(vec![allow_iap("3389")]);
+        c.firewall_admin = false;
+    });
+    let (code, text, _) = doctor_fix(&f, &["--yes"], "");
+    // The firewall check's own status: it is still failing.
+    assert_eq!(code, 6, "{text}");
+    assert!(text.contains("✗ fix failed: creating firewall rule allow-ingress-from-iap-tcp-22 in iap-proj-a: HTTP 403"), "{text}");
+    assert!(text.contains("fix: creating firewall rules needs compute.firewalls.create on iap-proj-a (roles/compute.securityAdmin)"), "{text}");
 }

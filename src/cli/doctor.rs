@@ -3,6 +3,9 @@
 //! token; the instance exists and runs; a firewall rule admits IAP's range
 //! on the port; the caller may tunnel (IAP testIamPermissions); OS Login
 //! state and permission; a real tunnel to the port (the SSH banner on 22).
+//! With `--fix`, creates the missing firewall rule (IPv4 and, for IPv6
+//! VMs, IPv6) and grants the tunnel role on the VM for the port, each
+//! after a yes, before the tunnel is tried.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -31,12 +34,36 @@ pub struct DoctorArgs {
     pub port: u16,
     /// The VM: INSTANCE or NAME.ZONE.PROJECT (without it, only credentials are checked)
     pub instance: Option<String>,
+    /// Apply the fixes that can be applied (a firewall rule for IAP's
+    /// range, the tunnel role on this VM and port), each after a yes
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix: do not ask
+    #[arg(long, requires = "fix")]
+    pub yes: bool,
+}
+
+/// A change `--fix` can make for a failed check.
+enum Fix {
+    /// firewalls.insert of `rule` (names tried in turn if taken).
+    Firewall {
+        project: String,
+        rule: serde_json::Value,
+    },
+    /// The tunnel role for `member` on the VM, for this port.
+    Grant {
+        resource: crate::iam::Resource,
+        member: String,
+        port: u16,
+    },
 }
 
 /// Prints the ✓/✗ lines and remembers the first failure.
 struct Report {
     color: bool,
     first_failure: Option<i32>,
+    /// Exit statuses of the failed checks not fixed since.
+    failures: Vec<i32>,
 }
 
 impl Report {
@@ -63,7 +90,17 @@ impl Report {
         println!("{mark} {}", printable(msg));
         println!("    fix: {}", printable(fix));
         self.first_failure.get_or_insert(code);
+        self.failures.push(code);
         let _ = std::io::stdout().flush();
+    }
+
+    /// A failed check with status `code` was fixed.
+    fn fixed(&mut self, code: i32, msg: &str) {
+        self.ok(msg);
+        if let Some(i) = self.failures.iter().position(|c| *c == code) {
+            self.failures.remove(i);
+        }
+        self.first_failure = self.failures.first().copied();
     }
 
     fn fail_user(&mut self, what: &str, e: &UserError) {
@@ -101,16 +138,36 @@ fn network_of(inst: &Instance, project: &str) -> (String, String) {
     (host_project.to_string(), net.to_string())
 }
 
-async fn check_firewall(r: &mut Report, api: &Api, inst: &Instance, project: &str, port: u16) {
+/// The firewall check for IAP's IPv4 range and, when the VM has an IPv6
+/// address, its IPv6 range (a failure for an IPv6-only VM, a warning for
+/// a dual-stack one, which IAP reaches over IPv4). Returns the rules
+/// `--fix` would create.
+async fn check_firewall(
+    r: &mut Report,
+    api: &Api,
+    inst: &Instance,
+    project: &str,
+    port: u16,
+) -> Vec<Fix> {
     let (fw_project, network) = network_of(inst, project);
+    let nic0 = inst.network_interfaces.first();
+    let (v4, v6) = match nic0 {
+        Some(n) if n.ipv6_only() => (false, true),
+        Some(n) => (true, n.has_ipv6()),
+        None => (true, false),
+    };
+    let ranges: Vec<&str> = [(v4, firewall::IAP_RANGE), (v6, firewall::IAP_RANGE_V6)]
+        .into_iter()
+        .filter_map(|(on, r)| on.then_some(r))
+        .collect();
     let rules = match api.firewalls(&fw_project).await {
         Ok(x) => x,
         Err(e) => {
             r.warn(&format!(
                 "firewall: cannot read the rules of project {fw_project} ({e}); check that one admits {} on tcp:{port}",
-                firewall::IAP_RANGE
+                ranges.join(" and ")
             ));
-            return;
+            return vec![];
         }
     };
     let sas: Vec<String> = inst
@@ -124,55 +181,219 @@ async fn check_firewall(r: &mut Report, api: &Api, inst: &Instance, project: &st
         service_accounts: &sas,
         port,
     };
-    let create = |prio: Option<i64>| {
-        format!(
-            "gcloud compute firewall-rules create allow-ingress-from-iap --project={fw_project} --network={network} --direction=INGRESS --action=allow --rules=tcp:{port} --source-ranges={}{}",
-            firewall::IAP_RANGE,
-            prio.map(|p| format!(" --priority={p}")).unwrap_or_default()
-        )
-    };
-    match firewall::evaluate(&rules, &t) {
-        Verdict::Admitted(name) => r.ok(&format!(
-            "firewall: rule {name} admits {} on tcp:{port} (network {network})",
-            firewall::IAP_RANGE
-        )),
-        Verdict::Blocked(None) => r.fail(
-            exit::BACKEND_UNREACHABLE,
-            &format!(
-                "firewall: no ingress rule in network {network} admits {} on tcp:{port}",
-                firewall::IAP_RANGE
-            ),
-            &create(None),
-        ),
-        Verdict::Blocked(Some(name)) => {
-            let prio = rules
-                .iter()
-                .find(|x| x.name == name)
-                .and_then(|x| x.priority)
-                .unwrap_or(1000);
-            let fix = if prio > 0 {
-                create(Some(prio - 1))
+    let network_url = nic0
+        .map(|n| n.network.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| format!("projects/{fw_project}/global/networks/{network}"));
+    let mut fixes = vec![];
+    for range in ranges {
+        let v6 = range == firewall::IAP_RANGE_V6;
+        let name = format!(
+            "allow-ingress-from-iap{}-tcp-{port}",
+            if v6 { "-v6" } else { "" }
+        );
+        let create = |prio: Option<i64>| {
+            format!(
+                "gcloud compute firewall-rules create {name} --project={fw_project} --network={network} --direction=INGRESS --action=allow --rules=tcp:{port} --source-ranges={range}{}{}",
+                prio.map(|p| format!(" --priority={p}")).unwrap_or_default(),
+                if inst.tags.items.is_empty() {
+                    String::new()
+                } else {
+                    format!(" --target-tags={}", inst.tags.items.join(","))
+                }
+            )
+        };
+        let mut propose = |prio: i64| {
+            fixes.push(Fix::Firewall {
+                project: fw_project.clone(),
+                rule: firewall::iap_rule(&name, &network_url, port, prio, &inst.tags.items, range),
+            })
+        };
+        // A dual-stack VM is reached over IPv4: IPv6 is advice there.
+        let fail = |r: &mut Report, msg: &str, fix: &str| {
+            if v6 && v4 {
+                r.warn(&format!("{msg} (IAP reaches this dual-stack VM over IPv4; needed if it becomes IPv6-only)"));
             } else {
-                format!("deny rule {name} has priority 0: narrow it so that it leaves out {}", firewall::IAP_RANGE)
-            };
-            r.fail(
-                exit::BACKEND_UNREACHABLE,
-                &format!(
-                    "firewall: deny rule {name} (priority {prio}) blocks {} on tcp:{port} (network {network})",
-                    firewall::IAP_RANGE
-                ),
-                &fix,
-            );
+                r.fail(exit::BACKEND_UNREACHABLE, msg, fix);
+            }
+        };
+        match firewall::evaluate_from(&rules, &t, range) {
+            Verdict::Admitted(name) => r.ok(&format!(
+                "firewall: rule {name} admits {range} on tcp:{port} (network {network})"
+            )),
+            Verdict::Blocked(None) => {
+                fail(
+                    r,
+                    &format!(
+                        "firewall: no ingress rule in network {network} admits {range} on tcp:{port}"
+                    ),
+                    &create(None),
+                );
+                propose(1000);
+            }
+            Verdict::Blocked(Some(deny)) => {
+                let prio = rules
+                    .iter()
+                    .find(|x| x.name == deny)
+                    .and_then(|x| x.priority)
+                    .unwrap_or(1000);
+                let msg = format!(
+                    "firewall: deny rule {deny} (priority {prio}) blocks {range} on tcp:{port} (network {network})"
+                );
+                if prio > 0 {
+                    fail(r, &msg, &create(Some(prio - 1)));
+                    propose(prio - 1);
+                } else {
+                    fail(
+                        r,
+                        &msg,
+                        &format!(
+                            "deny rule {deny} has priority 0: narrow it so that it leaves out {range}"
+                        ),
+                    );
+                }
+            }
+            Verdict::Partial(names) => {
+                fail(
+                    r,
+                    &format!(
+                        "firewall: rules {} cover only part of {range} on tcp:{port}; IAP may connect from any address in it",
+                        names.join(", ")
+                    ),
+                    &create(None),
+                );
+                propose(1000);
+            }
         }
-        Verdict::Partial(names) => r.fail(
-            exit::BACKEND_UNREACHABLE,
-            &format!(
-                "firewall: rules {} cover only part of {} on tcp:{port}; IAP may connect from any address in it",
-                names.join(", "),
-                firewall::IAP_RANGE
-            ),
-            &create(None),
-        ),
+    }
+    fixes
+}
+
+/// Asks on stderr whether to apply `what` (yes without asking under
+/// `--yes`); anything but y/yes, or no answer, is no.
+fn confirm(what: &str, yes: bool) -> bool {
+    if yes {
+        return true;
+    }
+    eprint!("apply: {what}? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(n) if n > 0 => matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
+        _ => {
+            eprintln!();
+            false
+        }
+    }
+}
+
+/// Applies one fix after a yes; reports the outcome as a check line.
+async fn apply(r: &mut Report, api: &Api, fix: &Fix, yes: bool) {
+    match fix {
+        Fix::Firewall { project, rule } => {
+            let base = rule["name"]
+                .as_str()
+                .unwrap_or("allow-ingress-from-iap")
+                .to_string();
+            let what = format!(
+                "create firewall rule {base} in {project}: allow {} to tcp:{} on {}{} at priority {}",
+                rule["sourceRanges"][0].as_str().unwrap_or("?"),
+                rule["allowed"][0]["ports"][0].as_str().unwrap_or("?"),
+                last_segment(rule["network"].as_str().unwrap_or("")),
+                rule["targetTags"]
+                    .as_array()
+                    .map(|t| format!(
+                        " for tags {}",
+                        t.iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ))
+                    .unwrap_or_default(),
+                rule["priority"]
+            );
+            if !confirm(&what, yes) {
+                r.warn(&format!("not applied: {what}"));
+                return;
+            }
+            // A taken name (409 alreadyExists): the next of -2 … -5.
+            let mut last = None;
+            for n in 1..=5 {
+                let mut rule = rule.clone();
+                let name = if n == 1 {
+                    base.clone()
+                } else {
+                    format!("{base}-{n}")
+                };
+                rule["name"] = serde_json::json!(name);
+                match api.insert_firewall(project, &rule).await {
+                    Ok(()) => {
+                        r.fixed(
+                            exit::BACKEND_UNREACHABLE,
+                            &format!("fixed: created firewall rule {name} in {project}"),
+                        );
+                        return;
+                    }
+                    Err(e) if e.status() == Some(409) => last = Some(e),
+                    Err(e) => {
+                        last = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = last {
+                let u = e.to_user(&format!(
+                    "creating firewall rules needs compute.firewalls.create on {project} (roles/compute.securityAdmin); ask an admin to run the gcloud command above"
+                ));
+                r.fail(
+                    u.code,
+                    &format!("fix failed: {}", u.cause),
+                    u.fix.as_deref().unwrap_or(""),
+                );
+            }
+        }
+        Fix::Grant {
+            resource,
+            member,
+            port,
+        } => {
+            let what = format!(
+                "grant {member} roles/iap.tunnelResourceAccessor on {} for tcp:{port}",
+                resource.describe()
+            );
+            if !confirm(&what, yes) {
+                r.warn(&format!("not applied: {what}"));
+                return;
+            }
+            let cond = crate::iam::condition::Limits {
+                ports: vec![*port],
+                ..Default::default()
+            }
+            .condition();
+            let members = vec![member.clone()];
+            let res = api
+                .edit_iam_policy(resource, false, |p| {
+                    let added = crate::iam::policy::add(
+                        p,
+                        crate::iam::TUNNEL_ROLE,
+                        &members,
+                        cond.as_ref(),
+                    );
+                    (!added.is_empty(), ())
+                })
+                .await;
+            match res {
+                Ok(_) => r.fixed(exit::NOT_AUTHORIZED, &format!("fixed: {what}")),
+                Err(e) => {
+                    let u = e.to_user("granting tunnel access needs iap.tunnelInstances.setIamPolicy (roles/iap.admin); ask an admin to run the iap-ssh grant command above");
+                    r.fail(
+                        u.code,
+                        &format!("fix failed: {}", u.cause),
+                        u.fix.as_deref().unwrap_or(""),
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -238,6 +459,7 @@ async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
     let mut r = Report {
         color: super::color_enabled(std::io::stdout().is_terminal()),
         first_failure: None,
+        failures: Vec::new(),
     };
     let gcloud = GcloudConfig::process();
     // Bad arguments are usage errors, not findings.
@@ -352,20 +574,44 @@ async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
     }
 
     // 3. Firewall.
-    check_firewall(&mut r, &api, &inst, &project, a.port).await;
+    let mut fixes = check_firewall(&mut r, &api, &inst, &project, a.port).await;
 
     // 4. IAP permission.
     match api.iap_tunnel_access(&project, &zone, &inst.name).await {
-        Ok(true) => r.ok(&format!("IAM: you hold iap.tunnelInstances.accessViaIAP on {}", inst.name)),
-        Ok(false) => r.fail(
-            exit::NOT_AUTHORIZED,
-            &format!("IAM: you lack iap.tunnelInstances.accessViaIAP on {}", inst.name),
-            &format!(
-                "gcloud projects add-iam-policy-binding {project} --member={} --role=roles/iap.tunnelResourceAccessor",
-                member(email.as_deref())
-            ),
-        ),
+        Ok(true) => r.ok(&format!(
+            "IAM: you hold iap.tunnelInstances.accessViaIAP on {}",
+            inst.name
+        )),
+        Ok(false) => {
+            let who = member(email.as_deref());
+            r.fail(
+                exit::NOT_AUTHORIZED,
+                &format!("IAM: you lack iap.tunnelInstances.accessViaIAP on {}", inst.name),
+                &format!(
+                    "iap-ssh grant --project {project} --zone {zone} --instance {} --port {} --member {who} (or, project-wide: gcloud projects add-iam-policy-binding {project} --member={who} --role=roles/iap.tunnelResourceAccessor)",
+                    inst.name, a.port
+                ),
+            );
+            if email.is_some() && crate::iam::check_member(&who).is_ok() {
+                fixes.push(Fix::Grant {
+                    resource: crate::iam::Resource::Instance(
+                        project.clone(),
+                        zone.clone(),
+                        inst.name.clone(),
+                    ),
+                    member: who,
+                    port: a.port,
+                });
+            }
+        }
         Err(e) => r.warn(&format!("IAM: cannot test IAP permissions ({e})")),
+    }
+    if a.fix {
+        for f in &fixes {
+            apply(&mut r, &api, f, a.yes).await;
+        }
+    } else if !fixes.is_empty() {
+        r.warn("`iap-ssh doctor --fix` can make the firewall and IAM changes above for you");
     }
 
     // 5. OS Login.

@@ -82,6 +82,23 @@ pub struct Nic {
     pub network_ip: Option<String>,
     #[serde(default)]
     pub access_configs: Vec<AccessConfig>,
+    /// `IPV4_ONLY` (or absent), `IPV4_IPV6`, `IPV6_ONLY`.
+    #[serde(default)]
+    pub stack_type: Option<String>,
+    #[serde(default)]
+    pub ipv6_address: Option<String>,
+}
+
+impl Nic {
+    /// Has this interface an IPv6 address (dual-stack or IPv6-only)?
+    pub fn has_ipv6(&self) -> bool {
+        self.ipv6_address.is_some()
+            || matches!(self.stack_type.as_deref(), Some("IPV4_IPV6" | "IPV6_ONLY"))
+    }
+
+    pub fn ipv6_only(&self) -> bool {
+        self.stack_type.as_deref() == Some("IPV6_ONLY")
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -435,6 +452,17 @@ impl Api {
             )
             .await?;
         Ok(p.permissions)
+    }
+
+    /// firewalls.insert, then waits for its global operation.
+    pub async fn insert_firewall(&self, project: &str, rule: &Value) -> Result<(), ApiError> {
+        let url = self.compute_url(&format!("projects/{}/global/firewalls", segment(project)));
+        let what = format!(
+            "creating firewall rule {} in {project}",
+            rule["name"].as_str().unwrap_or("?")
+        );
+        let op: Operation = self.call(Method::POST, &url, Some(rule), &what).await?;
+        self.wait_operation(project, op).await
     }
 
     /// Does the caller hold `iap.tunnelInstances.accessViaIAP` on the

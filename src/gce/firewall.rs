@@ -4,14 +4,49 @@
 //! target tags / service accounts, the lowest priority number first, a deny
 //! wins a tie, and the implied deny-all last. A rule must cover the whole
 //! /20 to count as admitting IAP (IAP may use any address in it); a deny
-//! that overlaps part of it is reported.
+//! that overlaps part of it is reported. IPv6 VMs are reached from
+//! 2600:2d00:1:7::/64 ([`IAP_RANGE_V6`]), evaluated the same way.
 
 use serde::Deserialize;
 
 /// IAP's source range for TCP forwarding.
 pub const IAP_RANGE: &str = "35.235.240.0/20";
-const IAP_NET: u32 = (35 << 24) | (235 << 16) | (240 << 8);
-const IAP_LEN: u32 = 20;
+/// IAP's source range for IPv6 VMs (Google's guide; not in gcloud 528).
+pub const IAP_RANGE_V6: &str = "2600:2d00:1:7::/64";
+
+/// A CIDR as (network bits, prefix length, address width 32 or 128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cidr {
+    net: u128,
+    len: u32,
+    width: u32,
+}
+
+impl Cidr {
+    fn parse(s: &str) -> Option<Cidr> {
+        let (ip, len) = match s.split_once('/') {
+            Some((ip, len)) => (ip, Some(len.parse::<u32>().ok()?)),
+            None => (s, None),
+        };
+        let (net, width) = match ip.parse::<std::net::IpAddr>().ok()? {
+            std::net::IpAddr::V4(a) => (u128::from(u32::from(a)), 32),
+            std::net::IpAddr::V6(a) => (u128::from(a), 128),
+        };
+        Some(Cidr {
+            net,
+            len: len.unwrap_or(width).min(width),
+            width,
+        })
+    }
+
+    fn mask(&self, len: u32) -> u128 {
+        if len == 0 {
+            0
+        } else {
+            (u128::MAX >> (128 - self.width)) & !((1u128 << (self.width - len)) - 1)
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct PortRule {
@@ -72,21 +107,18 @@ enum Overlap {
     Covers,
 }
 
-fn overlap(range: &str) -> Overlap {
-    let (ip, len) = range.split_once('/').unwrap_or((range, "32"));
-    let (Ok(ip), Ok(len)) = (ip.parse::<std::net::Ipv4Addr>(), len.parse::<u32>()) else {
+/// How a rule's source range relates to IAP's range `iap`.
+fn overlap(range: &str, iap: &Cidr) -> Overlap {
+    let Some(r) = Cidr::parse(range).filter(|r| r.width == iap.width) else {
         return Overlap::None;
     };
-    let len = len.min(32);
-    let ip = u32::from(ip);
-    let mask = |l: u32| if l == 0 { 0 } else { u32::MAX << (32 - l) };
-    if len <= IAP_LEN {
-        if ip & mask(len) == IAP_NET & mask(len) {
+    if r.len <= iap.len {
+        if r.net & r.mask(r.len) == iap.net & r.mask(r.len) {
             Overlap::Covers
         } else {
             Overlap::None
         }
-    } else if ip & mask(IAP_LEN) == IAP_NET {
+    } else if r.net & r.mask(iap.len) == iap.net & r.mask(iap.len) {
         Overlap::Part
     } else {
         Overlap::None
@@ -109,8 +141,14 @@ fn ports_match(rules: &[PortRule], port: u16) -> bool {
     })
 }
 
-/// Evaluates `rules` for `t`.
+/// Evaluates `rules` for `t` and IAP's IPv4 range.
 pub fn evaluate(rules: &[Rule], t: &Target) -> Verdict {
+    evaluate_from(rules, t, IAP_RANGE)
+}
+
+/// Evaluates `rules` for `t` and the source range `iap` (a CIDR).
+pub fn evaluate_from(rules: &[Rule], t: &Target, iap: &str) -> Verdict {
+    let iap = Cidr::parse(iap).expect("a valid IAP range");
     let mut applicable: Vec<(i64, bool, Overlap, &Rule)> = rules
         .iter()
         .filter(|r| !r.disabled && r.direction.as_deref().unwrap_or("INGRESS") == "INGRESS")
@@ -133,7 +171,7 @@ pub fn evaluate(rules: &[Rule], t: &Target) -> Verdict {
             let o = r
                 .source_ranges
                 .iter()
-                .map(|s| overlap(s))
+                .map(|s| overlap(s, &iap))
                 .max_by_key(|o| match o {
                     Overlap::None => 0,
                     Overlap::Part => 1,
@@ -168,6 +206,33 @@ pub fn evaluate(rules: &[Rule], t: &Target) -> Verdict {
     }
 }
 
+/// The rule `doctor --fix` creates: ingress from IAP's range `range` to
+/// tcp:`port` on `network` (its URL), at `priority`, for the VM's tags
+/// when it has some (else every VM of the network), as Google's guide's
+/// `allow-ingress-from-iap`.
+pub fn iap_rule(
+    name: &str,
+    network: &str,
+    port: u16,
+    priority: i64,
+    tags: &[String],
+    range: &str,
+) -> serde_json::Value {
+    let mut r = serde_json::json!({
+        "name": name,
+        "network": network,
+        "direction": "INGRESS",
+        "priority": priority,
+        "sourceRanges": [range],
+        "allowed": [{"IPProtocol": "tcp", "ports": [port.to_string()]}],
+        "description": format!("IAP TCP forwarding to tcp:{port} (iap-ssh doctor --fix)"),
+    });
+    if !tags.is_empty() {
+        r["targetTags"] = serde_json::json!(tags);
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +257,50 @@ mod tests {
             service_accounts: &[],
             port,
         }
+    }
+
+    #[test]
+    fn ipv6_ranges_are_their_own_family() {
+        let v6 = |ranges: &[&str]| {
+            rule(
+                serde_json::json!({"name": "v6", "network": "default", "sourceRanges": ranges,
+                "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]}),
+            )
+        };
+        assert_eq!(
+            evaluate_from(&[v6(&["2600:2d00:1:7::/64"])], &target(22), IAP_RANGE_V6),
+            Verdict::Admitted("v6".into())
+        );
+        assert_eq!(
+            evaluate_from(&[v6(&["::/0"])], &target(22), IAP_RANGE_V6),
+            Verdict::Admitted("v6".into())
+        );
+        assert_eq!(
+            evaluate_from(&[v6(&["2600:2d00:1:7::/80"])], &target(22), IAP_RANGE_V6),
+            Verdict::Partial(vec!["v6".into()])
+        );
+        // An IPv4 rule says nothing about IPv6, and the other way round.
+        assert_eq!(
+            evaluate_from(&[v6(&["0.0.0.0/0"])], &target(22), IAP_RANGE_V6),
+            Verdict::Blocked(None)
+        );
+        assert_eq!(
+            evaluate(&[v6(&["::/0"])], &target(22)),
+            Verdict::Blocked(None)
+        );
+        let r: Rule = serde_json::from_value(iap_rule(
+            "n",
+            "default",
+            22,
+            999,
+            &["web".into()],
+            IAP_RANGE_V6,
+        ))
+        .unwrap();
+        assert_eq!(
+            evaluate_from(&[r], &target(22), IAP_RANGE_V6),
+            Verdict::Admitted("n".into())
+        );
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub struct Cloud {
     conflicts_left: u32,
     pub metadata_writes: u64,
     pub oslogin_writes: u64,
+    /// The firewall model (see `Config::firewalls`), changed by
+    /// firewalls.insert.
+    pub firewalls: Option<Vec<Value>>,
 }
 
 pub fn now_usec() -> i64 {
@@ -139,6 +142,7 @@ impl Cloud {
             conflicts_left: config.faults.metadata_conflicts,
             metadata_writes: 0,
             oslogin_writes: 0,
+            firewalls: config.firewalls.clone(),
         }
     }
 

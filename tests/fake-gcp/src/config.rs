@@ -66,6 +66,11 @@ pub struct Instance {
     /// many ms after the fake starts; until then tunnels get close 4003.
     #[serde(default)]
     pub boot_ms: Option<u64>,
+    /// nic0's `stackType` (`IPV4_ONLY` when absent, `IPV4_IPV6`,
+    /// `IPV6_ONLY`); with IPv6, nic0 gets an `ipv6Address`. IAP reaches an
+    /// IPv6-only VM from its IPv6 range.
+    #[serde(default)]
+    pub stack_type: Option<String>,
 }
 
 fn default_status() -> String {
@@ -233,6 +238,10 @@ pub struct Config {
     /// empty map means nobody has been granted anything yet.
     #[serde(default)]
     pub iap_policies: Option<BTreeMap<String, serde_json::Value>>,
+    /// IAM: may the principal create firewall rules
+    /// (`compute.firewalls.create`)? false: HTTP 403.
+    #[serde(default = "yes")]
+    pub firewall_admin: bool,
     /// IAM: may the principal change IAP tunnel policies
     /// (`iap.tunnel*.setIamPolicy`)? false: HTTP 403.
     #[serde(default = "yes")]

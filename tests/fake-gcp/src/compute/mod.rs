@@ -80,12 +80,21 @@ fn instance_json(state: &State, i: &Instance, index: usize) -> Value {
         .iter()
         .enumerate()
         .map(|(n, name)| {
-            json!({
+            let mut nic = json!({
                 "kind": "compute#networkInterface",
                 "name": name,
                 "network": format!("{base}projects/{}/global/networks/{}", i.project, i.network),
                 "networkIP": nic_ip(index, n),
-            })
+            });
+            if n == 0
+                && let Some(st) = &i.stack_type
+            {
+                nic["stackType"] = json!(st);
+                if st != "IPV4_ONLY" {
+                    nic["ipv6Address"] = json!(format!("fd20:0:0:{index:x}::2"));
+                }
+            }
+            nic
         })
         .collect();
     let features: Vec<Value> = i.os_features.iter().map(|f| json!({"type": f})).collect();
@@ -260,20 +269,42 @@ pub fn handle(
                 None => not_found(&format!("projects/{p}/operations/{op}")),
             }
         }
+        ("POST", ["projects", p, "global", "firewalls"]) => firewall::insert(state, &base, p, body),
+        ("GET", ["projects", p, "global", "firewalls", name]) => {
+            let model = state
+                .cloud
+                .lock()
+                .unwrap()
+                .firewalls
+                .clone()
+                .unwrap_or_default();
+            match model
+                .iter()
+                .find(|f| f["name"] == *name && f.get("project").and_then(Value::as_str) == Some(p))
+            {
+                Some(f) => {
+                    let mut f = f.clone();
+                    f.as_object_mut().unwrap().remove("project");
+                    ok(f)
+                }
+                None => not_found(&format!("projects/{p}/global/firewalls/{name}")),
+            }
+        }
         ("GET", ["projects", p, "global", "firewalls"]) => {
             // No firewall model: everything is reachable, and the list
             // says so with one allow-all rule.
             let everything = vec![json!({"name": "fake-allow-all", "network": "default",
                 "direction": "INGRESS", "priority": 65534, "sourceRanges": ["0.0.0.0/0"],
                 "allowed": [{"IPProtocol": "all"}]})];
-            let rules = state.config.firewalls.as_ref().unwrap_or(&everything);
+            let model = state.cloud.lock().unwrap().firewalls.clone();
+            let rules = model.as_ref().unwrap_or(&everything);
             let networks: std::collections::BTreeSet<&str> = state
                 .config
                 .instances
                 .iter()
                 .map(|i| i.network.as_str())
                 .collect();
-            let rules: Vec<Value> = if state.config.firewalls.is_some() {
+            let rules: Vec<Value> = if model.is_some() {
                 rules.clone()
             } else {
                 networks
