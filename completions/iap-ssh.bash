@@ -565,7 +565,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__scp)
-            opts="-r -C -v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --wait --recurse --compress --scp-flag --verbose --quiet --impersonate-service-account --help --version"
+            opts="-r -C -v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --wait --internal-ip --recurse --compress --scp-flag --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -615,7 +615,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__setup)
-            opts="-v -q -h -V --project --key-file --ssh-config --known-hosts --user --key-ttl --dry-run --remove --exe --control-master --verbose --quiet --impersonate-service-account --help --version"
+            opts="-v -q -h -V --project --key-file --ssh-config --known-hosts --user --key-ttl --dry-run --remove --exe --control-master --internal-ip --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -665,7 +665,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__ssh)
-            opts="-v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --wait --print-rsh --verbose --quiet --impersonate-service-account --help --version"
+            opts="-v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --wait --internal-ip --print-rsh --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

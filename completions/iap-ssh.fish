@@ -51,6 +51,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l control-master
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l dry-run -d 'Print what would change (a diff and the keys to publish) and change nothing'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l remove -d 'Remove the managed section from the ssh config (no API calls)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l internal-ip -d 'Write the VMs\' internal IPs (HostName) instead of IAP tunnels, for use from inside the VPC or over a VPN; VMs created later still go through IAP'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s h -l help -d 'Print help'
@@ -64,6 +65,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l port -d 'Port on
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l wait -d 'While the VM is booting (status PROVISIONING or STAGING, then close 4003/4047 until sshd listens), keep trying for this long: 90 (seconds), 90s, 5m, 1h. Default: fail at once' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l dry-run -d 'Print the command (shell-quoted, ready to paste) and change nothing'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l internal-ip -d 'Connect to the VM\'s internal IP directly, without IAP (you are on its VPC network or a VPN into it); keys, user and host-key pinning stay the same'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l print-rsh -d 'Print an ssh command for `rsync -e "$(iap-ssh ssh --print-rsh VM)"` and exit'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
@@ -79,6 +81,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l wait -d 'While t
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l scp-flag -d 'Extra scp flag (repeatable), e.g. --scp-flag=-O' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l dry-run -d 'Print the command (shell-quoted, ready to paste) and change nothing'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -l internal-ip -d 'Connect to the VM\'s internal IP directly, without IAP (you are on its VPC network or a VPN into it); keys, user and host-key pinning stay the same'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s r -l recurse -d 'Copy directories recursively'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s C -l compress -d 'Compress in transit'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'

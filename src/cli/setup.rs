@@ -43,6 +43,11 @@ pub struct SetupArgs {
     /// (until `ssh -O exit`); sockets in ~/.ssh/iap-ssh/
     #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "10m", value_parser = parse_persist)]
     pub control_master: Option<String>,
+    /// Write the VMs' internal IPs (HostName) instead of IAP tunnels, for
+    /// use from inside the VPC or over a VPN; VMs created later still go
+    /// through IAP
+    #[arg(long)]
+    pub internal_ip: bool,
 }
 
 /// `--control-master`: a `ControlPersist` value (seconds or a number with
@@ -129,6 +134,7 @@ pub fn run(a: SetupArgs, quiet: bool) -> Result<i32, UserError> {
             Some(p) => Some((super::home_file(&[".ssh", "iap-ssh"])?, p)),
             None => None,
         },
+        internal_ip: a.internal_ip,
     };
     let mut err = std::io::stderr();
     if opts.remove {

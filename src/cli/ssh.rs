@@ -46,6 +46,11 @@ pub struct ConnectArgs {
     /// (seconds), 90s, 5m, 1h. Default: fail at once
     #[arg(long, value_name = "DURATION", value_parser = super::target::parse_wait)]
     pub wait: Option<std::time::Duration>,
+    /// Connect to the VM's internal IP directly, without IAP (you are on
+    /// its VPC network or a VPN into it); keys, user and host-key pinning
+    /// stay the same
+    #[arg(long, conflicts_with = "wait")]
+    pub internal_ip: bool,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +124,7 @@ fn prepare(
         global_args: crate::auth::impersonate::launcher_args(),
         proxy_args: String::new(),
         control: None,
+        internal_ip: c.internal_ip,
     };
     let rt = super::runtime()?;
     rt.block_on(async {

@@ -150,6 +150,27 @@ pub struct Instance {
     pub tags: Tags,
 }
 
+impl Instance {
+    /// nic0's internal address: its IPv4 `networkIP`, or for an IPv6-only
+    /// VM its `ipv6Address`. Parsed, so it is safe in a config line.
+    pub fn internal_ip(&self) -> Option<std::net::IpAddr> {
+        let nic = self.network_interfaces.first()?;
+        let v4 = nic
+            .network_ip
+            .as_deref()
+            .and_then(|a| a.parse::<std::net::Ipv4Addr>().ok());
+        let v6 = nic
+            .ipv6_address
+            .as_deref()
+            .and_then(|a| a.parse::<std::net::Ipv6Addr>().ok());
+        match (nic.ipv6_only(), v4, v6) {
+            (true, _, Some(a)) | (false, None, Some(a)) => Some(a.into()),
+            (_, Some(a), _) => Some(a.into()),
+            _ => None,
+        }
+    }
+}
+
 /// The last segment of a resource URL (`…/zones/us-central1-a` → zone).
 pub fn last_segment(url: &str) -> &str {
     url.rsplit('/').next().unwrap_or(url)

@@ -62,6 +62,9 @@ pub struct Options {
     /// after the last session (`ControlPersist`); the sockets live in
     /// this directory.
     pub control: Option<(std::path::PathBuf, String)>,
+    /// `--internal-ip`: blocks name the VM's internal address
+    /// (`HostName`) and use no tunnel, for users on the VPC or a VPN.
+    pub internal_ip: bool,
 }
 
 /// Parallel requests for per-instance work.
@@ -282,6 +285,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         oslogin_projects: &oslogin_projects,
         projects: &opts.projects,
         claims: &claims,
+        internal_ip: opts.internal_ip,
     };
     let (blocks, withheld) = plan::blocks(&vms, &cx);
     let section = sshconfig::render_section(&blocks);

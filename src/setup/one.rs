@@ -17,7 +17,7 @@ use crate::gce::flags::{self, KeySource};
 use crate::gcloud::GcloudConfig;
 use crate::setup::files;
 use crate::ssh::command::ConnOptions;
-use crate::ssh::config::Strict;
+use crate::ssh::config::{Route, Strict};
 use crate::ssh::known_hosts;
 
 /// Everything needed to run ssh or scp against the VM.
@@ -159,6 +159,25 @@ pub async fn prepare(
             Err(e) => tracing::info!("host keys of {}: {e}", vm.name),
         }
     }
+    let route = if opts.internal_ip {
+        let ip = inst.internal_ip().ok_or_else(|| {
+            UserError::new(
+                exit::OTHER,
+                format!("{} has no internal IP address", vm.name),
+            )
+            .with_fix("leave out --internal-ip to go through IAP")
+        })?;
+        Route::Direct(ip)
+    } else {
+        Route::Proxy(plan::proxy_command_with(
+            &opts.exe,
+            &opts.global_args,
+            &opts.proxy_args,
+            project,
+            &vm.zone,
+            &vm.name,
+        ))
+    };
     Ok(Prepared {
         user,
         host: vm.name.clone(),
@@ -171,14 +190,7 @@ pub async fn prepare(
             } else {
                 Strict::AcceptNew
             },
-            proxy_command: plan::proxy_command_with(
-                &opts.exe,
-                &opts.global_args,
-                &opts.proxy_args,
-                project,
-                &vm.zone,
-                &vm.name,
-            ),
+            route,
         },
         wrote_metadata,
         fresh_metadata,

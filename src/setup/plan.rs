@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::gce::compute::Instance;
 use crate::gce::flags::KeySource;
 use crate::ssh::claims::Claims;
-use crate::ssh::config::{HostBlock, Strict};
+use crate::ssh::config::{HostBlock, Route, Strict};
 use crate::ssh::{known_hosts, names, quote};
 
 /// An instance that passed validation.
@@ -136,6 +136,8 @@ pub struct Context<'a> {
     pub projects: &'a [String],
     /// Names the user already means something by (no short alias).
     pub claims: &'a Claims,
+    /// `HostName` = the internal address instead of a ProxyCommand.
+    pub internal_ip: bool,
 }
 
 /// How often each instance name occurs among the VMs set up together.
@@ -194,7 +196,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
         };
         out.push(HostBlock {
             comment: format!(
-                "{} in {} of {}; key via {}{}",
+                "{} in {} of {}; key via {}{}{}",
                 v.name,
                 v.zone,
                 v.project,
@@ -203,6 +205,11 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
                     String::new()
                 } else {
                     format!(" ({})", v.status.to_lowercase())
+                },
+                match (cx.internal_ip, v.inst.internal_ip()) {
+                    (true, Some(_)) => "; direct to its internal IP",
+                    (true, None) => "; through IAP (no internal IP)",
+                    _ => "",
                 }
             ),
             patterns,
@@ -215,7 +222,16 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
             },
             host_key_alias: Some(alias),
             known_hosts: cx.known_hosts_path.to_string(),
-            proxy_command: proxy_command(cx.exe, cx.global_args, &v.project, &v.zone, &v.name),
+            route: match v.inst.internal_ip().filter(|_| cx.internal_ip) {
+                Some(ip) => Route::Direct(ip),
+                None => Route::Proxy(proxy_command(
+                    cx.exe,
+                    cx.global_args,
+                    &v.project,
+                    &v.zone,
+                    &v.name,
+                )),
+            },
             control: cx.control.map(|(a, b)| (a.to_string(), b.to_string())),
         });
     }
@@ -235,7 +251,8 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
             host_key_alias: None,
             known_hosts: cx.known_hosts_path.to_string(),
             strict: Strict::AcceptNew,
-            proxy_command: wildcard_proxy_command(cx.exe, cx.global_args),
+            // A VM unknown at setup has no address here: through IAP.
+            route: Route::Proxy(wildcard_proxy_command(cx.exe, cx.global_args)),
             control: cx.control.map(|(a, b)| (a.to_string(), b.to_string())),
         });
     }
@@ -283,6 +300,7 @@ mod tests {
             oslogin_projects: &[],
             projects: &projects,
             claims: &Claims::new(),
+            internal_ip: false,
         };
         let (b, withheld) = blocks(&vms, &cx);
         assert!(withheld.is_empty());
@@ -298,13 +316,48 @@ mod tests {
         assert_eq!(b[0].strict, Strict::AcceptNew);
         assert_eq!(b[2].user, "bob");
         assert_eq!(
-            b[1].proxy_command,
-            "'/opt/my tools/iap-ssh' proxy --project proj-a --zone z-2 db %p"
+            b[1].route,
+            Route::Proxy("'/opt/my tools/iap-ssh' proxy --project proj-a --zone z-2 db %p".into())
         );
         assert_eq!(b[3].patterns, vec!["*.*.proj-a", "\"!*'*\""]);
         assert_eq!(
-            b[3].proxy_command,
-            "'/opt/my tools/iap-ssh' proxy -- '%n' %p"
+            b[3].route,
+            Route::Proxy("'/opt/my tools/iap-ssh' proxy -- '%n' %p".into())
+        );
+
+        // --internal-ip: HostName for VMs with an address, IAP otherwise.
+        let mut vms = vms;
+        vms[2].inst = serde_json::from_value(serde_json::json!({
+            "id": "3", "name": "db", "zone": "https://x/zones/z-2",
+            "networkInterfaces": [{"networkIP": "10.1.2.3"}]
+        }))
+        .unwrap();
+        vms[0].inst = serde_json::from_value(serde_json::json!({
+            "id": "2", "name": "web", "zone": "https://x/zones/z-1",
+            "networkInterfaces": [{"networkIP": "10.1.2.3\n    ProxyCommand evil", "stackType": "IPV6_ONLY", "ipv6Address": "fd20::5"}]
+        }))
+        .unwrap();
+        let cx = Context {
+            internal_ip: true,
+            ..cx
+        };
+        let (b, _) = blocks(&vms, &cx);
+        assert_eq!(b[1].route, Route::Direct("10.1.2.3".parse().unwrap()));
+        assert!(
+            b[1].comment.ends_with("; direct to its internal IP"),
+            "{}",
+            b[1].comment
+        );
+        assert_eq!(b[2].route, Route::Direct("fd20::5".parse().unwrap()));
+        assert!(matches!(b[0].route, Route::Proxy(_)));
+        assert!(
+            b[0].comment.ends_with("; through IAP (no internal IP)"),
+            "{}",
+            b[0].comment
+        );
+        assert!(
+            matches!(b[3].route, Route::Proxy(_)),
+            "wildcards go through IAP"
         );
     }
 
@@ -349,6 +402,7 @@ mod tests {
             oslogin_projects: &[],
             projects: &projects,
             claims: &claims,
+            internal_ip: false,
         };
         let (b, withheld) = blocks(&vms, &cx);
         assert_eq!(b[0].patterns, vec!["bastion.z-1.proj-a"]);

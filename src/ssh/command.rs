@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::config::Strict;
+use super::config::{Route, Strict};
 use super::quote;
 
 /// How to reach one VM.
@@ -14,7 +14,7 @@ pub struct ConnOptions {
     pub known_hosts: String,
     pub host_key_alias: String,
     pub strict: Strict,
-    pub proxy_command: String,
+    pub route: Route,
 }
 
 /// `-i KEY -o K=V …` in gcloud's order (options sorted by name).
@@ -24,15 +24,20 @@ pub fn options(c: &ConnOptions) -> Vec<String> {
         Strict::AcceptNew => "accept-new",
     };
     let mut v = vec!["-i".to_string(), c.identity_file.replace('%', "%%")];
-    for o in [
+    let mut opts = vec![
         "CheckHostIP=no".to_string(),
         "HashKnownHosts=no".to_string(),
         format!("HostKeyAlias={}", c.host_key_alias),
         "IdentitiesOnly=yes".to_string(),
-        format!("ProxyCommand={}", c.proxy_command),
+        match &c.route {
+            Route::Proxy(cmd) => format!("ProxyCommand={cmd}"),
+            Route::Direct(ip) => format!("HostName={ip}"),
+        },
         format!("StrictHostKeyChecking={strict}"),
         format!("UserKnownHostsFile={}", c.known_hosts),
-    ] {
+    ];
+    opts.sort_by(|a, b| a.split('=').next().cmp(&b.split('=').next()));
+    for o in opts {
         v.push("-o".into());
         v.push(o);
     }
@@ -86,7 +91,7 @@ mod tests {
             known_hosts: "\"/h/my dir/kh\"".into(),
             host_key_alias: "compute.7".into(),
             strict: Strict::Yes,
-            proxy_command: "/bin/iap-ssh proxy --project p --zone z vm %p".into(),
+            route: Route::Proxy("/bin/iap-ssh proxy --project p --zone z vm %p".into()),
         });
         assert_eq!(o[..2], ["-i", "/h/.ssh/k%%1"]);
         assert!(

@@ -24,6 +24,16 @@ pub enum Strict {
     AcceptNew,
 }
 
+/// How ssh reaches the VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Through IAP: this `ProxyCommand` (quoted by the caller).
+    Proxy(String),
+    /// Straight to the VM's internal address (`HostName`; an IP address,
+    /// parsed, so it needs no quoting): for users on the VPC or a VPN.
+    Direct(std::net::IpAddr),
+}
+
 /// One Host block. Every field is validated or quoted by the caller
 /// (`names`, `quote::config_value`); `render` only lays them out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +45,7 @@ pub struct HostBlock {
     pub host_key_alias: Option<String>,
     pub known_hosts: String,
     pub strict: Strict,
-    pub proxy_command: String,
+    pub route: Route,
     /// Connection sharing: (`ControlPath` value, `ControlPersist` value).
     pub control: Option<(String, String)>,
 }
@@ -57,7 +67,14 @@ impl HostBlock {
             Strict::AcceptNew => "accept-new",
         };
         let _ = writeln!(out, "    StrictHostKeyChecking {strict}");
-        let _ = writeln!(out, "    ProxyCommand {}", self.proxy_command);
+        match &self.route {
+            Route::Proxy(c) => {
+                let _ = writeln!(out, "    ProxyCommand {c}");
+            }
+            Route::Direct(ip) => {
+                let _ = writeln!(out, "    HostName {ip}");
+            }
+        }
         if let Some((path, persist)) = &self.control {
             let _ = writeln!(out, "    ControlMaster auto");
             let _ = writeln!(out, "    ControlPath {path}");
@@ -159,7 +176,7 @@ mod tests {
             host_key_alias: Some("compute.1".into()),
             known_hosts: "/h/.ssh/kh".into(),
             strict: Strict::Yes,
-            proxy_command: format!("/bin/iap-ssh proxy --project p --zone z {name} %p"),
+            route: Route::Proxy(format!("/bin/iap-ssh proxy --project p --zone z {name} %p")),
             control: None,
         }
     }

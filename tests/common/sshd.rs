@@ -138,3 +138,26 @@ impl GuestVm {
         i
     }
 }
+
+/// Listens on 127.0.0.1 (a port the OS picks) and runs `argv` for each
+/// connection with the socket as its stdin and stdout, as inetd does
+/// (e.g. a VM's `sshd -i`): the VM's "internal IP" for `--internal-ip`.
+pub fn inetd(argv: Vec<String>) -> u16 {
+    use std::os::fd::OwnedFd;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { continue };
+            let fd: OwnedFd = s.into();
+            let Ok(fd2) = fd.try_clone() else { continue };
+            let _ = StdCommand::new(&argv[0])
+                .args(&argv[1..])
+                .stdin(std::process::Stdio::from(fd))
+                .stdout(std::process::Stdio::from(fd2))
+                .stderr(std::process::Stdio::null())
+                .spawn();
+        }
+    });
+    port
+}

@@ -71,6 +71,9 @@ pub struct Instance {
     /// IPv6-only VM from its IPv6 range.
     #[serde(default)]
     pub stack_type: Option<String>,
+    /// nic0's `networkIP` (default: 10.128.X.Y from the VM's position).
+    #[serde(default)]
+    pub network_ip: Option<String>,
 }
 
 fn default_status() -> String {

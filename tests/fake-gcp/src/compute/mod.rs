@@ -66,6 +66,14 @@ pub fn nic_ip(index: usize, n: usize) -> String {
     format!("10.{}.{}.{}", 128 + n, (index / 250) % 250, index % 250 + 2)
 }
 
+/// [`nic_ip`], or nic0's configured `network_ip`.
+pub fn nic_ip_of(i: &Instance, index: usize, n: usize) -> String {
+    match (&i.network_ip, n) {
+        (Some(ip), 0) => ip.clone(),
+        _ => nic_ip(index, n),
+    }
+}
+
 fn instance_json(state: &State, i: &Instance, index: usize) -> Value {
     let base = api_base(state);
     let cloud = state.cloud.lock().unwrap();
@@ -84,7 +92,7 @@ fn instance_json(state: &State, i: &Instance, index: usize) -> Value {
                 "kind": "compute#networkInterface",
                 "name": name,
                 "network": format!("{base}projects/{}/global/networks/{}", i.project, i.network),
-                "networkIP": nic_ip(index, n),
+                "networkIP": nic_ip_of(i, index, n),
             });
             if n == 0
                 && let Some(st) = &i.stack_type

@@ -243,7 +243,7 @@ pub async fn handle(
                 .iter()
                 .position(|x| *x == interface)
                 .unwrap_or(0);
-            let ip = crate::compute::nic_ip(index, nic);
+            let ip = crate::compute::nic_ip_of(inst, index, nic);
             let who = principal.clone().unwrap_or_default();
             if !crate::iap::bound(&state, &who, &project, &zone, &instance, Some((port, &ip))) {
                 state.event(format!(
