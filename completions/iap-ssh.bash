@@ -155,7 +155,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__forward)
-            opts="-L -v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --connect-timeout --wait --local-host-port --no-connection-check --json --shutdown-grace --verbose --quiet --impersonate-service-account --help --version"
+            opts="-L -v -q -h -V --project --zone --interface --region --network --dest-group --reconnect-window --stall-timeout --keepalive --connect-timeout --wait --local-host-port --no-connection-check --json --max-handshakes --shutdown-grace --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -210,6 +210,10 @@ _iap__ssh() {
                     return 0
                     ;;
                 -L)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-handshakes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

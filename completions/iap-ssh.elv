@@ -173,6 +173,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --wait 'While the VM is not ready (booting: close 4003 or 4047, HTTP 429 or 5xx on the upgrade), keep trying for this long: 90 (seconds), 90s, 5m, 1h. Never for a refusal (4033) or a bad request. Default: fail at once'
             cand --local-host-port 'Local address to listen on (port 0 or none: pick a free port)'
             cand -L 'Another forward, `[BIND:]LOCAL_PORT:INSTANCE:PORT` (repeatable; INSTANCE may be NAME.ZONE.PROJECT)'
+            cand --max-handshakes 'Most relay handshakes at once; further accepted connections wait their turn (a burst does not hit the relay''s rate limit)'
             cand --shutdown-grace 'Seconds open connections get to finish after SIGINT/SIGTERM'
             cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand --no-connection-check 'Skip opening one test session per forward before listening'

@@ -136,6 +136,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l connect-time
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l wait -d 'While the VM is not ready (booting: close 4003 or 4047, HTTP 429 or 5xx on the upgrade), keep trying for this long: 90 (seconds), 90s, 5m, 1h. Never for a refusal (4033) or a bad request. Default: fail at once' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l local-host-port -d 'Local address to listen on (port 0 or none: pick a free port)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s L -d 'Another forward, `[BIND:]LOCAL_PORT:INSTANCE:PORT` (repeatable; INSTANCE may be NAME.ZONE.PROJECT)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l max-handshakes -d 'Most relay handshakes at once; further accepted connections wait their turn (a burst does not hit the relay\'s rate limit)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l shutdown-grace -d 'Seconds open connections get to finish after SIGINT/SIGTERM' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -l no-connection-check -d 'Skip opening one test session per forward before listening'

@@ -439,3 +439,116 @@ fn concurrent_connections_share_one_token_fetch() {
         1
     );
 }
+
+/// 200 connections at once through one forward, each echoing 16 KiB;
+/// returns how many came back equal.
+fn burst(port: u16) -> usize {
+    let hs: Vec<_> = (0..200)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let data: Vec<u8> = (0..16 * 1024).map(|j| (i * 7 + j) as u8).collect();
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+                s.write_all(&data).unwrap();
+                let mut got = vec![0u8; data.len()];
+                s.read_exact(&mut got).is_ok() && got == data
+            })
+        })
+        .collect();
+    hs.into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|x| *x)
+        .count()
+}
+
+#[test]
+fn a_burst_of_200_never_has_more_than_n_handshakes_in_flight() {
+    // The relay front end answers 429 above 4 handshakes at once, and each
+    // takes 30 ms: unbounded, 200 connections would pile up.
+    let w = World::with(|c| {
+        c.faults.max_concurrent_handshakes = Some(4);
+        c.faults.upgrade_delay_ms = 30;
+    });
+    let sa = w.fake.info.service_account_file.display().to_string();
+    let mut f = Fwd::start_with(
+        &w,
+        &[
+            "--json",
+            "--max-handshakes",
+            "4",
+            "vm1.us-central1-a.p1",
+            "7",
+        ],
+        &[("GOOGLE_APPLICATION_CREDENTIALS", &sa)],
+    );
+    let port = port_of(&f.json(), 0);
+    let started = Instant::now();
+    let ok = burst(port);
+    let st = &w.fake.state;
+    let peak = st.handshakes_peak.load(std::sync::atomic::Ordering::SeqCst);
+    let refused = st
+        .handshakes_refused
+        .load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "200 at once, --max-handshakes 4: {ok}/200 equal in {:.1} s, peak {peak} handshakes in flight, {refused} refused",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(ok, 200);
+    assert!(peak <= 4, "peak {peak}");
+    assert_eq!(refused, 0, "the limit kept the burst under the relay's");
+    assert_eq!(fake_gcp::state::Stats::get(&st.stats.connects), 201);
+    assert_eq!(
+        fake_gcp::state::Stats::get(&st.stats.token_requests),
+        1,
+        "one token for the burst"
+    );
+    let (code, err) = f.term();
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn http_429_on_a_burst_is_backed_off_and_every_connection_gets_through() {
+    // More handshakes than the relay admits: the refused ones back off
+    // with jitter and try again; none is lost, and stderr has one line.
+    let w = World::with(|c| {
+        c.faults.max_concurrent_handshakes = Some(4);
+        c.faults.upgrade_delay_ms = 30;
+    });
+    let mut f = Fwd::start(
+        &w,
+        &[
+            "--json",
+            "--max-handshakes",
+            "16",
+            "vm1.us-central1-a.p1",
+            "7",
+        ],
+    );
+    let port = port_of(&f.json(), 0);
+    let started = Instant::now();
+    let ok = burst(port);
+    let st = &w.fake.state;
+    let peak = st.handshakes_peak.load(std::sync::atomic::Ordering::SeqCst);
+    let refused = st
+        .handshakes_refused
+        .load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "200 at once, --max-handshakes 16 against a limit of 4: {ok}/200 equal in {:.1} s, {refused} answered 429",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(ok, 200);
+    assert!(peak <= 4, "peak {peak}");
+    assert!(refused > 0, "the relay's limit was hit");
+    let (code, err) = f.term();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        err.matches("the relay is limiting new connections (HTTP 429)")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        !err.contains("connection from"),
+        "no connection failed: {err}"
+    );
+}

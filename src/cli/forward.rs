@@ -31,6 +31,10 @@ pub struct ForwardArgs {
     /// Print the ready line as JSON with every bound address
     #[arg(long)]
     pub json: bool,
+    /// Most relay handshakes at once; further accepted connections wait
+    /// their turn (a burst does not hit the relay's rate limit)
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_handshakes: u32,
     /// Seconds open connections get to finish after SIGINT/SIGTERM
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]
     pub shutdown_grace: u64,
@@ -134,7 +138,11 @@ pub fn run(a: ForwardArgs) -> Result<i32, UserError> {
             "give INSTANCE PORT, or one or more -L [BIND:]LOCAL_PORT:INSTANCE:PORT",
         ));
     }
-    let relay = Arc::new(relay_from_env()?);
+    let mut relay = relay_from_env()?;
+    relay.handshakes = Some(Arc::new(tokio::sync::Semaphore::new(
+        a.max_handshakes as usize,
+    )));
+    let relay = Arc::new(relay);
     let cfg = a.tunnel.config();
     let rt = super::runtime()?;
     let res = rt.block_on(async {

@@ -232,6 +232,7 @@ pub fn relay_from_env() -> Result<Relay, UserError> {
         tunnel_base: endpoints.tunnel_base.clone(),
         tls: crate::mtls::with_client_cert(&base, true)?,
         tokens,
+        handshakes: None,
     })
 }
 

@@ -45,6 +45,21 @@ pub fn not_ready(e: &RelayError) -> bool {
     }
 }
 
+/// The relay's rate limit (HTTP 429 on the upgrade): a burst of
+/// connections backs off and tries again even without `--wait`.
+fn overloaded(e: &RelayError) -> bool {
+    matches!(
+        e,
+        RelayError::Transport(TransportError::Http { status: 429, .. })
+    )
+}
+
+/// How long a connection keeps trying through HTTP 429 without `--wait`.
+pub const OVERLOAD_WAIT: Duration = Duration::from_secs(60);
+
+/// Said once per process: a burst of refused handshakes is one line.
+static TOLD_OVERLOAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The short reason for the progress line.
 fn not_ready_cause(e: &RelayError) -> String {
     match e {
@@ -65,6 +80,15 @@ pub(super) enum Resumed {
 }
 
 impl Relay {
+    /// A place among the handshakes allowed at once (none to wait for
+    /// without a limit).
+    async fn handshake_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match &self.handshakes {
+            Some(s) => s.clone().acquire_owned().await.ok(),
+            None => None,
+        }
+    }
+
     async fn token(&self, rejected: Option<&AccessToken>) -> Result<AccessToken, RelayError> {
         match self.tokens.token(rejected).await {
             Ok(t) => Ok(t.access),
@@ -82,16 +106,14 @@ impl Relay {
     /// Opens a new session; with `--wait` ([`TunnelConfig::wait`]), tries
     /// again with backoff while the VM is not ready ([`not_ready`]) until
     /// the deadline, saying so once on stderr. Without it the first
-    /// failure is final.
+    /// failure is final, except the relay's rate limit (HTTP 429), which
+    /// is backed off and retried for up to [`OVERLOAD_WAIT`].
     pub async fn connect_session(
         &self,
         target: &Target,
         session: &mut Session,
         cfg: &TunnelConfig,
     ) -> Result<LinkHandle, RelayError> {
-        let Some(wait) = cfg.wait else {
-            return self.connect_once(target, session, cfg).await;
-        };
         let start = Instant::now();
         let mut backoff = Backoff::new();
         let mut told = false;
@@ -99,12 +121,26 @@ impl Relay {
             backoff.attempt(Instant::now());
             let e = match self.connect_once(target, session, cfg).await {
                 Ok(l) => return Ok(l),
-                Err(e) if not_ready(&e) => e,
+                Err(e) if cfg.wait.is_some() && not_ready(&e) => e,
+                Err(e) if overloaded(&e) => e,
                 Err(e) => return Err(e),
             };
+            let wait = cfg.wait.unwrap_or(OVERLOAD_WAIT);
             let Some(pause) = backoff.next(Instant::now(), wait, jitter()) else {
                 return Err(e);
             };
+            if cfg.wait.is_none() {
+                // Rate limited: back off quietly, one line per process.
+                if !TOLD_OVERLOAD.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    eprintln!(
+                        "iap-ssh: the relay is limiting new connections (HTTP 429); backing off and trying again for up to {} s",
+                        wait.as_secs()
+                    );
+                }
+                tracing::info!("HTTP 429 on connect; next try in {pause:?}");
+                tokio::time::sleep(pause).await;
+                continue;
+            }
             if !told {
                 told = true;
                 eprintln!(
@@ -135,6 +171,8 @@ impl Relay {
         let mut retried_unknown = false;
         loop {
             let token = self.token(rejected.as_ref()).await?;
+            // Held until the session is established or refused.
+            let _permit = self.handshake_permit().await;
             let deadline = deadline_in(cfg.connect_timeout);
             let ws =
                 match transport::open(&url, &token, self.tls.clone(), deadline, cfg.dead_link())
@@ -243,8 +281,10 @@ impl Relay {
                 }
             };
             let deadline = deadline_in(cfg.connect_timeout);
+            let permit = self.handshake_permit().await;
             let opened =
                 transport::open(&url, &token, self.tls.clone(), deadline, cfg.dead_link()).await;
+            drop(permit);
             let ws = match opened {
                 Ok(ws) => ws,
                 Err(TransportError::Http { status, .. }) => {

@@ -86,6 +86,10 @@ pub struct Relay {
     pub tunnel_base: String,
     pub tls: Arc<rustls::ClientConfig>,
     pub tokens: TokenProvider,
+    /// At most this many relay handshakes (TCP, TLS, upgrade and the
+    /// first message) at once; further connections queue (`forward
+    /// --max-handshakes`). None: no limit (one session per process).
+    pub handshakes: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl TunnelConfig {

@@ -375,6 +375,11 @@ pub struct Faults {
     /// Hold the 101 answer to every connect for this long.
     #[serde(default)]
     pub upgrade_delay_ms: u64,
+    /// A relay front end that admits at most this many WebSocket
+    /// handshakes at once (from the upgrade request to the 101): any more
+    /// get HTTP 429, as a rate-limited relay answers a burst.
+    #[serde(default)]
+    pub max_concurrent_handshakes: Option<u64>,
     /// After a connect's upgrade, send nothing (no SID) and wait.
     #[serde(default)]
     pub silent_after_upgrade: bool,

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -68,6 +69,25 @@ async fn upgrade(
         state.event("upgrade refused: bad origin");
         return reply(403, "text/plain", "bad origin");
     }
+    // Counts this handshake as in flight until the answer is returned.
+    struct InFlight(Arc<State>);
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            self.0.handshakes_in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let now = state.handshakes_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _in_flight = InFlight(state.clone());
+    if let Some(max) = state.config.faults.max_concurrent_handshakes
+        && now > max
+    {
+        state.handshakes_refused.fetch_add(1, Ordering::SeqCst);
+        state.event(format!(
+            "handshake limit: {now} in flight > {max}: HTTP 429"
+        ));
+        return reply(429, "text/plain", "Too Many Requests");
+    }
+    state.handshakes_peak.fetch_max(now, Ordering::SeqCst);
     let path = req.uri().path().to_string();
     let reconnect = path.ends_with("/reconnect");
     if reconnect {

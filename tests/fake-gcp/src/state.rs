@@ -50,6 +50,12 @@ pub struct State {
     pub connect_closes: AtomicU64,
     /// Times the `close_at_bytes` fault fired.
     pub close_at_fired: AtomicU64,
+    /// Relay handshakes between the upgrade request and the 101, now.
+    pub handshakes_in_flight: AtomicU64,
+    /// The most handshakes ever in flight at once (admitted ones).
+    pub handshakes_peak: AtomicU64,
+    /// Handshakes refused with 429 by `max_concurrent_handshakes`.
+    pub handshakes_refused: AtomicU64,
 }
 
 impl State {
@@ -81,6 +87,9 @@ impl State {
             reconnects_seen: AtomicU64::new(0),
             connect_closes: AtomicU64::new(0),
             close_at_fired: AtomicU64::new(0),
+            handshakes_in_flight: AtomicU64::new(0),
+            handshakes_peak: AtomicU64::new(0),
+            handshakes_refused: AtomicU64::new(0),
         }
     }
 
