@@ -44,7 +44,9 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             break
         }
         'iap-ssh;setup' {
-            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project to set up (repeatable; default: gcloud''s core/project)')
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project (repeatable; default: gcloud''s core/project)')
+            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Only VMs matching this Compute list filter (aggregatedList''s `filter`), e.g. labels.env=prod or "name eq web-.*"')
+            [CompletionResult]::new('--zone', '--zone', [CompletionResultType]::ParameterName, 'Only VMs in this zone (repeatable)')
             [CompletionResult]::new('--key-file', '--key-file', [CompletionResultType]::ParameterName, 'Private key to use or create (default: ~/.ssh/google_compute_engine, shared with gcloud)')
             [CompletionResult]::new('--ssh-config', '--ssh-config', [CompletionResultType]::ParameterName, 'ssh config file to write the managed section into (default: ~/.ssh/config)')
             [CompletionResult]::new('--known-hosts', '--known-hosts', [CompletionResultType]::ParameterName, 'Known-hosts file for VM host keys (default: ~/.ssh/google_compute_known_hosts, shared with gcloud)')
@@ -53,6 +55,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('--exe', '--exe', [CompletionResultType]::ParameterName, 'iap-ssh executable to write into ProxyCommand lines (default: the path you ran it by, e.g. a symlink that survives upgrades)')
             [CompletionResult]::new('--control-master', '--control-master', [CompletionResultType]::ParameterName, 'Share one connection per VM (ssh''s ControlMaster), kept open this long after the last session: 10m (the default), 90s, 1h, or `yes` (until `ssh -O exit`); sockets in ~/.ssh/iap-ssh/')
             [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
+            [CompletionResult]::new('--all-projects', '--all-projects', [CompletionResultType]::ParameterName, 'Every active project you can see (Cloud Resource Manager); projects without the Compute Engine API or access to it are skipped')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what would change (a diff and the keys to publish) and change nothing')
             [CompletionResult]::new('--remove', '--remove', [CompletionResultType]::ParameterName, 'Remove the managed section from the ssh config (no API calls)')
             [CompletionResult]::new('--internal-ip', '--internal-ip', [CompletionResultType]::ParameterName, 'Write the VMs'' internal IPs (HostName) instead of IAP tunnels, for use from inside the VPC or over a VPN; VMs created later still go through IAP')
@@ -116,9 +119,12 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
         }
         'iap-ssh;list' {
             [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project (repeatable; default: gcloud''s core/project)')
+            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Only VMs matching this Compute list filter (aggregatedList''s `filter`), e.g. labels.env=prod or "name eq web-.*"')
+            [CompletionResult]::new('--zone', '--zone', [CompletionResultType]::ParameterName, 'Only VMs in this zone (repeatable)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--key-file', '--key-file', [CompletionResultType]::ParameterName, 'Private key whose publication is reported (default: ~/.ssh/google_compute_engine)')
             [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
+            [CompletionResult]::new('--all-projects', '--all-projects', [CompletionResultType]::ParameterName, 'Every active project you can see (Cloud Resource Manager); projects without the Compute Engine API or access to it are skipped')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
@@ -204,7 +210,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('--instance', '--instance', [CompletionResultType]::ParameterName, 'Only this VM (needs --zone)')
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'Region of a destination group (with --dest-group)')
             [CompletionResult]::new('--dest-group', '--dest-group', [CompletionResultType]::ParameterName, 'A destination group (hosts outside Compute Engine; with --region)')
-            [CompletionResult]::new('--member', '--member', [CompletionResultType]::ParameterName, 'Who: user:EMAIL, group:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, principal://… or principalSet://… (repeatable)')
+            [CompletionResult]::new('--member', '--member', [CompletionResultType]::ParameterName, 'Who: user:EMAIL, group:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, principal://... or principalSet://... (repeatable)')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Only to this destination port (repeatable: any of them)')
             [CompletionResult]::new('--ip', '--ip', [CompletionResultType]::ParameterName, 'Only to this destination IP (repeatable: any of them)')
             [CompletionResult]::new('--access-level', '--access-level', [CompletionResultType]::ParameterName, 'Only from devices in this access level, accessPolicies/N/accessLevels/NAME (repeatable: any of them)')

@@ -459,13 +459,21 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__list)
-            opts="-v -q -h -V --project --format --key-file --verbose --quiet --impersonate-service-account --help --version"
+            opts="-v -q -h -V --project --all-projects --filter --zone --format --key-file --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --filter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zone)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -619,13 +627,21 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__setup)
-            opts="-v -q -h -V --project --key-file --ssh-config --known-hosts --user --key-ttl --dry-run --remove --exe --control-master --internal-ip --verbose --quiet --impersonate-service-account --help --version"
+            opts="-v -q -h -V --project --all-projects --filter --zone --key-file --ssh-config --known-hosts --user --key-ttl --dry-run --remove --exe --control-master --internal-ip --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --filter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zone)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

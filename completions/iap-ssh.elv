@@ -40,7 +40,9 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'iap-ssh;setup'= {
-            cand --project 'Project to set up (repeatable; default: gcloud''s core/project)'
+            cand --project 'Project (repeatable; default: gcloud''s core/project)'
+            cand --filter 'Only VMs matching this Compute list filter (aggregatedList''s `filter`), e.g. labels.env=prod or "name eq web-.*"'
+            cand --zone 'Only VMs in this zone (repeatable)'
             cand --key-file 'Private key to use or create (default: ~/.ssh/google_compute_engine, shared with gcloud)'
             cand --ssh-config 'ssh config file to write the managed section into (default: ~/.ssh/config)'
             cand --known-hosts 'Known-hosts file for VM host keys (default: ~/.ssh/google_compute_known_hosts, shared with gcloud)'
@@ -49,6 +51,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --exe 'iap-ssh executable to write into ProxyCommand lines (default: the path you ran it by, e.g. a symlink that survives upgrades)'
             cand --control-master 'Share one connection per VM (ssh''s ControlMaster), kept open this long after the last session: 10m (the default), 90s, 1h, or `yes` (until `ssh -O exit`); sockets in ~/.ssh/iap-ssh/'
             cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
+            cand --all-projects 'Every active project you can see (Cloud Resource Manager); projects without the Compute Engine API or access to it are skipped'
             cand --dry-run 'Print what would change (a diff and the keys to publish) and change nothing'
             cand --remove 'Remove the managed section from the ssh config (no API calls)'
             cand --internal-ip 'Write the VMs'' internal IPs (HostName) instead of IAP tunnels, for use from inside the VPC or over a VPN; VMs created later still go through IAP'
@@ -109,9 +112,12 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
         }
         &'iap-ssh;list'= {
             cand --project 'Project (repeatable; default: gcloud''s core/project)'
+            cand --filter 'Only VMs matching this Compute list filter (aggregatedList''s `filter`), e.g. labels.env=prod or "name eq web-.*"'
+            cand --zone 'Only VMs in this zone (repeatable)'
             cand --format 'Output format'
             cand --key-file 'Private key whose publication is reported (default: ~/.ssh/google_compute_engine)'
             cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
+            cand --all-projects 'Every active project you can see (Cloud Resource Manager); projects without the Compute Engine API or access to it are skipped'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
             cand -q 'Only errors on stderr (no progress, summaries or notices)'
@@ -193,7 +199,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand --instance 'Only this VM (needs --zone)'
             cand --region 'Region of a destination group (with --dest-group)'
             cand --dest-group 'A destination group (hosts outside Compute Engine; with --region)'
-            cand --member 'Who: user:EMAIL, group:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, principal://… or principalSet://… (repeatable)'
+            cand --member 'Who: user:EMAIL, group:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, principal://... or principalSet://... (repeatable)'
             cand --port 'Only to this destination port (repeatable: any of them)'
             cand --ip 'Only to this destination IP (repeatable: any of them)'
             cand --access-level 'Only from devices in this access level, accessPolicies/N/accessLevels/NAME (repeatable: any of them)'

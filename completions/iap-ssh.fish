@@ -40,7 +40,9 @@ complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "grant" -d 'Grant or
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l project -d 'Project to set up (repeatable; default: gcloud\'s core/project)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l project -d 'Project (repeatable; default: gcloud\'s core/project)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l filter -d 'Only VMs matching this Compute list filter (aggregatedList\'s `filter`), e.g. labels.env=prod or "name eq web-.*"' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l zone -d 'Only VMs in this zone (repeatable)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l key-file -d 'Private key to use or create (default: ~/.ssh/google_compute_engine, shared with gcloud)' -r -F
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l ssh-config -d 'ssh config file to write the managed section into (default: ~/.ssh/config)' -r -F
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l known-hosts -d 'Known-hosts file for VM host keys (default: ~/.ssh/google_compute_known_hosts, shared with gcloud)' -r -F
@@ -49,6 +51,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l key-ttl -d 'Li
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l exe -d 'iap-ssh executable to write into ProxyCommand lines (default: the path you ran it by, e.g. a symlink that survives upgrades)' -r -F
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l control-master -d 'Share one connection per VM (ssh\'s ControlMaster), kept open this long after the last session: 10m (the default), 90s, 1h, or `yes` (until `ssh -O exit`); sockets in ~/.ssh/iap-ssh/' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l all-projects -d 'Every active project you can see (Cloud Resource Manager); projects without the Compute Engine API or access to it are skipped'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l dry-run -d 'Print what would change (a diff and the keys to publish) and change nothing'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l remove -d 'Remove the managed section from the ssh config (no API calls)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l internal-ip -d 'Write the VMs\' internal IPs (HostName) instead of IAP tunnels, for use from inside the VPC or over a VPN; VMs created later still go through IAP'
@@ -89,10 +92,13 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s q -l quiet -d 'O
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand scp" -s V -l version -d 'Print version'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l project -d 'Project (repeatable; default: gcloud\'s core/project)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l filter -d 'Only VMs matching this Compute list filter (aggregatedList\'s `filter`), e.g. labels.env=prod or "name eq web-.*"' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l zone -d 'Only VMs in this zone (repeatable)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l format -d 'Output format' -r -f -a "table\t''
 json\t''"
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l key-file -d 'Private key whose publication is reported (default: ~/.ssh/google_compute_engine)' -r -F
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -l all-projects -d 'Every active project you can see (Cloud Resource Manager); projects without the Compute Engine API or access to it are skipped'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand list" -s h -l help -d 'Print help'
@@ -150,7 +156,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l zone -d 'Only 
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l instance -d 'Only this VM (needs --zone)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l region -d 'Region of a destination group (with --dest-group)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l dest-group -d 'A destination group (hosts outside Compute Engine; with --region)' -r
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l member -d 'Who: user:EMAIL, group:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, principal://… or principalSet://… (repeatable)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l member -d 'Who: user:EMAIL, group:EMAIL, serviceAccount:EMAIL, domain:DOMAIN, principal://... or principalSet://... (repeatable)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l port -d 'Only to this destination port (repeatable: any of them)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l ip -d 'Only to this destination IP (repeatable: any of them)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l access-level -d 'Only from devices in this access level, accessPolicies/N/accessLevels/NAME (repeatable: any of them)' -r

@@ -14,6 +14,7 @@ pub const DEFAULT_OSLOGIN_URL: &str = "https://oslogin.googleapis.com/v1/";
 pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 pub const DEFAULT_IAMCREDENTIALS_URL: &str = "https://iamcredentials.googleapis.com/";
 pub const DEFAULT_IAP_URL: &str = "https://iap.googleapis.com/v1/";
+pub const DEFAULT_CRM_URL: &str = "https://cloudresourcemanager.googleapis.com/v1/";
 pub const DEFAULT_TOKENINFO_URL: &str = "https://oauth2.googleapis.com/tokeninfo";
 pub const DEFAULT_METADATA_URL: &str = "http://metadata.google.internal/computeMetadata/v1/";
 
@@ -118,6 +119,8 @@ pub struct Endpoints {
     pub iap: String,
     /// IAM Credentials base URL (service-account impersonation).
     pub iamcredentials: String,
+    /// Cloud Resource Manager v1 (`setup --all-projects`).
+    pub crm: String,
     /// True when the metadata URL was set explicitly (tests, or a user who
     /// knows they are on GCE); otherwise the server is only tried on GCE.
     pub metadata_explicit: bool,
@@ -248,7 +251,10 @@ impl Endpoints {
             "https",
             "http",
         )?;
+        let crm = val("IAP_SSH_CRM_URL").unwrap_or_else(|| at.api("cloudresourcemanager", "v1/"));
+        check_url("IAP_SSH_CRM_URL", &crm, "https", "http")?;
         Ok(Endpoints {
+            crm: with_slash(&crm),
             iamcredentials: with_slash(&iamcredentials),
             iap: with_slash(&iap),
             tokeninfo,

@@ -35,7 +35,7 @@ pub struct GrantArgs {
     #[arg(long, requires = "region")]
     pub dest_group: Option<String>,
     /// Who: user:EMAIL, group:EMAIL, serviceAccount:EMAIL, domain:DOMAIN,
-    /// principal://… or principalSet://… (repeatable)
+    /// principal://... or principalSet://... (repeatable)
     #[arg(long = "member", value_name = "MEMBER", value_parser = parse_member)]
     pub members: Vec<String>,
     /// Only to this destination port (repeatable: any of them)

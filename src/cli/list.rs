@@ -23,9 +23,8 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Project (repeatable; default: gcloud's core/project)
-    #[arg(long = "project", value_name = "PROJECT")]
-    pub projects: Vec<String>,
+    #[command(flatten)]
+    pub select: super::SelectionArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -61,7 +60,7 @@ fn source_id(s: KeySource) -> &'static str {
 
 pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
     let gcloud = GcloudConfig::process();
-    let projects = super::projects_or_default(&a.projects)?;
+    let selection = a.select.selection()?;
     let key_file = match a.key_file {
         Some(k) => k,
         None => super::home_file(&[".ssh", "google_compute_engine"])?,
@@ -79,7 +78,9 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
         } else {
             Box::new(std::io::stderr())
         };
-        let (project_meta, vms) = setup::discover(&api, &projects, true, &mut err).await?;
+        let setup::Found {
+            project_meta, vms, ..
+        } = setup::discover(&api, &selection, quiet, &mut err).await?;
         let muser = metadata_user(&api, gcloud, None).await?;
         // OS Login: one profile read gives the user and whether the key is there.
         let mut os_user = None;

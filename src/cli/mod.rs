@@ -182,6 +182,45 @@ fn normalize(c: &std::path::Path) -> std::path::PathBuf {
         .collect()
 }
 
+/// Which VMs `setup` and `list` cover.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SelectionArgs {
+    /// Project (repeatable; default: gcloud's core/project)
+    #[arg(long = "project", value_name = "PROJECT")]
+    pub projects: Vec<String>,
+    /// Every active project you can see (Cloud Resource Manager); projects
+    /// without the Compute Engine API or access to it are skipped
+    #[arg(long, conflicts_with = "projects")]
+    pub all_projects: bool,
+    /// Only VMs matching this Compute list filter (aggregatedList's
+    /// `filter`), e.g. labels.env=prod or "name eq web-.*"
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Only VMs in this zone (repeatable)
+    #[arg(long = "zone", value_name = "ZONE")]
+    pub zones: Vec<String>,
+}
+
+impl SelectionArgs {
+    /// The selection, projects defaulting to gcloud's `core/project`;
+    /// every value validated.
+    pub fn selection(&self) -> Result<crate::setup::Selection, UserError> {
+        let projects = if self.all_projects {
+            vec![]
+        } else {
+            projects_or_default(&self.projects)?
+        };
+        let s = crate::setup::Selection {
+            projects,
+            all_projects: self.all_projects,
+            filter: self.filter.clone(),
+            zones: dedup(self.zones.clone()),
+        };
+        crate::setup::check_selection(&s)?;
+        Ok(s)
+    }
+}
+
 /// `--project` values, else gcloud's `core/project`; each validated.
 pub fn projects_or_default(given: &[String]) -> Result<Vec<String>, UserError> {
     let mut projects = given.to_vec();

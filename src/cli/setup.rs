@@ -10,9 +10,8 @@ use crate::setup::{self, Options};
 
 #[derive(Debug, Args)]
 pub struct SetupArgs {
-    /// Project to set up (repeatable; default: gcloud's core/project)
-    #[arg(long = "project", value_name = "PROJECT")]
-    pub projects: Vec<String>,
+    #[command(flatten)]
+    pub select: super::SelectionArgs,
     /// Private key to use or create (default: ~/.ssh/google_compute_engine, shared with gcloud)
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
@@ -32,7 +31,7 @@ pub struct SetupArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Remove the managed section from the ssh config (no API calls)
-    #[arg(long, conflicts_with_all = ["projects", "key_ttl"])]
+    #[arg(long, conflicts_with_all = ["projects", "key_ttl", "all_projects", "filter", "zones"])]
     pub remove: bool,
     /// iap-ssh executable to write into ProxyCommand lines (default: the
     /// path you ran it by, e.g. a symlink that survives upgrades)
@@ -100,13 +99,13 @@ fn checked_exe(p: PathBuf) -> Result<String, UserError> {
 }
 
 pub fn run(a: SetupArgs, quiet: bool) -> Result<i32, UserError> {
-    let projects = if a.remove {
-        a.projects.clone()
+    let selection = if a.remove {
+        crate::setup::Selection::default()
     } else {
-        super::projects_or_default(&a.projects)?
+        a.select.selection()?
     };
     let opts = Options {
-        projects,
+        selection,
         key_file: absolute(match a.key_file {
             Some(k) => k,
             None => super::home_file(&[".ssh", "google_compute_engine"])?,

@@ -105,7 +105,10 @@ fn prepare(
     let gcloud = GcloudConfig::process();
     let wanted = lookup::wanted(instance, c.project.as_deref(), c.zone.as_deref(), gcloud)?;
     let opts = setup::Options {
-        projects: vec![wanted.project.clone()],
+        selection: setup::Selection {
+            projects: vec![wanted.project.clone()],
+            ..Default::default()
+        },
         key_file: c
             .key_file
             .clone()

@@ -4,6 +4,7 @@
 //! the fix for each status.
 
 pub mod compute;
+pub mod crm;
 pub mod firewall;
 pub mod flags;
 pub mod iap;

@@ -80,32 +80,116 @@ pub(crate) async fn account_email(
     })
 }
 
-/// Instances of `projects` (listed in parallel) with their project
-/// metadata; instances whose names are not safe are skipped with a warning.
+/// Which VMs a run covers: projects (named, or every active project the
+/// caller can see), a Compute filter for aggregatedList, zones.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub projects: Vec<String>,
+    /// `--all-projects`: the projects come from Cloud Resource Manager;
+    /// a project without the Compute Engine API, or without access to
+    /// it, is skipped with a note instead of failing the run.
+    pub all_projects: bool,
+    /// `--filter`: a Compute list filter (`labels.env=prod`).
+    pub filter: Option<String>,
+    /// `--zone` (repeatable): only VMs in these zones.
+    pub zones: Vec<String>,
+}
+
+/// Checks `--filter` and `--zone` values (they reach URLs).
+pub fn check_selection(s: &Selection) -> Result<(), UserError> {
+    if let Some(f) = &s.filter
+        && (f.trim().is_empty() || f.len() > 4096 || f.chars().any(char::is_control))
+    {
+        return Err(UserError::new(
+            exit::USAGE,
+            format!("--filter {f:?} is not a filter expression"),
+        )
+        .with_fix("pass a Compute list filter such as labels.env=prod or name eq web-.*"));
+    }
+    for z in &s.zones {
+        if !names::is_resource_name(z) {
+            return Err(
+                UserError::new(exit::USAGE, format!("--zone {z:?} is not a zone name"))
+                    .with_fix("pass a zone such as us-central1-a"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What [`discover`] found.
+pub struct Found {
+    /// Project metadata of every project listed.
+    pub project_meta: BTreeMap<String, Metadata>,
+    pub vms: Vec<Vm>,
+    /// The projects the run covers: those named, or under
+    /// `--all-projects` those that have selected VMs.
+    pub projects: Vec<String>,
+}
+
+/// Projects listed at once (two calls each).
+const LISTING: usize = 16;
+
+fn skippable(e: &crate::gce::ApiError) -> bool {
+    matches!(e.status(), Some(403 | 404))
+}
+
+/// Instances of the selection (projects listed 16 at a time) with their
+/// project metadata; instances whose names are not safe are skipped with
+/// a warning.
 pub async fn discover(
     api: &Api,
-    projects: &[String],
+    sel: &Selection,
     quiet: bool,
     err: &mut dyn Write,
-) -> Result<(BTreeMap<String, Metadata>, Vec<Vm>), UserError> {
+) -> Result<Found, UserError> {
+    use futures_util::StreamExt;
+    let projects = if sel.all_projects {
+        let p = api.active_projects().await.map_err(|e| {
+            e.to_user("listing projects needs resourcemanager.projects.list (any role on the projects, e.g. roles/browser); or name them with --project")
+        })?;
+        if !quiet {
+            let _ = writeln!(err, "iap-ssh: {} active projects visible", p.len());
+        }
+        p
+    } else {
+        sel.projects.clone()
+    };
     let pb = progress(quiet, projects.len() as u64, "listing instances");
-    let found = futures_util::future::join_all(projects.iter().map(|p| {
+    let filter = sel.filter.as_deref();
+    let found: Vec<_> = futures_util::stream::iter(projects.iter().map(|p| {
         let pb = &pb;
         async move {
-            let r = tokio::try_join!(api.get_project(p), api.aggregated_instances(p, None));
+            let r = tokio::try_join!(api.get_project(p), api.aggregated_instances(p, filter));
             pb.inc(1);
             r
         }
     }))
+    .buffered(LISTING)
+    .collect()
     .await;
     pb.finish_and_clear();
     let mut project_meta = BTreeMap::new();
     let mut vms = vec![];
+    let mut covered = vec![];
+    let mut skipped = vec![];
     for (p, r) in projects.iter().zip(found) {
-        let (proj, insts) = r.map_err(|e| e.to_user(FIX_LIST))?;
+        let (proj, insts) = match r {
+            Ok(x) => x,
+            Err(e) if sel.all_projects && skippable(&e) => {
+                tracing::info!("skipping project {p}: {e}");
+                skipped.push(p.clone());
+                continue;
+            }
+            Err(e) => return Err(e.to_user(FIX_LIST)),
+        };
+        let before = vms.len();
         for inst in insts {
             if let Err(why) = plan::validate(p, &inst) {
                 let _ = writeln!(err, "iap-ssh: warning: skipped: {why}");
+                continue;
+            }
+            if !sel.zones.is_empty() && !sel.zones.iter().any(|z| z == inst.zone_name()) {
                 continue;
             }
             vms.push(Vm {
@@ -118,10 +202,29 @@ pub async fn discover(
                 inst,
             });
         }
+        if !sel.all_projects || vms.len() > before {
+            covered.push(p.clone());
+        }
         project_meta.insert(p.clone(), proj.common_instance_metadata);
     }
+    if !skipped.is_empty() && !quiet {
+        let _ = writeln!(
+            err,
+            "iap-ssh: skipped {} without the Compute Engine API or access to it: {}",
+            if skipped.len() == 1 {
+                "1 project".to_string()
+            } else {
+                format!("{} projects", skipped.len())
+            },
+            skipped.join(", ")
+        );
+    }
     vms.sort_by(|a, b| (&a.project, &a.zone, &a.name).cmp(&(&b.project, &b.zone, &b.name)));
-    Ok((project_meta, vms))
+    Ok(Found {
+        project_meta,
+        vms,
+        projects: covered,
+    })
 }
 
 /// The user for metadata keys: `--user`, the local login name, else the

@@ -32,14 +32,16 @@ use crate::gce::flags::{self, KeySource};
 use crate::ssh::{config as sshconfig, known_hosts, names, quote};
 
 pub(crate) use discover::account_email;
-pub use discover::{discover, local_user, metadata_user};
+pub use discover::{Found, Selection, check_selection, discover, local_user, metadata_user};
 pub use key::{MAX_TTL, parse_ttl};
 pub use publish::Published;
 
 /// What the command line asked for.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub projects: Vec<String>,
+    /// Projects, filter and zones (`projects` is empty under
+    /// `--all-projects`).
+    pub selection: Selection,
     pub key_file: PathBuf,
     pub ssh_config: PathBuf,
     pub known_hosts: PathBuf,
@@ -179,9 +181,10 @@ pub(crate) fn control_path(dir: &std::path::Path) -> Result<String, UserError> {
 }
 
 fn check_options(opts: &Options) -> Result<(), UserError> {
-    for p in &opts.projects {
+    for p in &opts.selection.projects {
         names::require_project(p)?;
     }
+    check_selection(&opts.selection)?;
     if let Some(u) = &opts.user {
         names::require_user(u)?;
     }
@@ -213,7 +216,11 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     // 1. What there is.
     let api = Api::from_env_for(opts.dry_run)?;
     let gcloud = crate::gcloud::GcloudConfig::process();
-    let (project_meta, vms) = discover(&api, &opts.projects, opts.quiet, err).await?;
+    let Found {
+        project_meta,
+        vms,
+        projects,
+    } = discover(&api, &opts.selection, opts.quiet, err).await?;
     // 2. The key, only once the projects are known to be reachable.
     let (key, generated) = key::ensure_key(opts)?;
 
@@ -283,7 +290,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         metadata_user: &metadata_user,
         oslogin_user: oslogin_user.as_deref(),
         oslogin_projects: &oslogin_projects,
-        projects: &opts.projects,
+        projects: &projects,
         claims: &claims,
         internal_ip: opts.internal_ip,
     };

@@ -90,6 +90,7 @@ impl Fleet {
             config.projects.push(fake_gcp::config::Project {
                 id: p.into(),
                 metadata: meta,
+                ..Default::default()
             });
         }
         config.account = fake_gcp::config::Account {

@@ -74,6 +74,9 @@ pub struct Instance {
     /// nic0's `networkIP` (default: 10.128.X.Y from the VM's position).
     #[serde(default)]
     pub network_ip: Option<String>,
+    /// Labels (`labels.KEY` in list filters).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 fn default_status() -> String {
@@ -91,6 +94,14 @@ pub struct Project {
     /// Initial project-wide (common instance) metadata.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// Cloud Resource Manager's `lifecycleState` (default `ACTIVE`;
+    /// `DELETE_REQUESTED` projects are not listed as active).
+    #[serde(default)]
+    pub lifecycle_state: Option<String>,
+    /// The Compute Engine API is not enabled: its calls answer 403
+    /// `accessNotConfigured`.
+    #[serde(default)]
+    pub compute_disabled: bool,
 }
 
 /// The signed-in principal, as OS Login and tokeninfo see it.

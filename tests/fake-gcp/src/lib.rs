@@ -11,6 +11,7 @@ pub mod certs;
 pub mod cloud;
 pub mod compute;
 pub mod config;
+pub mod crm;
 pub mod guest;
 pub mod iamcredentials;
 pub mod iap;
@@ -43,6 +44,8 @@ pub struct ReadyInfo {
     pub authorized_user_file: PathBuf,
     pub tokeninfo_url: String,
     pub iap_url: String,
+    /// Cloud Resource Manager v1 base URL (`IAP_SSH_CRM_URL`).
+    pub crm_url: String,
     /// IAM Credentials base URL (`IAP_SSH_IAMCREDENTIALS_URL`).
     pub iamcredentials_url: String,
     /// A client certificate (chain) and key the fake trusts, and a pair it
@@ -66,6 +69,7 @@ impl ReadyInfo {
             ("IAP_SSH_METADATA_URL", self.metadata_url.clone()),
             ("IAP_SSH_TOKENINFO_URL", self.tokeninfo_url.clone()),
             ("IAP_SSH_IAP_URL", self.iap_url.clone()),
+            ("IAP_SSH_CRM_URL", self.crm_url.clone()),
             (
                 "IAP_SSH_IAMCREDENTIALS_URL",
                 self.iamcredentials_url.clone(),
@@ -183,6 +187,7 @@ impl FakeGcp {
             authorized_user_file: au_file,
             tokeninfo_url: format!("https://{base}/tokeninfo"),
             iap_url: format!("https://{base}/iap/v1/"),
+            crm_url: format!("https://{base}/crm/v1/"),
             iamcredentials_url: format!("https://{base}/"),
             client_cert_file,
             client_key_file,

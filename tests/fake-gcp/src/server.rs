@@ -155,6 +155,7 @@ fn path_for_host(host: &str, path: &str) -> String {
     match service {
         "oslogin" if !path.starts_with("/oslogin/") => format!("/oslogin{path}"),
         "iap" if !path.starts_with("/iap/") => format!("/iap{path}"),
+        "cloudresourcemanager" if !path.starts_with("/crm/") => format!("/crm{path}"),
         _ => path.to_string(),
     }
 }
@@ -231,7 +232,7 @@ async fn route(
                 .map(|(_, v)| v.into_owned());
             json(crate::oslogin::tokeninfo(&state, token.as_deref()))
         }
-        (_, p) if p.starts_with("/compute/v1/") || p.starts_with("/oslogin/v1/") || p.starts_with("/iap/v1/") => {
+        (_, p) if p.starts_with("/compute/v1/") || p.starts_with("/oslogin/v1/") || p.starts_with("/iap/v1/") || p.starts_with("/crm/v1/") => {
             let bearer = crate::relay::bearer(req.headers());
             let query: Vec<(String, String)> =
                 form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
@@ -252,6 +253,8 @@ async fn route(
             }
             let r = if let Some(rest) = p.strip_prefix("/compute/v1/") {
                 crate::compute::handle(&state, method.as_str(), rest, &query, &body)
+            } else if let Some(rest) = p.strip_prefix("/crm/v1/") {
+                crate::crm::handle(&state, method.as_str(), rest, &query)
             } else if let Some(rest) = p.strip_prefix("/iap/v1/") {
                 let caller = bearer.as_deref().and_then(|t| state.token_account(t)).unwrap_or_default();
                 crate::iap::handle(&state, &caller, method.as_str(), rest, &body)

@@ -10,44 +10,57 @@ use crate::config::Instance;
 use crate::oauth::Reply;
 use crate::state::State;
 
-/// A parsed `filter` expression: `FIELD eq|ne REGEX` (legacy syntax: the
-/// regex must match the whole value) or `FIELD = VALUE` / `FIELD != VALUE`.
+/// One term of a `filter` expression: `FIELD eq|ne REGEX` (legacy
+/// syntax: the regex must match the whole value) or `FIELD = VALUE` /
+/// `FIELD != VALUE` (spaces optional). FIELD is `name`, `status`, `id`
+/// or `labels.KEY`. Terms are joined by `AND` or written as
+/// parenthesised groups side by side; all must hold.
 struct Filter {
     field: String,
     re: regex::Regex,
     negate: bool,
 }
 
-fn parse_filter(f: &str) -> Result<Filter, String> {
-    let f = f.trim();
-    let f = f
-        .strip_prefix('(')
-        .and_then(|x| x.strip_suffix(')'))
-        .unwrap_or(f)
-        .trim();
+fn parse_filter(f: &str) -> Result<Vec<Filter>, String> {
+    let whole = f.trim();
     let bad =
-        || format!("Invalid value for field 'filter': '{f}'. Invalid list filter expression.");
-    let mut parts = f.splitn(3, ' ');
-    let (Some(field), Some(op), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(bad());
+        || format!("Invalid value for field 'filter': '{whole}'. Invalid list filter expression.");
+    let terms: Vec<String> = if whole.contains(" AND ") {
+        whole.split(" AND ").map(str::to_string).collect()
+    } else if whole.starts_with('(') && whole.contains(") (") {
+        whole.split(") (").map(str::to_string).collect()
+    } else {
+        vec![whole.to_string()]
     };
-    let value = value.trim().trim_matches('"');
-    let (pattern, negate) = match op {
-        "eq" => (value.to_string(), false),
-        "ne" => (value.to_string(), true),
-        "=" => (regex::escape(value), false),
-        "!=" => (regex::escape(value), true),
-        _ => return Err(bad()),
-    };
-    if !matches!(field, "name" | "status" | "id") {
-        return Err(bad());
+    let term_re =
+        regex::Regex::new(r"^([A-Za-z_][A-Za-z0-9_.-]*)\s*(!=|=|eq\s|ne\s)\s*(.+)$").unwrap();
+    let mut out = Vec::new();
+    for t in terms {
+        let t = t
+            .trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim();
+        let c = term_re.captures(t).ok_or_else(bad)?;
+        let (field, op, value) = (&c[1], c[2].trim(), c[3].trim().trim_matches('"'));
+        let (pattern, negate) = match op {
+            "eq" => (value.to_string(), false),
+            "ne" => (value.to_string(), true),
+            "=" => (regex::escape(value), false),
+            "!=" => (regex::escape(value), true),
+            _ => return Err(bad()),
+        };
+        if !matches!(field, "name" | "status" | "id") && !field.starts_with("labels.") {
+            return Err(bad());
+        }
+        let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|_| bad())?;
+        out.push(Filter {
+            field: field.to_string(),
+            re,
+            negate,
+        });
     }
-    let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|_| bad())?;
-    Ok(Filter {
-        field: field.to_string(),
-        re,
-        negate,
-    })
+    Ok(out)
 }
 
 pub(super) fn aggregated_list(state: &State, project: &str, query: &[(String, String)]) -> Reply {
@@ -86,16 +99,22 @@ pub(super) fn aggregated_list(state: &State, project: &str, query: &[(String, St
         .enumerate()
         .filter(|(_, i)| i.project == project && i.listed)
         .filter(|(_, i)| {
-            let Some(f) = &filter else { return true };
-            let value = match f.field.as_str() {
-                "name" => i.name.clone(),
-                "id" => i.id.clone(),
-                _ => statuses
-                    .get(&(i.project.clone(), i.zone.clone(), i.name.clone()))
-                    .cloned()
-                    .unwrap_or_default(),
-            };
-            f.re.is_match(&value) != f.negate
+            let Some(terms) = &filter else { return true };
+            terms.iter().all(|f| {
+                let value = match f.field.as_str() {
+                    "name" => Some(i.name.clone()),
+                    "id" => Some(i.id.clone()),
+                    "status" => statuses
+                        .get(&(i.project.clone(), i.zone.clone(), i.name.clone()))
+                        .cloned(),
+                    l => i.labels.get(l.trim_start_matches("labels.")).cloned(),
+                };
+                match value {
+                    Some(v) => f.re.is_match(&v) != f.negate,
+                    // No such label: `=` does not hold, `!=` does.
+                    None => f.negate,
+                }
+            })
         })
         .collect();
     all.sort_by(|a, b| (&a.1.zone, &a.1.name).cmp(&(&b.1.zone, &b.1.name)));

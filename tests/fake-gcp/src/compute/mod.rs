@@ -119,6 +119,7 @@ fn instance_json(state: &State, i: &Instance, index: usize) -> Value {
         "disks": [{"kind": "compute#attachedDisk", "boot": true, "deviceName": i.name,
                    "guestOsFeatures": features}],
         "tags": {"items": i.tags, "fingerprint": "42WmSpB8rSM="},
+        "labels": i.labels,
     });
     if let Some(sa) = &i.service_account {
         v["serviceAccounts"] = json!([{"email": sa,
@@ -146,6 +147,24 @@ pub fn handle(
 ) -> Reply {
     let segs: Vec<&str> = rest.split('/').collect();
     let base = api_base(state);
+    if let ["projects", p, ..] = segs.as_slice()
+        && state
+            .config
+            .projects
+            .iter()
+            .any(|x| x.id == *p && x.compute_disabled)
+    {
+        state.event(format!("compute disabled in {p}"));
+        return error(
+            403,
+            "accessNotConfigured",
+            &format!(
+                "Compute Engine API has not been used in project {} before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/compute.googleapis.com/overview?project={} then retry.",
+                crate::iap::project_number(p),
+                crate::iap::project_number(p)
+            ),
+        );
+    }
     match (method, segs.as_slice()) {
         ("GET", ["projects", p]) => {
             let c = state.cloud.lock().unwrap();
