@@ -27,6 +27,7 @@ def fake_env(ready, home, gcloud_dir=None):
         "IAP_SSH_TUNNEL_URL": ready["tunnel_url"], "IAP_SSH_COMPUTE_URL": ready["api_url"],
         "IAP_SSH_OSLOGIN_URL": ready["oslogin_url"], "IAP_SSH_TOKEN_URL": ready["token_url"],
         "IAP_SSH_TOKENINFO_URL": ready["tokeninfo_url"], "IAP_SSH_IAP_URL": ready["iap_url"],
+        "IAP_SSH_CRM_URL": ready["crm_url"],
         "IAP_SSH_CA_FILE": ready["ca_file"], "IAP_SSH_ACCESS_TOKEN": ready["access_token"],
     })
     if gcloud_dir:

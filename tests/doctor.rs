@@ -314,17 +314,22 @@ fn fix_outranks_a_deny_rule_and_keeps_the_vms_tags() {
     assert_eq!(r["targetTags"], json!(["ssh", "web"]));
 }
 
-#[test]
-fn an_ipv6_only_vm_needs_and_gets_the_ipv6_range() {
-    let f = Fleet::new(|c| {
+/// IAP's IPv4 range admitted on 22; vm-project with this `stackType`.
+fn with_stack(stack: &str) -> Fleet {
+    Fleet::new(|c| {
         c.firewalls = Some(vec![allow_iap("22")]);
         let vm = c
             .instances
             .iter_mut()
             .find(|i| i.name == "vm-project")
             .unwrap();
-        vm.stack_type = Some("IPV6_ONLY".into());
-    });
+        vm.stack_type = Some(stack.into());
+    })
+}
+
+#[test]
+fn an_ipv6_only_vm_needs_and_gets_the_ipv6_range() {
+    let f = with_stack("IPV6_ONLY");
     let (code, text) = doctor(&f, VM_PROJECT);
     assert_eq!(code, 6, "{text}");
     assert!(text.contains("✗ firewall: no ingress rule in network default admits 2600:2d00:1:7::/64 on tcp:22\n    fix: gcloud compute firewall-rules create allow-ingress-from-iap-v6-tcp-22 --project=iap-proj-a --network=default --direction=INGRESS --action=allow --rules=tcp:22 --source-ranges=2600:2d00:1:7::/64\n"), "{text}");
@@ -341,15 +346,7 @@ fn an_ipv6_only_vm_needs_and_gets_the_ipv6_range() {
         "{text}"
     );
     // A dual-stack VM gets a warning only.
-    let f = Fleet::new(|c| {
-        c.firewalls = Some(vec![allow_iap("22")]);
-        let vm = c
-            .instances
-            .iter_mut()
-            .find(|i| i.name == "vm-project")
-            .unwrap();
-        vm.stack_type = Some("IPV4_IPV6".into());
-    });
+    let f = with_stack("IPV4_IPV6");
     let (code, text) = doctor(&f, VM_PROJECT);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("! firewall: no ingress rule in network default admits 2600:2d00:1:7::/64 on tcp:22 (IAP reaches this dual-stack VM over IPv4"), "{text}");

@@ -440,6 +440,17 @@ fn concurrent_connections_share_one_token_fetch() {
     );
 }
 
+/// The fake relay's handshake counters: (most in flight at once, refused
+/// with 429).
+fn handshakes(w: &World) -> (u64, u64) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let st = &w.fake.state;
+    (
+        st.handshakes_peak.load(SeqCst),
+        st.handshakes_refused.load(SeqCst),
+    )
+}
+
 /// 200 connections at once through one forward, each echoing 16 KiB;
 /// returns how many came back equal.
 fn burst(port: u16) -> usize {
@@ -485,10 +496,7 @@ fn a_burst_of_200_never_has_more_than_n_handshakes_in_flight() {
     let started = Instant::now();
     let ok = burst(port);
     let st = &w.fake.state;
-    let peak = st.handshakes_peak.load(std::sync::atomic::Ordering::SeqCst);
-    let refused = st
-        .handshakes_refused
-        .load(std::sync::atomic::Ordering::SeqCst);
+    let (peak, refused) = handshakes(&w);
     eprintln!(
         "200 at once, --max-handshakes 4: {ok}/200 equal in {:.1} s, peak {peak} handshakes in flight, {refused} refused",
         started.elapsed().as_secs_f64()
@@ -527,11 +535,7 @@ fn http_429_on_a_burst_is_backed_off_and_every_connection_gets_through() {
     let port = port_of(&f.json(), 0);
     let started = Instant::now();
     let ok = burst(port);
-    let st = &w.fake.state;
-    let peak = st.handshakes_peak.load(std::sync::atomic::Ordering::SeqCst);
-    let refused = st
-        .handshakes_refused
-        .load(std::sync::atomic::Ordering::SeqCst);
+    let (peak, refused) = handshakes(&w);
     eprintln!(
         "200 at once, --max-handshakes 16 against a limit of 4: {ok}/200 equal in {:.1} s, {refused} answered 429",
         started.elapsed().as_secs_f64()

@@ -592,13 +592,19 @@ async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
                     inst.name, a.port
                 ),
             );
-            if email.is_some() && crate::iam::check_member(&who).is_ok() {
+            // Names from the API are checked before they reach a URL.
+            let resource = crate::iam::Resource::from_flags(
+                &project,
+                Some(&zone),
+                Some(&inst.name),
+                None,
+                None,
+            );
+            if let (Some(_), Ok(resource), Ok(())) =
+                (&email, resource, crate::iam::check_member(&who))
+            {
                 fixes.push(Fix::Grant {
-                    resource: crate::iam::Resource::Instance(
-                        project.clone(),
-                        zone.clone(),
-                        inst.name.clone(),
-                    ),
+                    resource,
                     member: who,
                     port: a.port,
                 });

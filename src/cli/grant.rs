@@ -272,6 +272,12 @@ async fn list(api: &Api, r: &Resource, out: &mut dyn Write) -> Result<i32, UserE
             let mut zones = std::collections::BTreeSet::new();
             for v in &vms {
                 let z = v.zone_name().to_string();
+                // Names from the API reach URLs: only valid ones.
+                if !crate::ssh::names::is_resource_name(&z)
+                    || !crate::ssh::names::is_resource_name(&v.name)
+                {
+                    continue;
+                }
                 if matches!(r, Resource::Zone(_, rz) if *rz != z) {
                     continue;
                 }

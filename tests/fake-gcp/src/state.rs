@@ -32,6 +32,8 @@ pub struct State {
     pub cloud: Mutex<crate::cloud::Cloud>,
     /// IAP's IAM policies on tunnel resources.
     pub iap: Mutex<crate::iap::Policies>,
+    /// (project, zone, name) → position in `config.instances`.
+    pub instance_index: HashMap<(String, String, String), usize>,
     pub static_token: String,
     minted: Mutex<HashMap<String, Instant>>,
     /// Tokens minted by IAM Credentials: token → (expiry, service account).
@@ -66,6 +68,14 @@ impl State {
         state_dir: PathBuf,
     ) -> Self {
         State {
+            instance_index: config.instances.iter().enumerate().rev().fold(
+                HashMap::new(),
+                |mut m, (k, i)| {
+                    // The first of duplicates wins, as a linear search.
+                    m.insert((i.project.clone(), i.zone.clone(), i.name.clone()), k);
+                    m
+                },
+            ),
             cloud: Mutex::new(crate::cloud::Cloud::new(&config)),
             iap: Mutex::new(crate::iap::Policies::new(
                 &config.iap_policies.clone().unwrap_or_default(),

@@ -129,13 +129,8 @@ fn instance_json(state: &State, i: &Instance, index: usize) -> Value {
 }
 
 fn find(state: &State, p: &str, z: &str, n: &str) -> Option<(usize, Instance)> {
-    state
-        .config
-        .instances
-        .iter()
-        .enumerate()
-        .find(|(_, i)| i.project == p && i.zone == z && i.name == n)
-        .map(|(k, i)| (k, i.clone()))
+    let k = *state.instance_index.get(&(p.into(), z.into(), n.into()))?;
+    Some((k, state.config.instances[k].clone()))
 }
 
 pub fn handle(
