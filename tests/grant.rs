@@ -324,3 +324,80 @@ fn an_expiring_grant_with_an_ip_is_honoured_by_the_relay() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(f.banner(&[], &[], &[]).status.code(), Some(4));
 }
+
+#[test]
+fn a_destination_group_grant_opens_tunnels_to_its_hosts() {
+    // A host outside Compute Engine (vm-project's sshd stands in for it),
+    // reached through destination group `corp` of us-central1.
+    let f = fleet_with(json!({}), |c| {
+        let sshd = c
+            .instances
+            .iter()
+            .find(|i| i.name == "vm-project")
+            .unwrap()
+            .ports[&22]
+            .clone();
+        c.hosts.push(fake_gcp::config::Host {
+            project: PROJ_A.into(),
+            region: "us-central1".into(),
+            network: "default".into(),
+            host: "10.20.0.5".into(),
+            dest_group: Some("corp".into()),
+            ports: [(22, sshd)].into_iter().collect(),
+        });
+    });
+    let proxy = || {
+        f.iap_ssh()
+            .args([
+                "proxy",
+                "--project",
+                PROJ_A,
+                "--region",
+                "us-central1",
+                "--network",
+                "default",
+                "--dest-group",
+                "corp",
+                "10.20.0.5",
+                "22",
+            ])
+            .write_stdin("")
+            .output()
+            .unwrap()
+    };
+    let out = proxy();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert!(
+        one_line(&out).contains("(an admin: `iap-ssh grant --project iap-proj-a --region us-central1 --dest-group corp --port 22 --member user:YOU`)"),
+        "{}",
+        stderr_of(&out)
+    );
+    let member = format!("user:{ACCOUNT}");
+    let out = grant(
+        &f,
+        &[
+            "--region",
+            "us-central1",
+            "--dest-group",
+            "corp",
+            "--member",
+            &member,
+            "--port",
+            "22",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains(
+            "on destination group corp in us-central1 of iap-proj-a if destination.port == 22"
+        ),
+        "{}",
+        stderr_of(&out)
+    );
+    let p = policy(
+        &f,
+        "projects/iap-proj-a/iap_tunnel/locations/us-central1/destGroups/corp",
+    );
+    assert_eq!(p["bindings"][0]["members"], json!([member]));
+    assert_banner(&proxy());
+}

@@ -310,6 +310,32 @@ pub fn bound(
         format!("projects/{p}/iap_tunnel/zones/{z}"),
         format!("projects/{p}/iap_tunnel/zones/{z}/instances/{n}"),
     ];
+    bound_at(state, principal, &levels, dest)
+}
+
+/// [`bound`] for a host reached through destination group `g` of region
+/// `r`: the project's, the region's or the group's policy.
+pub fn host_bound(
+    state: &State,
+    principal: &str,
+    p: &str,
+    r: &str,
+    g: Option<&str>,
+    dest: (u16, &str),
+) -> bool {
+    let mut levels = vec![
+        format!("projects/{p}/iap_tunnel"),
+        format!("projects/{p}/iap_tunnel/locations/{r}"),
+    ];
+    if let Some(g) = g {
+        levels.push(format!(
+            "projects/{p}/iap_tunnel/locations/{r}/destGroups/{g}"
+        ));
+    }
+    bound_at(state, principal, &levels, Some(dest))
+}
+
+fn bound_at(state: &State, principal: &str, levels: &[String], dest: Option<(u16, &str)>) -> bool {
     let pol = state.iap.lock().unwrap();
     levels.iter().any(|res| {
         pol.map.get(res).is_some_and(|policy| {

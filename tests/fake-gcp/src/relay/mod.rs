@@ -211,6 +211,22 @@ pub async fn handle(
         if h.dest_group.is_some() && h.dest_group != group {
             return reject(&state, ws, 4033, "not authorized").await;
         }
+        if state.config.iap_policies.is_some() {
+            let who = state.token_account(&token).unwrap_or_default();
+            if !crate::iap::host_bound(
+                &state,
+                &who,
+                &project,
+                &region,
+                h.dest_group.as_deref(),
+                (port, &host),
+            ) {
+                state.event(format!(
+                    "iap iam: {who} may not reach host {host} port {port}"
+                ));
+                return reject(&state, ws, 4033, "not authorized").await;
+            }
+        }
         h.ports.get(&port).cloned()
     } else {
         let (zone, instance, interface) = (q("zone"), q("instance"), q("interface"));
