@@ -627,7 +627,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__setup)
-            opts="-v -q -h -V --project --all-projects --filter --zone --key-file --ssh-config --known-hosts --user --key-ttl --dry-run --remove --exe --control-master --internal-ip --verbose --quiet --impersonate-service-account --help --version"
+            opts="-v -q -h -V --project --all-projects --filter --zone --key-file --ssh-config --known-hosts --user --key-ttl --dry-run --remove --exe --control-master --internal-ip --putty --putty-reg --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -673,6 +673,10 @@ _iap__ssh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --putty-reg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --impersonate-service-account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -685,7 +689,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__ssh)
-            opts="-v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --wait --internal-ip --print-rsh --verbose --quiet --impersonate-service-account --help --version"
+            opts="-v -q -h -V --project --zone --key-file --known-hosts --key-ttl --port --dry-run --wait --internal-ip --print-rsh --putty --verbose --quiet --impersonate-service-account --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

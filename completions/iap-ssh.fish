@@ -50,11 +50,13 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l user -d 'User 
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l key-ttl -d 'Lifetime of the published key: 30d, 12h, ... or `never`; a re-run renews it when a quarter is left' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l exe -d 'iap-ssh executable to write into ProxyCommand lines (default: the path you ran it by, e.g. a symlink that survives upgrades)' -r -F
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l control-master -d 'Share one connection per VM (ssh\'s ControlMaster), kept open this long after the last session: 10m (the default), 90s, 1h, or `yes` (until `ssh -O exit`); sockets in ~/.ssh/iap-ssh/' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l putty-reg -d 'With --putty: the same sessions as a Windows registry file' -r -F
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l all-projects -d 'Every active project you can see (Cloud Resource Manager); projects without the Compute Engine API or access to it are skipped'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l dry-run -d 'Print what would change (a diff and the keys to publish) and change nothing'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l remove -d 'Remove the managed section from the ssh config (no API calls)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l internal-ip -d 'Write the VMs\' internal IPs (HostName) instead of IAP tunnels, for use from inside the VPC or over a VPN; VMs created later still go through IAP'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -l putty -d 'Also write the key as a PuTTY .ppk (KEY.ppk) and one PuTTY saved session per VM (plink -load VM), host keys pinned'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand setup" -s h -l help -d 'Print help'
@@ -70,6 +72,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l impersonate-serv
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l dry-run -d 'Print the command (shell-quoted, ready to paste) and change nothing'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l internal-ip -d 'Connect to the VM\'s internal IP directly, without IAP (you are on its VPC network or a VPN into it); keys, user and host-key pinning stay the same'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l print-rsh -d 'Print an ssh command for `rsync -e "$(iap-ssh ssh --print-rsh VM)"` and exit'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -l putty -d 'Run PuTTY\'s plink instead of ssh (the key as KEY.ppk, host keys pinned with -hostkey, the tunnel as -proxycmd)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand ssh" -s h -l help -d 'Print help'

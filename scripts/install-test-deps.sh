@@ -3,7 +3,7 @@
 # a private OpenSSH server (run by the tests, never as a system service),
 # rsync and the sftp server, ip + nft (a test drops a connection's
 # packets inside a private network namespace) and tinyproxy (a real HTTP
-# proxy with Basic authentication), and Ansible (scripts/ansible.sh,
+# proxy with Basic authentication), PuTTY's plink and puttygen, and Ansible (scripts/ansible.sh,
 # from PyPI). Idempotent; does nothing
 # when all are present.
 set -euo pipefail
@@ -18,6 +18,8 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # A real HTTP proxy for the proxy tests (the executable only, no service).
 command -v tinyproxy >/dev/null 2>&1 || need+=(tinyproxy-bin)
+# PuTTY's command-line tools (plink, puttygen) for the PuTTY tests.
+command -v plink >/dev/null 2>&1 || need+=(putty-tools)
 # The Python the VMs' side of the Ansible test runs modules with.
 [ -x /usr/bin/python3 ] || need+=(python3)
 # Ansible itself comes from PyPI, into target/ansible.

@@ -47,6 +47,13 @@ pub struct SetupArgs {
     /// through IAP
     #[arg(long)]
     pub internal_ip: bool,
+    /// Also write the key as a PuTTY .ppk (KEY.ppk) and one PuTTY saved
+    /// session per VM (plink -load VM), host keys pinned
+    #[arg(long)]
+    pub putty: bool,
+    /// With --putty: the same sessions as a Windows registry file
+    #[arg(long, value_name = "FILE", requires = "putty")]
+    pub putty_reg: Option<PathBuf>,
 }
 
 /// `--control-master`: a `ControlPersist` value (seconds or a number with
@@ -134,6 +141,8 @@ pub fn run(a: SetupArgs, quiet: bool) -> Result<i32, UserError> {
             None => None,
         },
         internal_ip: a.internal_ip,
+        putty: a.putty,
+        putty_reg: a.putty_reg.map(absolute),
     };
     let mut err = std::io::stderr();
     if opts.remove {

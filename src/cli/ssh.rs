@@ -60,6 +60,10 @@ pub struct SshArgs {
     /// Print an ssh command for `rsync -e "$(iap-ssh ssh --print-rsh VM)"` and exit
     #[arg(long)]
     pub print_rsh: bool,
+    /// Run PuTTY's plink instead of ssh (the key as KEY.ppk, host keys
+    /// pinned with -hostkey, the tunnel as -proxycmd)
+    #[arg(long, conflicts_with = "print_rsh")]
+    pub putty: bool,
     /// [USER@]INSTANCE, or [USER@]NAME.ZONE.PROJECT
     pub target: String,
     /// ssh options and/or the remote command (after `--` if they start with `-`)
@@ -128,6 +132,8 @@ fn prepare(
         proxy_args: String::new(),
         control: None,
         internal_ip: c.internal_ip,
+        putty: false,
+        putty_reg: None,
     };
     let rt = super::runtime()?;
     rt.block_on(async {
@@ -287,11 +293,56 @@ pub fn run_ssh(a: SshArgs, quiet: bool) -> Result<i32, UserError> {
         println!("{}", quote::rsync_line(&argv));
         return Ok(exit::OK);
     }
+    if a.putty {
+        let mut argv = plink_argv(&p, &a.conn)?;
+        argv.extend(a.args.iter().cloned());
+        return print_or_exec(&argv, &p, &a.conn, quiet);
+    }
     let mut argv = vec!["ssh".to_string()];
     argv.extend(opts);
     argv.push(format!("{}@{}", p.user, p.host));
     argv.extend(a.args.iter().cloned());
     print_or_exec(&argv, &p, &a.conn, quiet)
+}
+
+/// `plink -ssh -noagent -P PORT -l USER -i KEY.ppk [-hostkey SHA256:…]…
+/// -proxycmd "… %port" compute.ID` (or the internal IP without a proxy):
+/// what a PuTTY saved session from `setup --putty` holds, as arguments.
+fn plink_argv(p: &one::Prepared, c: &ConnectArgs) -> Result<Vec<String>, UserError> {
+    use crate::setup::putty;
+    use crate::ssh::config::Route;
+    let key_file = c
+        .key_file
+        .clone()
+        .map_or_else(|| super::home_file(&[".ssh", "google_compute_engine"]), Ok)?;
+    let known_hosts = c.known_hosts.clone().map_or_else(
+        || super::home_file(&[".ssh", "google_compute_known_hosts"]),
+        Ok,
+    )?;
+    let ppk = if c.dry_run {
+        putty::ppk_path(&key_file)
+    } else {
+        putty::write_ppk(&key_file)?
+    };
+    let mut argv: Vec<String> = ["plink", "-ssh", "-noagent", "-P"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    argv.push(c.port.to_string());
+    argv.extend(["-l".to_string(), p.user.clone(), "-i".to_string()]);
+    argv.push(ppk.display().to_string());
+    let known = std::fs::read_to_string(&known_hosts).unwrap_or_default();
+    for fp in putty::fingerprints(&known, &p.conn.host_key_alias) {
+        argv.extend(["-hostkey".to_string(), fp]);
+    }
+    match &p.conn.route {
+        Route::Proxy(cmd) => {
+            argv.extend(["-proxycmd".to_string(), putty::proxy_for_putty(cmd)]);
+            argv.push(p.conn.host_key_alias.clone());
+        }
+        Route::Direct(ip) => argv.push(ip.to_string()),
+    }
+    Ok(argv)
 }
 
 pub fn run_scp(a: ScpArgs, quiet: bool) -> Result<i32, UserError> {

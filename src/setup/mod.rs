@@ -18,6 +18,7 @@ pub mod key;
 pub mod one;
 pub mod plan;
 pub mod publish;
+pub mod putty;
 pub mod reserved;
 pub mod write;
 
@@ -67,6 +68,10 @@ pub struct Options {
     /// `--internal-ip`: blocks name the VM's internal address
     /// (`HostName`) and use no tunnel, for users on the VPC or a VPN.
     pub internal_ip: bool,
+    /// `--putty`: a `.ppk` and PuTTY saved sessions too.
+    pub putty: bool,
+    /// `--putty-reg FILE`: the sessions as a Windows `.reg` file too.
+    pub putty_reg: Option<PathBuf>,
 }
 
 /// Parallel requests for per-instance work.
@@ -99,6 +104,20 @@ fn progress(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
 
 /// `--remove`: the section goes, nothing else changes; no API calls.
 pub fn remove(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> {
+    // The PuTTY sessions iap-ssh wrote (marked as its own), whichever
+    // run wrote them; the user's own sessions stay.
+    if !opts.dry_run {
+        let dir = putty::sessions_dir()?;
+        let n = putty::remove_ours(&dir, |_| true)?;
+        if n > 0 && !opts.quiet {
+            let _ = writeln!(
+                err,
+                "iap-ssh: removed {} from {}",
+                plural(n, "PuTTY session"),
+                dir.display()
+            );
+        }
+    }
     let path = &opts.ssh_config;
     let old = files::read(&files::resolve(path)).map_err(|e| io_error(path, e))?;
     let new = sshconfig::remove(&old).map_err(|e| section_error(path, e))?;
@@ -223,6 +242,10 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     } = discover(&api, &opts.selection, opts.quiet, err).await?;
     // 2. The key, only once the projects are known to be reachable.
     let (key, generated) = key::ensure_key(opts)?;
+    let ppk = match opts.putty {
+        true => Some(putty::prepare(opts)?),
+        false => None,
+    };
 
     // 3. Publishing: OS Login first (it names the user), then metadata
     // keys together with 4. fetching host keys (independent).
@@ -296,6 +319,9 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     };
     let (blocks, withheld) = plan::blocks(&vms, &cx);
     let section = sshconfig::render_section(&blocks);
+    if let Some(ppk) = ppk.as_ref().filter(|_| opts.dry_run) {
+        putty::run(opts, ppk, &blocks, &new_kh, err)?;
+    }
     if opts.dry_run {
         let new_config = sshconfig::splice(&old_config, &section)
             .map_err(|e| section_error(&opts.ssh_config, e))?;
@@ -313,6 +339,10 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         crate::fsutil::create_private_dir(dir).map_err(|e| io_error(dir, e))?;
     }
     let outcome = write::config(opts, &section)?;
+    let mut putty_out = Vec::<u8>::new();
+    if let Some(ppk) = &ppk {
+        putty::run(opts, ppk, &blocks, &new_kh, &mut putty_out)?;
+    }
     if !opts.quiet {
         if generated && let Some(k) = &key {
             let _ = writeln!(
@@ -323,6 +353,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
             );
         }
         write::summary(err, opts, &blocks, &withheld, &tally, &outcome, &kh_outcome);
+        let _ = err.write_all(&putty_out);
     }
     Ok(exit::OK)
 }

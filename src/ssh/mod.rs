@@ -1,4 +1,4 @@
-//! Everything OpenSSH: key files, the `ssh-keys` metadata format, the
+//! Everything OpenSSH (and PuTTY's formats, `putty`): key files, the `ssh-keys` metadata format, the
 //! known-hosts file, the managed section of `~/.ssh/config`, quoting, and
 //! the validation that keeps API values out of config lines and commands
 //! unless they are safe.
@@ -11,5 +11,6 @@ pub mod known_hosts;
 pub mod metadata_keys;
 pub mod names;
 pub mod pattern;
+pub mod putty;
 pub mod quote;
 pub mod timefmt;
