@@ -261,6 +261,12 @@ mod tests {
             ppk_path(Path::new("/h/.ssh/k")),
             PathBuf::from("/h/.ssh/k.ppk")
         );
+        // A `%user` in the path would make PuTTY prompt: it stays `%%`.
+        let cmd = crate::setup::plan::proxy_command("/o/%user/iap-ssh", "", "p", "z", "vm");
+        assert_eq!(
+            proxy_for_putty(&cmd),
+            "/o/%%user/iap-ssh proxy --project p --zone z vm %port"
+        );
     }
 
     #[test]
