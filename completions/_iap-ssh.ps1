@@ -37,6 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check everything a tunnel to a VM needs and say how to fix what is missing')
             [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)')
             [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)')
+            [CompletionResult]::new('rdp', 'rdp', [CompletionResultType]::ParameterValue, 'RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account')
             [CompletionResult]::new('grant', 'grant', [CompletionResultType]::ParameterValue, 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
@@ -207,6 +208,28 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'iap-ssh;rdp' {
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project (default: from NAME.ZONE.PROJECT, else gcloud''s core/project)')
+            [CompletionResult]::new('--zone', '--zone', [CompletionResultType]::ParameterName, 'Zone (default: from NAME.ZONE.PROJECT, gcloud''s compute/zone, else looked up)')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Windows account (default: from your account''s email, as gcloud derives it, at most 20 characters)')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'With --reset-password: write the password to this file (0600) instead of showing it')
+            [CompletionResult]::new('--password-timeout', '--password-timeout', [CompletionResultType]::ParameterName, 'How long to wait for the guest agent''s answer, in seconds')
+            [CompletionResult]::new('--local-host-port', '--local-host-port', [CompletionResultType]::ParameterName, 'Local address for the tunnel (port 0: a free one)')
+            [CompletionResult]::new('--rdp-file', '--rdp-file', [CompletionResultType]::ParameterName, 'Where to write the .rdp file (default: in iap-ssh''s cache folder)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port of the RDP server on the VM')
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
+            [CompletionResult]::new('--reset-password', '--reset-password', [CompletionResultType]::ParameterName, 'Create the account, or reset its password, through the guest agent and show the new password once. Resetting an existing account''s password loses what Windows encrypted with the old one (EFS)')
+            [CompletionResult]::new('--no-launch', '--no-launch', [CompletionResultType]::ParameterName, 'Do not start an RDP client; forward until Ctrl-C')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'iap-ssh;grant' {
             [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project whose tunnels are granted (default: gcloud''s core/project)')
             [CompletionResult]::new('--zone', '--zone', [CompletionResultType]::ParameterName, 'Only VMs in this zone')
@@ -264,6 +287,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check everything a tunnel to a VM needs and say how to fix what is missing')
             [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)')
             [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)')
+            [CompletionResult]::new('rdp', 'rdp', [CompletionResultType]::ParameterValue, 'RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account')
             [CompletionResult]::new('grant', 'grant', [CompletionResultType]::ParameterValue, 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
@@ -289,6 +313,9 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             break
         }
         'iap-ssh;help;forward' {
+            break
+        }
+        'iap-ssh;help;rdp' {
             break
         }
         'iap-ssh;help;grant' {

@@ -40,6 +40,9 @@ _iap__ssh() {
             iap__ssh,proxy)
                 cmd="iap__ssh__subcmd__proxy"
                 ;;
+            iap__ssh,rdp)
+                cmd="iap__ssh__subcmd__rdp"
+                ;;
             iap__ssh,scp)
                 cmd="iap__ssh__subcmd__scp"
                 ;;
@@ -73,6 +76,9 @@ _iap__ssh() {
             iap__ssh__subcmd__help,proxy)
                 cmd="iap__ssh__subcmd__help__subcmd__proxy"
                 ;;
+            iap__ssh__subcmd__help,rdp)
+                cmd="iap__ssh__subcmd__help__subcmd__rdp"
+                ;;
             iap__ssh__subcmd__help,scp)
                 cmd="iap__ssh__subcmd__help__subcmd__scp"
                 ;;
@@ -89,7 +95,7 @@ _iap__ssh() {
 
     case "${cmd}" in
         iap__ssh)
-            opts="-v -q -h -V --verbose --quiet --impersonate-service-account --help --version setup ssh scp list doctor proxy forward grant completions man help"
+            opts="-v -q -h -V --verbose --quiet --impersonate-service-account --help --version setup ssh scp list doctor proxy forward rdp grant completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -291,7 +297,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__help)
-            opts="setup ssh scp list doctor proxy forward grant completions man help"
+            opts="setup ssh scp list doctor proxy forward rdp grant completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -403,6 +409,20 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__help__subcmd__proxy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iap__subcmd__ssh__subcmd__help__subcmd__rdp)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -562,6 +582,56 @@ _iap__ssh() {
                     return 0
                     ;;
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --impersonate-service-account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iap__subcmd__ssh__subcmd__rdp)
+            opts="-v -q -h -V --project --zone --user --reset-password --password-file --password-timeout --local-host-port --rdp-file --no-launch --port --verbose --quiet --impersonate-service-account --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --local-host-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rdp-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

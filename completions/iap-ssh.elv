@@ -34,6 +34,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand doctor 'Check everything a tunnel to a VM needs and say how to fix what is missing'
             cand proxy 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
             cand forward 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
+            cand rdp 'RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account'
             cand grant 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff)'
@@ -196,6 +197,27 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'iap-ssh;rdp'= {
+            cand --project 'Project (default: from NAME.ZONE.PROJECT, else gcloud''s core/project)'
+            cand --zone 'Zone (default: from NAME.ZONE.PROJECT, gcloud''s compute/zone, else looked up)'
+            cand --user 'Windows account (default: from your account''s email, as gcloud derives it, at most 20 characters)'
+            cand --password-file 'With --reset-password: write the password to this file (0600) instead of showing it'
+            cand --password-timeout 'How long to wait for the guest agent''s answer, in seconds'
+            cand --local-host-port 'Local address for the tunnel (port 0: a free one)'
+            cand --rdp-file 'Where to write the .rdp file (default: in iap-ssh''s cache folder)'
+            cand --port 'Port of the RDP server on the VM'
+            cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
+            cand --reset-password 'Create the account, or reset its password, through the guest agent and show the new password once. Resetting an existing account''s password loses what Windows encrypted with the old one (EFS)'
+            cand --no-launch 'Do not start an RDP client; forward until Ctrl-C'
+            cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand -q 'Only errors on stderr (no progress, summaries or notices)'
+            cand --quiet 'Only errors on stderr (no progress, summaries or notices)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'iap-ssh;grant'= {
             cand --project 'Project whose tunnels are granted (default: gcloud''s core/project)'
             cand --zone 'Only VMs in this zone'
@@ -250,6 +272,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand doctor 'Check everything a tunnel to a VM needs and say how to fix what is missing'
             cand proxy 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
             cand forward 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
+            cand rdp 'RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account'
             cand grant 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff)'
@@ -268,6 +291,8 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
         &'iap-ssh;help;proxy'= {
         }
         &'iap-ssh;help;forward'= {
+        }
+        &'iap-ssh;help;rdp'= {
         }
         &'iap-ssh;help;grant'= {
         }

@@ -36,6 +36,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "list" -d 'List VMs 
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "doctor" -d 'Check everything a tunnel to a VM needs and say how to fix what is missing'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "rdp" -d 'RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "grant" -d 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "man" -d 'Print the man page (roff)'
@@ -154,6 +155,21 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s v -l verbose
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand forward" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -l project -d 'Project (default: from NAME.ZONE.PROJECT, else gcloud\'s core/project)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -l zone -d 'Zone (default: from NAME.ZONE.PROJECT, gcloud\'s compute/zone, else looked up)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -l user -d 'Windows account (default: from your account\'s email, as gcloud derives it, at most 20 characters)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -l password-file -d 'With --reset-password: write the password to this file (0600) instead of showing it' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -l password-timeout -d 'How long to wait for the guest agent\'s answer, in seconds' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -l local-host-port -d 'Local address for the tunnel (port 0: a free one)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -l rdp-file -d 'Where to write the .rdp file (default: in iap-ssh\'s cache folder)' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -l port -d 'Port of the RDP server on the VM' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -l reset-password -d 'Create the account, or reset its password, through the guest agent and show the new password once. Resetting an existing account\'s password loses what Windows encrypted with the old one (EFS)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -l no-launch -d 'Do not start an RDP client; forward until Ctrl-C'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand rdp" -s V -l version -d 'Print version'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l project -d 'Project whose tunnels are granted (default: gcloud\'s core/project)' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l zone -d 'Only VMs in this zone' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -l instance -d 'Only this VM (needs --zone)' -r
@@ -182,14 +198,15 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s v -l verbose -d 
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s V -l version -d 'Print version'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "setup" -d 'Publish your SSH key and write Host blocks so plain `ssh VM` works'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "ssh" -d 'Run ssh to a VM through IAP (no setup needed)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "scp" -d 'Copy files to or from a VM with scp through IAP (no setup needed)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "list" -d 'List VMs with their alias, zone, status, user and where your key is'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "doctor" -d 'Check everything a tunnel to a VM needs and say how to fix what is missing'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "grant" -d 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward grant completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "setup" -d 'Publish your SSH key and write Host blocks so plain `ssh VM` works'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "ssh" -d 'Run ssh to a VM through IAP (no setup needed)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "scp" -d 'Copy files to or from a VM with scp through IAP (no setup needed)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "list" -d 'List VMs with their alias, zone, status, user and where your key is'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "doctor" -d 'Check everything a tunnel to a VM needs and say how to fix what is missing'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "rdp" -d 'RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "grant" -d 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

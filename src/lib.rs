@@ -7,7 +7,7 @@
 //! Compute, OS Login and IAP clients, [`iam`] edits tunnel IAM policies, [`gcloud`] reads gcloud's configuration,
 //! [`ssh`] owns key files, metadata key lines, known_hosts and the ssh
 //! config section, [`setup`] publishes keys and writes Host blocks, [`cli`]
-//! is the command line.
+//! is the command line, [`windows`] the Windows password protocol.
 
 pub mod auth;
 pub mod cli;
@@ -25,3 +25,4 @@ pub mod setup;
 pub mod ssh;
 pub mod tls;
 pub mod tunnel;
+pub mod windows;

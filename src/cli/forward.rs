@@ -107,7 +107,7 @@ pub fn parse_l(s: &str) -> Result<(String, u16, String, u16), UserError> {
     ))
 }
 
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),

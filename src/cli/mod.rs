@@ -7,6 +7,7 @@ pub mod grant;
 pub mod list;
 pub mod man;
 pub mod proxy;
+pub mod rdp;
 pub mod setup;
 pub mod ssh;
 pub mod target;
@@ -54,6 +55,8 @@ pub enum Command {
     Proxy(proxy::ProxyArgs),
     /// Forward local TCP ports to VM ports through IAP (RDP, databases, ...).
     Forward(forward::ForwardArgs),
+    /// RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account.
+    Rdp(rdp::RdpArgs),
     /// Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM.
     Grant(grant::GrantArgs),
     /// Print a shell completion script.
@@ -77,6 +80,7 @@ pub fn run(cli: Cli) -> Result<i32, UserError> {
         Command::Proxy(a) => proxy::run(a),
         Command::Forward(a) => forward::run(a),
         Command::Grant(a) => grant::run(a, quiet),
+        Command::Rdp(a) => rdp::run(a, quiet),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
     }

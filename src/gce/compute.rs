@@ -475,6 +475,45 @@ impl Api {
         Ok(p.permissions)
     }
 
+    /// `getSerialPortOutput` of `port` from byte `start` (None: the oldest
+    /// byte kept): (contents, next offset).
+    pub async fn serial_port(
+        &self,
+        project: &str,
+        zone: &str,
+        name: &str,
+        port: u32,
+        start: Option<u64>,
+    ) -> Result<(String, u64), ApiError> {
+        #[derive(Deserialize)]
+        struct Out {
+            #[serde(default)]
+            contents: String,
+            #[serde(default)]
+            next: Option<String>,
+        }
+        let mut q = format!("port={port}");
+        if let Some(s) = start {
+            q.push_str(&format!("&start={s}"));
+        }
+        let url = self.compute_url(&format!(
+            "projects/{}/zones/{}/instances/{}/serialPort?{q}",
+            segment(project),
+            segment(zone),
+            segment(name)
+        ));
+        let o: Out = self
+            .call(
+                Method::GET,
+                &url,
+                None,
+                &format!("reading serial port {port} of {name}"),
+            )
+            .await?;
+        let next = o.next.and_then(|n| n.parse().ok()).unwrap_or(0);
+        Ok((o.contents, next))
+    }
+
     /// firewalls.insert, then waits for its global operation.
     pub async fn insert_firewall(&self, project: &str, rule: &Value) -> Result<(), ApiError> {
         let url = self.compute_url(&format!("projects/{}/global/firewalls", segment(project)));

@@ -352,7 +352,20 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
                 k.fingerprint
             );
         }
-        write::summary(err, opts, &blocks, &withheld, &tally, &outcome, &kh_outcome);
+        let windows: Vec<String> = vms
+            .iter()
+            .filter(|v| v.source == KeySource::Windows)
+            .map(|v| v.full_alias())
+            .collect();
+        write::summary(
+            err,
+            opts,
+            &blocks,
+            &withheld,
+            &tally,
+            (&outcome, &kh_outcome),
+            &windows,
+        );
         let _ = err.write_all(&putty_out);
     }
     Ok(exit::OK)

@@ -82,8 +82,8 @@ pub(super) fn summary(
     blocks: &[sshconfig::HostBlock],
     withheld: &[plan::Withheld],
     tally: &Tally,
-    outcome: &files::Outcome,
-    kh_outcome: &files::Outcome,
+    (outcome, kh_outcome): (&files::Outcome, &files::Outcome),
+    windows: &[String],
 ) {
     let hosts = blocks.iter().filter(|b| b.host_key_alias.is_some()).count();
     let known = blocks
@@ -120,5 +120,20 @@ pub(super) fn summary(
     );
     if let Some(b) = blocks.iter().find(|b| b.host_key_alias.is_some()) {
         let _ = writeln!(err, "  try: ssh {}", b.patterns[0]);
+    }
+    // Windows VMs get no Host block (they take no SSH keys): say how to
+    // reach them instead.
+    for w in windows.iter().take(5) {
+        let _ = writeln!(
+            err,
+            "  Windows VM (RDP, no SSH): iap-ssh rdp --reset-password {w}"
+        );
+    }
+    if windows.len() > 5 {
+        let _ = writeln!(
+            err,
+            "  … and {} more Windows VMs (iap-ssh list shows them)",
+            windows.len() - 5
+        );
     }
 }

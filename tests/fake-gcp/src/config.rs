@@ -260,6 +260,10 @@ pub struct Config {
     /// (`iap.tunnel*.setIamPolicy`)? false: HTTP 403.
     #[serde(default = "yes")]
     pub iap_admin: bool,
+    /// Windows agents answer these users with this `errorMessage` instead
+    /// of a password.
+    #[serde(default)]
+    pub windows_agent_errors: BTreeMap<String, String>,
     /// Access levels the caller's device satisfies
     /// (`request.auth.access_levels` in conditions).
     #[serde(default)]

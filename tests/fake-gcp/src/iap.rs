@@ -569,6 +569,11 @@ pub enum Val {
     List(Vec<String>),
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` → Unix seconds.
+pub fn rfc3339_secs(s: &str) -> Option<i64> {
+    rfc3339(s)
+}
+
 fn rfc3339(s: &str) -> Option<i64> {
     // YYYY-MM-DDTHH:MM:SSZ only (what clients send).
     let b = s.as_bytes();

@@ -21,6 +21,7 @@ pub mod protocol;
 pub mod relay;
 pub mod server;
 pub mod state;
+pub mod windows;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -32,6 +32,8 @@ pub struct State {
     pub cloud: Mutex<crate::cloud::Cloud>,
     /// IAP's IAM policies on tunnel resources.
     pub iap: Mutex<crate::iap::Policies>,
+    /// Windows agents: serial port 4 and the passwords they set.
+    pub windows: Mutex<crate::windows::Agents>,
     /// (project, zone, name) → position in `config.instances`.
     pub instance_index: HashMap<(String, String, String), usize>,
     pub static_token: String,
@@ -77,6 +79,7 @@ impl State {
                 },
             ),
             cloud: Mutex::new(crate::cloud::Cloud::new(&config)),
+            windows: Mutex::new(Default::default()),
             iap: Mutex::new(crate::iap::Policies::new(
                 &config.iap_policies.clone().unwrap_or_default(),
                 config.faults.iap_policy_conflicts,

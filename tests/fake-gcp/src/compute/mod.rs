@@ -223,6 +223,21 @@ pub fn handle(
             Some((k, i)) => ok(instance_json(state, &i, k)),
             None => not_found(&format!("projects/{p}/zones/{z}/instances/{n}")),
         },
+        ("GET", ["projects", p, "zones", z, "instances", n, "serialPort"]) => {
+            if find(state, p, z, n).is_none() {
+                return not_found(&format!("projects/{p}/zones/{z}/instances/{n}"));
+            }
+            let q = |k: &str| query.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
+            let port = q("port").and_then(|v| v.parse::<u32>().ok()).unwrap_or(1);
+            let start = q("start").and_then(|v| v.parse::<i64>().ok());
+            state.event(format!("serialPort {n} port={port} start={start:?}"));
+            ok(crate::windows::serial_output(
+                state,
+                &(p.to_string(), z.to_string(), n.to_string()),
+                port,
+                start,
+            ))
+        }
         ("POST", ["projects", p, "zones", z, "instances", n, "setMetadata"]) => {
             if find(state, p, z, n).is_none() {
                 return not_found(&format!("projects/{p}/zones/{z}/instances/{n}"));
@@ -243,6 +258,10 @@ pub fn handle(
                     let op = c.new_operation(&base, "setMetadata", &target, Some(z), p);
                     drop(c);
                     crate::guest::schedule(state.clone());
+                    crate::windows::schedule(
+                        state.clone(),
+                        (p.to_string(), z.to_string(), n.to_string()),
+                    );
                     ok(op)
                 }
             }
