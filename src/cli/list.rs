@@ -82,17 +82,34 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
             project_meta, vms, ..
         } = setup::discover(&api, &selection, quiet, &mut err).await?;
         let muser = metadata_user(&api, gcloud, None).await?;
-        // OS Login: one profile read gives the user and whether the key is there.
-        let mut os_user = None;
+        // OS Login: one profile read per project gives that project's POSIX
+        // user and whether the key is there.
+        let mut os_users: BTreeMap<String, String> = BTreeMap::new();
         let mut os_has_key = false;
-        if let Some(first) = vms.iter().find(|v| v.source == KeySource::OsLogin) {
+        let mut os_projects: Vec<&str> = vms
+            .iter()
+            .filter(|v| v.source == KeySource::OsLogin)
+            .map(|v| v.project.as_str())
+            .collect();
+        os_projects.dedup();
+        if !os_projects.is_empty() {
             let email = setup::account_email(&api, gcloud).await?;
-            match api.login_profile(&email, &first.project).await {
-                Ok(p) => {
-                    os_user = p.username(None);
-                    os_has_key = key.as_ref().is_some_and(|k| p.find_key(&k.blob).is_some());
+            let profiles = futures_util::future::join_all(
+                os_projects.iter().map(|p| api.login_profile(&email, p)),
+            )
+            .await;
+            for (p, r) in os_projects.iter().zip(profiles) {
+                match r {
+                    Ok(prof) => {
+                        if let Some(u) = prof.username_in(p, None) {
+                            os_users.insert(p.to_string(), u);
+                        }
+                        os_has_key |= key
+                            .as_ref()
+                            .is_some_and(|k| prof.find_key(&k.blob).is_some());
+                    }
+                    Err(e) => tracing::info!("OS Login profile in {p}: {e}"),
                 }
-                Err(e) => tracing::info!("OS Login profile: {e}"),
             }
         }
         let now = crate::auth::unix_now() as i64;
@@ -110,9 +127,13 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
                     })
                 };
                 let (user, published) = match v.source {
-                    KeySource::OsLogin => {
-                        (os_user.clone().unwrap_or_else(|| "?".into()), os_has_key)
-                    }
+                    KeySource::OsLogin => (
+                        os_users
+                            .get(&v.project)
+                            .cloned()
+                            .unwrap_or_else(|| "?".into()),
+                        os_has_key,
+                    ),
                     KeySource::Project => (muser.clone(), has(&project_meta[&v.project])),
                     KeySource::Instance | KeySource::InstanceLegacy => {
                         (muser.clone(), has(&v.inst.metadata))

@@ -18,6 +18,9 @@ pub struct PosixAccount {
     pub username: String,
     #[serde(default)]
     pub operating_system_type: Option<String>,
+    /// The project the account is for (`users/U/projects/P`).
+    #[serde(default)]
+    pub account_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -67,6 +70,22 @@ impl LoginProfile {
 
     /// The POSIX user: `wanted` if the profile has it, else the primary
     /// Linux account, else the first.
+    /// The POSIX user for `project`: `wanted` when the profile has it, else
+    /// the Linux account made for that project, else [`Self::username`].
+    pub fn username_in(&self, project: &str, wanted: Option<&str>) -> Option<String> {
+        if let Some(w) = wanted
+            && self.posix_accounts.iter().any(|a| a.username == w)
+        {
+            return Some(w.to_string());
+        }
+        self.posix_accounts
+            .iter()
+            .filter(|a| a.operating_system_type.as_deref() != Some("WINDOWS"))
+            .find(|a| a.account_id.as_deref() == Some(project))
+            .map(|a| a.username.clone())
+            .or_else(|| self.username(wanted))
+    }
+
     pub fn username(&self, wanted: Option<&str>) -> Option<String> {
         let linux = |a: &&PosixAccount| {
             a.operating_system_type

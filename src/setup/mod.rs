@@ -22,6 +22,7 @@ pub mod putty;
 pub mod reserved;
 pub mod write;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -251,6 +252,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     // keys together with 4. fetching host keys (independent).
     let mut tally = publish::Tally::default();
     let mut oslogin_user = None;
+    let mut oslogin_users = BTreeMap::new();
     if let Some(first) = vms.iter().find(|v| v.source == KeySource::OsLogin) {
         let n = vms
             .iter()
@@ -258,7 +260,28 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
             .count();
         let (user, email, outcome) =
             publish::oslogin(&api, gcloud, first, key.as_ref(), opts).await?;
-        tally.add(format!("OS Login ({email} as {user})"), outcome, n);
+        // The other projects with OS Login VMs: their own POSIX users.
+        let mut others: Vec<(String, String)> = vms
+            .iter()
+            .filter(|v| v.source == KeySource::OsLogin && v.project != first.project)
+            .map(|v| (v.project.clone(), v.region().to_string()))
+            .collect();
+        others.sort();
+        others.dedup_by(|a, b| a.0 == b.0);
+        oslogin_users =
+            publish::oslogin_users(&api, &email, &user, &others, key.as_ref(), opts).await?;
+        let differ: Vec<String> = oslogin_users
+            .iter()
+            .filter(|(_, u)| **u != user)
+            .map(|(p, u)| format!("{u} in {p}"))
+            .collect();
+        let also = if differ.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", differ.join(", "))
+        };
+        tally.add(format!("OS Login ({email} as {user}{also})"), outcome, n);
+        oslogin_users.insert(first.project.clone(), user.clone());
         oslogin_user = Some(user);
     }
     let needs_metadata = vms
@@ -311,7 +334,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         known_hosts_path: &known_hosts_value,
         known_aliases: &known_aliases,
         metadata_user: &metadata_user,
-        oslogin_user: oslogin_user.as_deref(),
+        oslogin_users: &oslogin_users,
         oslogin_projects: &oslogin_projects,
         projects: &projects,
         claims: &claims,

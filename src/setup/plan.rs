@@ -129,8 +129,8 @@ pub struct Context<'a> {
     pub known_aliases: &'a std::collections::HashSet<&'a str>,
     /// User for metadata-key VMs.
     pub metadata_user: &'a str,
-    /// User for OS Login VMs (when known).
-    pub oslogin_user: Option<&'a str>,
+    /// User for OS Login VMs, per project (POSIX accounts are per project).
+    pub oslogin_users: &'a BTreeMap<String, String>,
     /// Projects whose project-wide metadata turns OS Login on.
     pub oslogin_projects: &'a [String],
     pub projects: &'a [String],
@@ -191,7 +191,10 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
         withheld.extend(w);
         let alias = known_hosts::alias(&v.id);
         let user = match v.source {
-            KeySource::OsLogin => cx.oslogin_user.unwrap_or(cx.metadata_user),
+            KeySource::OsLogin => cx
+                .oslogin_users
+                .get(&v.project)
+                .map_or(cx.metadata_user, String::as_str),
             _ => cx.metadata_user,
         };
         out.push(HostBlock {
@@ -237,7 +240,10 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
     }
     for p in cx.projects {
         let user = if cx.oslogin_projects.contains(p) {
-            cx.oslogin_user.unwrap_or(cx.metadata_user)
+            cx.oslogin_users
+                .get(p)
+                .or_else(|| cx.oslogin_users.values().next())
+                .map_or(cx.metadata_user, String::as_str)
         } else {
             cx.metadata_user
         };
@@ -296,7 +302,9 @@ mod tests {
             known_hosts_path: "/h/.ssh/kh",
             known_aliases: &known_hosts::aliases("compute.3 ssh-ed25519 AAAA\n"),
             metadata_user: "bob",
-            oslogin_user: Some("alice_example_com"),
+            oslogin_users: &[("proj-a".to_string(), "alice_example_com".to_string())]
+                .into_iter()
+                .collect(),
             oslogin_projects: &[],
             projects: &projects,
             claims: &Claims::new(),
@@ -398,7 +406,7 @@ mod tests {
             known_hosts_path: "/h/.ssh/kh",
             known_aliases: &Default::default(),
             metadata_user: "bob",
-            oslogin_user: None,
+            oslogin_users: &Default::default(),
             oslogin_projects: &[],
             projects: &projects,
             claims: &claims,

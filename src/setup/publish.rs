@@ -248,7 +248,7 @@ pub(crate) async fn oslogin(
             }
         },
     };
-    let user = match profile.username(opts.user.as_deref()) {
+    let user = match profile.username_in(&first.project, opts.user.as_deref()) {
         Some(u) => u,
         // First use of OS Login: the account is created by the import;
         // Google's rule for users is the email with `.` and `@` as `_`.
@@ -272,6 +272,56 @@ pub(crate) async fn oslogin(
         .with_fix("use --user to pick another POSIX account of the profile"));
     }
     Ok((user, e, outcome))
+}
+
+/// The OS Login POSIX user in each of `projects` besides the first (a
+/// profile read each, in parallel): POSIX accounts are per project, and a
+/// project's may differ. A project whose profile has no account yet (the
+/// key was imported for another one) gets the key imported for it, which
+/// creates the account, as gcloud does.
+pub(crate) async fn oslogin_users(
+    api: &Api,
+    email: &str,
+    first_user: &str,
+    projects: &[(String, String)],
+    key: Option<&PublicKeyInfo>,
+    opts: &Options,
+) -> Result<BTreeMap<String, String>, UserError> {
+    let found = futures_util::future::join_all(projects.iter().map(|(p, region)| async move {
+        let profile = api
+            .login_profile(email, p)
+            .await
+            .map_err(|x| x.to_user(FIX_OSLOGIN))?;
+        let has_account = profile
+            .posix_accounts
+            .iter()
+            .any(|a| a.account_id.as_deref() == Some(p.as_str()));
+        let profile = match key {
+            Some(k) if !has_account && !opts.dry_run && !k.is_security_key() => {
+                let ttl_us = opts.key_ttl.map(|s| (now() + s as i64) * 1_000_000);
+                api.import_key(email, &k.type_blob(), &k.blob, ttl_us, p, Some(region))
+                    .await
+                    .map_err(|x| x.to_user(FIX_OSLOGIN))?
+            }
+            _ => profile,
+        };
+        let user = profile
+            .username_in(p, opts.user.as_deref())
+            .unwrap_or_else(|| first_user.to_string());
+        if !names::is_user_name(&user) {
+            return Err(UserError::new(
+                exit::OTHER,
+                format!(
+                    "OS Login user name `{}` in {p} is not a safe user name",
+                    user.escape_default()
+                ),
+            )
+            .with_fix("use --user to pick another POSIX account of the profile"));
+        }
+        Ok::<_, UserError>((p.clone(), user))
+    }))
+    .await;
+    found.into_iter().collect()
 }
 
 /// Metadata keys: each project with VMs that read project keys, then each

@@ -31,6 +31,12 @@ pub struct Fleet {
 
 impl Fleet {
     pub fn new(tweak: impl FnOnce(&mut Config)) -> Fleet {
+        Fleet::with_root(|c, _| tweak(c))
+    }
+
+    /// [`Fleet::new`], the tweak also given the fleet's temporary folder
+    /// (for more simulated VMs, [`GuestVm::new`]).
+    pub fn with_root(tweak: impl FnOnce(&mut Config, &std::path::Path)) -> Fleet {
         let tmp = tempfile::tempdir().unwrap();
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
@@ -99,7 +105,7 @@ impl Fleet {
         };
         config.create_users = true;
         config.guest_delay_ms = 300;
-        tweak(&mut config);
+        tweak(&mut config, tmp.path());
         let fake = FakeGcp::spawn(config, &tmp.path().join("fake")).unwrap();
         Fleet { tmp, home, fake }
     }

@@ -260,6 +260,10 @@ pub struct Config {
     /// (`iap.tunnel*.setIamPolicy`)? false: HTTP 403.
     #[serde(default = "yes")]
     pub iap_admin: bool,
+    /// The configured account's OS Login POSIX user per project, where it
+    /// differs from the default (POSIX accounts are per project).
+    #[serde(default)]
+    pub oslogin_usernames: BTreeMap<String, String>,
     /// Windows agents answer these users with this `errorMessage` instead
     /// of a password.
     #[serde(default)]
@@ -449,6 +453,16 @@ impl Config {
         match self.service_account(email) {
             Some(sa) => format!("sa_{}", sa.unique_id),
             None => email.replace(['.', '@'], "_"),
+        }
+    }
+
+    /// The OS Login POSIX user of a principal in `project`: the configured
+    /// account's per-project name when `oslogin_usernames` has one, else
+    /// [`Config::posix_username_of`].
+    pub fn posix_username_in(&self, email: &str, project: &str) -> String {
+        match self.oslogin_usernames.get(project) {
+            Some(u) if email == self.account.email => u.clone(),
+            _ => self.posix_username_of(email),
         }
     }
 

@@ -162,7 +162,7 @@ pub fn effective_keys(state: &State, i: &Instance) -> BTreeMap<String, Vec<Strin
                 .filter(|k| k.expiration_usec.is_none_or(|e| e > now))
                 .map(|k| k.key.clone())
                 .collect();
-            out.insert(state.config.posix_username_of(email), keys);
+            out.insert(state.config.posix_username_in(email, &i.project), keys);
         }
         return out;
     }

@@ -12,7 +12,7 @@ use crate::compute::{error, json_body};
 use crate::oauth::Reply;
 use crate::state::State;
 
-fn profile_json(state: &State, email: &str) -> Value {
+fn profile_json(state: &State, email: &str, project: Option<&str>) -> Value {
     let c = state.cloud.lock().unwrap();
     let now = now_usec();
     let empty = crate::cloud::Profile::default();
@@ -36,12 +36,15 @@ fn profile_json(state: &State, email: &str) -> Value {
         .service_account(email)
         .map_or("103245889572338520153", |s| s.unique_id.as_str());
     let mut v = json!({"name": id});
+    // POSIX accounts are per project: the one for `projectId` (once any
+    // import created the user; per-project names from the configuration).
     if profile.posix {
-        let user = state.config.posix_username_of(email);
+        let account = project.unwrap_or("fake-project");
+        let user = state.config.posix_username_in(email, account);
         v["posixAccounts"] = json!([{
             "primary": true, "username": user, "uid": "1234567890", "gid": "1234567890",
             "homeDirectory": format!("/home/{user}"), "operatingSystemType": "LINUX",
-            "accountId": "fake-project", "name": format!("users/{email}/projects/fake-project"),
+            "accountId": account, "name": format!("users/{email}/projects/{account}"),
         }]);
     }
     if !keys.is_empty() {
@@ -87,7 +90,18 @@ fn parse_key(body: &[u8]) -> Result<(String, Option<i64>), Reply> {
 
 /// One OS Login call by `caller` (the principal of the request's token):
 /// a principal reaches only its own profile.
-pub fn handle(state: &Arc<State>, caller: &str, method: &str, rest: &str, body: &[u8]) -> Reply {
+pub fn handle(
+    state: &Arc<State>,
+    caller: &str,
+    method: &str,
+    rest: &str,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Reply {
+    let project = query
+        .iter()
+        .find(|(k, _)| k == "projectId")
+        .map(|(_, v)| v.as_str());
     let Some(rest) = rest.strip_prefix("users/") else {
         return error(
             404,
@@ -109,7 +123,7 @@ pub fn handle(state: &Arc<State>, caller: &str, method: &str, rest: &str, body: 
         );
     }
     match (method, tail) {
-        ("GET", "/loginProfile") => (200, profile_json(state, &user).to_string()),
+        ("GET", "/loginProfile") => (200, profile_json(state, &user, project).to_string()),
         ("POST", ":importSshPublicKey") => {
             let (key, exp) = match parse_key(body) {
                 Ok(x) => x,
@@ -133,7 +147,8 @@ pub fn handle(state: &Arc<State>, caller: &str, method: &str, rest: &str, body: 
             crate::guest::sync_now(state);
             (
                 200,
-                json!({"loginProfile": profile_json(state, &user), "details": ""}).to_string(),
+                json!({"loginProfile": profile_json(state, &user, project), "details": ""})
+                    .to_string(),
             )
         }
         (m, t) if t.starts_with("/sshPublicKeys/") => {

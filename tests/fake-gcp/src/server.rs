@@ -260,7 +260,7 @@ async fn route(
                 crate::iap::handle(&state, &caller, method.as_str(), rest, &body)
             } else {
                 let caller = bearer.as_deref().and_then(|t| state.token_account(t)).unwrap_or_default();
-                crate::oslogin::handle(&state, &caller, method.as_str(), &p["/oslogin/v1/".len()..], &body)
+                crate::oslogin::handle(&state, &caller, method.as_str(), &p["/oslogin/v1/".len()..], &query, &body)
             };
             json(r)
         }
