@@ -77,3 +77,127 @@ fn each_project_gets_its_own_posix_user() {
         "iaptest_alice_b"
     );
 }
+
+const CERT_VM: &str = "vm-cert";
+const CERT_ID: &str = "7000000000000000022";
+
+/// The fleet plus `vm-cert`, whose sshd trusts only certificates signed by
+/// the fake's OS Login CA (`TrustedUserCAKeys`, no authorized keys).
+fn cert_fleet() -> Fleet {
+    Fleet::with_root(|c, root| {
+        let ok = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "oslogin-ca", "-f"])
+            .arg(root.join("ca"))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let g = GuestVm::new(root, CERT_VM);
+        let cfg = std::fs::read_to_string(g.dir.join("sshd_config")).unwrap();
+        let cfg = cfg.replace(
+            &format!("AuthorizedKeysFile {}/keys/%u", g.dir.display()),
+            &format!(
+                "AuthorizedKeysFile none\nTrustedUserCAKeys {}",
+                root.join("ca.pub").display()
+            ),
+        );
+        assert!(cfg.contains("TrustedUserCAKeys"), "{cfg}");
+        std::fs::write(g.dir.join("sshd_config"), cfg).unwrap();
+        let mut vm = g.instance(PROJ_A, "us-central1-c", CERT_ID);
+        vm.metadata.insert("enable-oslogin".into(), "TRUE".into());
+        vm.metadata
+            .insert("enable-oslogin-certificates".into(), "TRUE".into());
+        c.instances.push(vm);
+        c.oslogin_ca_key = Some(root.join("ca"));
+    })
+}
+
+fn signs(f: &Fleet) -> usize {
+    f.count("oslogin sign project=iap-proj-a region=us-central1 instance=projects/iap-proj-a/zones/us-central1-c/instances/7000000000000000022 principal=")
+}
+
+#[test]
+fn certificate_vms_get_a_certificate_and_ssh_renews_it_in_time() {
+    let f = cert_fleet();
+    let out = f.setup(&[]);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("OS Login certificate: written (1 VM)"),
+        "{err}"
+    );
+    let cert = f.ssh_dir().join(format!(
+        "google_compute_engine_cert/iap-proj-a_us-central1-c_{CERT_ID}-cert.pub"
+    ));
+    let first = std::fs::read_to_string(&cert).unwrap();
+    assert!(
+        first.starts_with("ssh-ed25519-cert-v01@openssh.com "),
+        "{first}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&cert).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let cfg = std::fs::read_to_string(f.config_path()).unwrap();
+    assert!(
+        cfg.contains(&format!("    CertificateFile {}\n", cert.display())),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains(&format!(
+            "Match host {CERT_VM},{CERT_VM}.us-central1-c.iap-proj-a exec \""
+        )),
+        "{cfg}"
+    );
+    assert!(cfg.contains(" oslogin-cert --project iap-proj-a --zone us-central1-c --instance vm-cert --instance-id 7000000000000000022 --key-file "), "{cfg}");
+    assert_eq!(signs(&f), 1);
+
+    // The VM takes certificates only: this login proves the certificate.
+    f.wait_keys(CERT_VM, OSLOGIN_USER);
+    assert_eq!(f.ssh_ok(CERT_VM, "whoami").trim(), OSLOGIN_USER);
+    assert_eq!(signs(&f), 1, "a good certificate costs no API call");
+
+    // An expired certificate (as after a night): ssh's config run renews it
+    // before ssh loads it, and the login works.
+    let key_pub = f.ssh_dir().join("google_compute_engine.pub");
+    let tmp = f.tmp.path().join("old");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::copy(&key_pub, tmp.join("k.pub")).unwrap();
+    let ok = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(f.tmp.path().join("ca"))
+        .args(["-I", "old", "-n", OSLOGIN_USER, "-V", "-2h:-1h"])
+        .arg(tmp.join("k.pub"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    std::fs::copy(tmp.join("k-cert.pub"), &cert).unwrap();
+    assert_eq!(f.ssh_ok(CERT_VM, "whoami").trim(), OSLOGIN_USER);
+    assert_eq!(signs(&f), 2);
+    assert_ne!(std::fs::read_to_string(&cert).unwrap(), first);
+
+    // iap-ssh ssh passes the certificate too.
+    let out = f
+        .iap_ssh()
+        .args([
+            "ssh",
+            "--dry-run",
+            "vm-cert.us-central1-c.iap-proj-a",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        line.contains(&format!("-o CertificateFile={}", cert.display())),
+        "{line}"
+    );
+    let out = f
+        .iap_ssh()
+        .args(["ssh", "vm-cert.us-central1-c.iap-proj-a", "--", "whoami"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), OSLOGIN_USER);
+}

@@ -6,6 +6,7 @@ pub mod forward;
 pub mod grant;
 pub mod list;
 pub mod man;
+pub mod oslogin_cert;
 pub mod proxy;
 pub mod rdp;
 pub mod setup;
@@ -59,6 +60,9 @@ pub enum Command {
     Rdp(rdp::RdpArgs),
     /// Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM.
     Grant(grant::GrantArgs),
+    /// Renew an OS Login certificate when it runs low (ssh runs this from the config setup wrote).
+    #[command(hide = true)]
+    OsloginCert(oslogin_cert::OsloginCertArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff).
@@ -81,6 +85,7 @@ pub fn run(cli: Cli) -> Result<i32, UserError> {
         Command::Forward(a) => forward::run(a),
         Command::Grant(a) => grant::run(a, quiet),
         Command::Rdp(a) => rdp::run(a, quiet),
+        Command::OsloginCert(a) => oslogin_cert::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
     }

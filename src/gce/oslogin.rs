@@ -106,7 +106,81 @@ impl LoginProfile {
     }
 }
 
+/// The `v1beta` base beside the configured `v1` one (certificates are
+/// `v1beta` only).
+fn beta(v1: &str) -> String {
+    match v1.strip_suffix("v1/") {
+        Some(b) => format!("{b}v1beta/"),
+        None => format!("{v1}../v1beta/"),
+    }
+}
+
 impl Api {
+    /// `signSshPublicKey` (v1beta): an OpenSSH certificate for `public_key`
+    /// (`TYPE BASE64`) on the VM, for the caller's POSIX account in
+    /// `project` (the location is the zone's region).
+    pub async fn sign_key(
+        &self,
+        project: &str,
+        zone: &str,
+        instance_id: &str,
+        service_account: &str,
+        public_key: &str,
+    ) -> Result<String, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Signed {
+            #[serde(default)]
+            signed_ssh_public_key: String,
+        }
+        let region = zone.rsplit_once('-').map_or(zone, |(r, _)| r);
+        let url = format!(
+            "{}projects/{}/locations/{}:signSshPublicKey",
+            beta(&self.endpoints.oslogin),
+            segment(project),
+            segment(region)
+        );
+        let body = json!({
+            "computeInstance": format!("projects/{project}/zones/{zone}/instances/{instance_id}"),
+            "serviceAccount": service_account,
+            "sshPublicKey": public_key,
+        });
+        let s: Signed = self
+            .call(
+                Method::POST,
+                &url,
+                Some(&body),
+                "signing the SSH key (OS Login certificate)",
+            )
+            .await?;
+        Ok(s.signed_ssh_public_key)
+    }
+
+    /// Creates the caller's POSIX account in `project` (v1beta), as gcloud
+    /// does when signing finds none.
+    pub async fn provision_posix(
+        &self,
+        user: &str,
+        project: &str,
+        region: &str,
+    ) -> Result<(), ApiError> {
+        let url = format!(
+            "{}users/{}/projects/{}",
+            beta(&self.endpoints.oslogin),
+            segment(user),
+            segment(project)
+        );
+        let _: serde_json::Value = self
+            .call(
+                Method::POST,
+                &url,
+                Some(&json!({"regions": [region]})),
+                &format!("creating the OS Login POSIX account of {user} in {project}"),
+            )
+            .await?;
+        Ok(())
+    }
+
     fn user_url(&self, user: &str, rest: &str) -> String {
         format!("{}users/{}{rest}", self.endpoints.oslogin, segment(user))
     }

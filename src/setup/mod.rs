@@ -11,6 +11,7 @@
 //! the dry run). [`files`] owns the locked read-modify-write of the user's
 //! files; [`one`] prepares a single VM for `iap-ssh ssh`/`scp`.
 
+pub mod certs;
 pub mod discover;
 pub mod files;
 pub mod host_keys;
@@ -252,6 +253,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     // keys together with 4. fetching host keys (independent).
     let mut tally = publish::Tally::default();
     let mut oslogin_user = None;
+    let mut oslogin_email = None;
     let mut oslogin_users = BTreeMap::new();
     if let Some(first) = vms.iter().find(|v| v.source == KeySource::OsLogin) {
         let n = vms
@@ -283,6 +285,56 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         tally.add(format!("OS Login ({email} as {user}{also})"), outcome, n);
         oslogin_users.insert(first.project.clone(), user.clone());
         oslogin_user = Some(user);
+        oslogin_email = Some(email);
+    }
+    // OS Login certificates, for the VMs that take nothing else.
+    let mut certs: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for v in vms.iter().filter(|v| {
+        v.source == KeySource::OsLogin
+            && project_meta
+                .get(&v.project)
+                .is_some_and(|m| certs::wants_certificates(m, &v.inst))
+    }) {
+        let file = certs::path_for(&opts.key_file, &v.project, &v.zone, &v.id);
+        let sa = v
+            .inst
+            .service_accounts
+            .first()
+            .map(|s| s.email.clone())
+            .unwrap_or_default();
+        certs.insert(v.id.clone(), (file.display().to_string(), sa));
+    }
+    if let (Some(k), Some(email), false) = (key.as_ref(), oslogin_email.as_ref(), opts.dry_run) {
+        use futures_util::StreamExt;
+        let by_id: BTreeMap<&str, &plan::Vm> = vms.iter().map(|v| (v.id.as_str(), v)).collect();
+        let api = &api;
+        let results: Vec<Result<certs::CertOutcome, UserError>> =
+            futures_util::stream::iter(certs.iter().map(|(id, (file, sa))| {
+                let v = by_id[id.as_str()];
+                async move {
+                    certs::ensure(
+                        api,
+                        email,
+                        &v.project,
+                        &v.zone,
+                        id,
+                        sa,
+                        k,
+                        std::path::Path::new(file),
+                    )
+                    .await
+                }
+            }))
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        for r in results {
+            let outcome = match r? {
+                certs::CertOutcome::Present => publish::Published::Present,
+                certs::CertOutcome::Signed => publish::Published::Written,
+            };
+            tally.add("OS Login certificate".into(), outcome, 1);
+        }
     }
     let needs_metadata = vms
         .iter()
@@ -339,6 +391,8 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         projects: &projects,
         claims: &claims,
         internal_ip: opts.internal_ip,
+        certs: &certs,
+        key_file: &opts.key_file.display().to_string(),
     };
     let (blocks, withheld) = plan::blocks(&vms, &cx);
     let section = sshconfig::render_section(&blocks);

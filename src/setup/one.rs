@@ -159,6 +159,22 @@ pub async fn prepare(
             Err(e) => tracing::info!("host keys of {}: {e}", vm.name),
         }
     }
+    // OS Login certificate VMs take nothing but a certificate of the key.
+    let mut certificate = None;
+    if source == KeySource::OsLogin && crate::setup::certs::wants_certificates(&pmeta, &inst) {
+        let file = crate::setup::certs::path_for(&opts.key_file, project, &vm.zone, &vm.id);
+        if let (Some(k), false) = (key.as_ref(), opts.dry_run) {
+            let email = crate::setup::account_email(api, gcloud).await?;
+            let sa = inst
+                .service_accounts
+                .first()
+                .map(|s| s.email.as_str())
+                .unwrap_or("");
+            crate::setup::certs::ensure(api, &email, project, &vm.zone, &vm.id, sa, k, &file)
+                .await?;
+        }
+        certificate = Some(file.display().to_string());
+    }
     let route = if opts.internal_ip {
         let ip = inst.internal_ip().ok_or_else(|| {
             UserError::new(
@@ -191,6 +207,7 @@ pub async fn prepare(
                 Strict::AcceptNew
             },
             route,
+            certificate,
         },
         wrote_metadata,
         fresh_metadata,

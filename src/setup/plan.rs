@@ -85,6 +85,41 @@ pub fn proxy_command_with(
     )
 }
 
+/// The certificate check ssh runs for an OS Login certificate VM (in a
+/// `Match host … exec "…"` line): the words shell-quoted, `%` doubled (ssh
+/// expands tokens in it). None when a path has a `"`, which cannot sit in
+/// the double-quoted exec argument.
+#[allow(clippy::too_many_arguments)]
+pub fn cert_check_command(
+    exe: &str,
+    global: &str,
+    project: &str,
+    zone: &str,
+    name: &str,
+    instance_id: &str,
+    service_account: &str,
+    key_file: &str,
+    cert_file: &str,
+) -> Option<String> {
+    let mut cmd = format!(
+        "{}{global} oslogin-cert --project {project} --zone {zone} --instance {name} --instance-id {instance_id}",
+        quote::shell_word(exe)
+    );
+    if !service_account.is_empty() {
+        cmd.push_str(&format!(
+            " --service-account {}",
+            quote::shell_word(service_account)
+        ));
+    }
+    cmd.push_str(&format!(
+        " --key-file {} --cert-file {}",
+        quote::shell_word(key_file),
+        quote::shell_word(cert_file)
+    ));
+    let cmd = cmd.replace('%', "%%");
+    (!cmd.contains('"') && !cmd.chars().any(char::is_control)).then_some(cmd)
+}
+
 /// The wildcard ProxyCommand: `%n` is the name as typed (NAME.ZONE.PROJECT),
 /// substituted by ssh verbatim into a line it runs with `sh -c`. OpenSSH
 /// before 9.6 passes any name through (`ssh '$(touch x).z.p'`), so `%n`
@@ -138,6 +173,10 @@ pub struct Context<'a> {
     pub claims: &'a Claims,
     /// `HostName` = the internal address instead of a ProxyCommand.
     pub internal_ip: bool,
+    /// OS Login certificate VMs by instance id: (certificate file, the
+    /// VM's service account or "") and the private key file (raw path).
+    pub certs: &'a BTreeMap<String, (String, String)>,
+    pub key_file: &'a str,
 }
 
 /// How often each instance name occurs among the VMs set up together.
@@ -236,6 +275,20 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
                 )),
             },
             control: cx.control.map(|(a, b)| (a.to_string(), b.to_string())),
+            certificate: cx.certs.get(&v.id).and_then(|(file, sa)| {
+                let check = cert_check_command(
+                    cx.exe,
+                    cx.global_args,
+                    &v.project,
+                    &v.zone,
+                    &v.name,
+                    &v.id,
+                    sa,
+                    cx.key_file,
+                    file,
+                )?;
+                Some((quote::config_value(file)?, check))
+            }),
         });
     }
     for p in cx.projects {
@@ -260,6 +313,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
             // A VM unknown at setup has no address here: through IAP.
             route: Route::Proxy(wildcard_proxy_command(cx.exe, cx.global_args)),
             control: cx.control.map(|(a, b)| (a.to_string(), b.to_string())),
+            certificate: None,
         });
     }
     (out, withheld)
@@ -309,6 +363,8 @@ mod tests {
             projects: &projects,
             claims: &Claims::new(),
             internal_ip: false,
+            certs: &Default::default(),
+            key_file: "/h/.ssh/k",
         };
         let (b, withheld) = blocks(&vms, &cx);
         assert!(withheld.is_empty());
@@ -411,6 +467,8 @@ mod tests {
             projects: &projects,
             claims: &claims,
             internal_ip: false,
+            certs: &Default::default(),
+            key_file: "/h/.ssh/k",
         };
         let (b, withheld) = blocks(&vms, &cx);
         assert_eq!(b[0].patterns, vec!["bastion.z-1.proj-a"]);

@@ -15,6 +15,8 @@ pub struct ConnOptions {
     pub host_key_alias: String,
     pub strict: Strict,
     pub route: Route,
+    /// An OS Login certificate to offer (`CertificateFile`).
+    pub certificate: Option<String>,
 }
 
 /// `-i KEY -o K=V …` in gcloud's order (options sorted by name).
@@ -36,6 +38,9 @@ pub fn options(c: &ConnOptions) -> Vec<String> {
         format!("StrictHostKeyChecking={strict}"),
         format!("UserKnownHostsFile={}", c.known_hosts),
     ];
+    if let Some(cert) = &c.certificate {
+        opts.push(format!("CertificateFile={}", cert.replace('%', "%%")));
+    }
     opts.sort_by(|a, b| a.split('=').next().cmp(&b.split('=').next()));
     for o in opts {
         v.push("-o".into());
@@ -92,6 +97,7 @@ mod tests {
             host_key_alias: "compute.7".into(),
             strict: Strict::Yes,
             route: Route::Proxy("/bin/iap-ssh proxy --project p --zone z vm %p".into()),
+            certificate: None,
         });
         assert_eq!(o[..2], ["-i", "/h/.ssh/k%%1"]);
         assert!(

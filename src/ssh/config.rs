@@ -48,6 +48,10 @@ pub struct HostBlock {
     pub route: Route,
     /// Connection sharing: (`ControlPath` value, `ControlPersist` value).
     pub control: Option<(String, String)>,
+    /// OS Login certificate VMs: (`CertificateFile` value, the command a
+    /// `Match host PATTERNS exec "…"` line after the block runs to renew
+    /// it; both quoted by the caller).
+    pub certificate: Option<(String, String)>,
 }
 
 impl HostBlock {
@@ -79,6 +83,16 @@ impl HostBlock {
             let _ = writeln!(out, "    ControlMaster auto");
             let _ = writeln!(out, "    ControlPath {path}");
             let _ = writeln!(out, "    ControlPersist {persist}");
+        }
+        if let Some((file, check)) = &self.certificate {
+            let _ = writeln!(out, "    CertificateFile {file}");
+            // ssh runs this while reading its config, before it loads the
+            // certificate: renewal happens in time for this connection.
+            let _ = writeln!(
+                out,
+                "Match host {} exec \"{check}\"",
+                self.patterns.join(",")
+            );
         }
     }
 }
@@ -178,6 +192,7 @@ mod tests {
             strict: Strict::Yes,
             route: Route::Proxy(format!("/bin/iap-ssh proxy --project p --zone z {name} %p")),
             control: None,
+            certificate: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! the validation that keeps API values out of config lines and commands
 //! unless they are safe.
 
+pub mod cert;
 pub mod claims;
 pub mod command;
 pub mod config;

@@ -260,6 +260,13 @@ pub struct Config {
     /// (`iap.tunnel*.setIamPolicy`)? false: HTTP 403.
     #[serde(default = "yes")]
     pub iap_admin: bool,
+    /// OS Login certificates: the CA's private key (OpenSSH format) that
+    /// `signSshPublicKey` signs with. None: signing answers 400.
+    #[serde(default)]
+    pub oslogin_ca_key: Option<std::path::PathBuf>,
+    /// How long a signed certificate is valid, in seconds.
+    #[serde(default = "default_cert_secs")]
+    pub oslogin_cert_secs: u64,
     /// The configured account's OS Login POSIX user per project, where it
     /// differs from the default (POSIX accounts are per project).
     #[serde(default)]
@@ -276,6 +283,10 @@ pub struct Config {
 
 fn default_guest_delay() -> u64 {
     200
+}
+
+fn default_cert_secs() -> u64 {
+    3600
 }
 
 fn default_page() -> usize {

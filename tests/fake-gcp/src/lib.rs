@@ -17,6 +17,7 @@ pub mod iamcredentials;
 pub mod iap;
 pub mod oauth;
 pub mod oslogin;
+pub mod oslogin_certs;
 pub mod protocol;
 pub mod relay;
 pub mod server;

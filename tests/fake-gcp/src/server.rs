@@ -232,7 +232,7 @@ async fn route(
                 .map(|(_, v)| v.into_owned());
             json(crate::oslogin::tokeninfo(&state, token.as_deref()))
         }
-        (_, p) if p.starts_with("/compute/v1/") || p.starts_with("/oslogin/v1/") || p.starts_with("/iap/v1/") || p.starts_with("/crm/v1/") => {
+        (_, p) if p.starts_with("/compute/v1/") || p.starts_with("/oslogin/v1/") || p.starts_with("/oslogin/v1beta/") || p.starts_with("/iap/v1/") || p.starts_with("/crm/v1/") => {
             let bearer = crate::relay::bearer(req.headers());
             let query: Vec<(String, String)> =
                 form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
@@ -260,7 +260,10 @@ async fn route(
                 crate::iap::handle(&state, &caller, method.as_str(), rest, &body)
             } else {
                 let caller = bearer.as_deref().and_then(|t| state.token_account(t)).unwrap_or_default();
-                crate::oslogin::handle(&state, &caller, method.as_str(), &p["/oslogin/v1/".len()..], &query, &body)
+                match p.strip_prefix("/oslogin/v1beta/") {
+                    Some(rest) => crate::oslogin_certs::handle(&state, &caller, method.as_str(), rest, &body),
+                    None => crate::oslogin::handle(&state, &caller, method.as_str(), &p["/oslogin/v1/".len()..], &query, &body),
+                }
             };
             json(r)
         }
