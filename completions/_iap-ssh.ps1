@@ -39,6 +39,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)')
             [CompletionResult]::new('rdp', 'rdp', [CompletionResultType]::ParameterValue, 'RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account')
             [CompletionResult]::new('grant', 'grant', [CompletionResultType]::ParameterValue, 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM')
+            [CompletionResult]::new('oslogin-cert', 'oslogin-cert', [CompletionResultType]::ParameterValue, 'Renew an OS Login certificate when it runs low (ssh runs this from the config setup wrote)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -255,6 +256,25 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'iap-ssh;oslogin-cert' {
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'project')
+            [CompletionResult]::new('--zone', '--zone', [CompletionResultType]::ParameterName, 'zone')
+            [CompletionResult]::new('--instance', '--instance', [CompletionResultType]::ParameterName, 'instance')
+            [CompletionResult]::new('--instance-id', '--instance-id', [CompletionResultType]::ParameterName, 'instance-id')
+            [CompletionResult]::new('--service-account', '--service-account', [CompletionResultType]::ParameterName, 'The VM''s service account (sent with the signing request)')
+            [CompletionResult]::new('--key-file', '--key-file', [CompletionResultType]::ParameterName, 'The private key whose public half is certified')
+            [CompletionResult]::new('--cert-file', '--cert-file', [CompletionResultType]::ParameterName, 'Where the certificate is kept')
+            [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr (no progress, summaries or notices)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'iap-ssh;completions' {
             [CompletionResult]::new('--impersonate-service-account', '--impersonate-service-account', [CompletionResultType]::ParameterName, 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (-v info, -vv debug). Tokens are never shown')
@@ -289,6 +309,7 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)')
             [CompletionResult]::new('rdp', 'rdp', [CompletionResultType]::ParameterValue, 'RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account')
             [CompletionResult]::new('grant', 'grant', [CompletionResultType]::ParameterValue, 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM')
+            [CompletionResult]::new('oslogin-cert', 'oslogin-cert', [CompletionResultType]::ParameterValue, 'Renew an OS Login certificate when it runs low (ssh runs this from the config setup wrote)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -319,6 +340,9 @@ Register-ArgumentCompleter -Native -CommandName 'iap-ssh' -ScriptBlock {
             break
         }
         'iap-ssh;help;grant' {
+            break
+        }
+        'iap-ssh;help;oslogin-cert' {
             break
         }
         'iap-ssh;help;completions' {

@@ -37,6 +37,9 @@ _iap__ssh() {
             iap__ssh,man)
                 cmd="iap__ssh__subcmd__man"
                 ;;
+            iap__ssh,oslogin-cert)
+                cmd="iap__ssh__subcmd__oslogin__subcmd__cert"
+                ;;
             iap__ssh,proxy)
                 cmd="iap__ssh__subcmd__proxy"
                 ;;
@@ -73,6 +76,9 @@ _iap__ssh() {
             iap__ssh__subcmd__help,man)
                 cmd="iap__ssh__subcmd__help__subcmd__man"
                 ;;
+            iap__ssh__subcmd__help,oslogin-cert)
+                cmd="iap__ssh__subcmd__help__subcmd__oslogin__subcmd__cert"
+                ;;
             iap__ssh__subcmd__help,proxy)
                 cmd="iap__ssh__subcmd__help__subcmd__proxy"
                 ;;
@@ -95,7 +101,7 @@ _iap__ssh() {
 
     case "${cmd}" in
         iap__ssh)
-            opts="-v -q -h -V --verbose --quiet --impersonate-service-account --help --version setup ssh scp list doctor proxy forward rdp grant completions man help"
+            opts="-v -q -h -V --verbose --quiet --impersonate-service-account --help --version setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -297,7 +303,7 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__help)
-            opts="setup ssh scp list doctor proxy forward rdp grant completions man help"
+            opts="setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -395,6 +401,20 @@ _iap__ssh() {
             return 0
             ;;
         iap__subcmd__ssh__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iap__subcmd__ssh__subcmd__help__subcmd__oslogin__subcmd__cert)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -523,6 +543,52 @@ _iap__ssh() {
                 return 0
             fi
             case "${prev}" in
+                --impersonate-service-account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        iap__subcmd__ssh__subcmd__oslogin__subcmd__cert)
+            opts="-v -q -h -V --project --zone --instance --instance-id --service-account --key-file --cert-file --verbose --quiet --impersonate-service-account --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zone)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --instance)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --instance-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --service-account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --impersonate-service-account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -36,6 +36,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand forward 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
             cand rdp 'RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account'
             cand grant 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
+            cand oslogin-cert 'Renew an OS Login certificate when it runs low (ssh runs this from the config setup wrote)'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -242,6 +243,24 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'iap-ssh;oslogin-cert'= {
+            cand --project 'project'
+            cand --zone 'zone'
+            cand --instance 'instance'
+            cand --instance-id 'instance-id'
+            cand --service-account 'The VM''s service account (sent with the signing request)'
+            cand --key-file 'The private key whose public half is certified'
+            cand --cert-file 'Where the certificate is kept'
+            cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
+            cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand --verbose 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+            cand -q 'Only errors on stderr (no progress, summaries or notices)'
+            cand --quiet 'Only errors on stderr (no progress, summaries or notices)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'iap-ssh;completions'= {
             cand --impersonate-service-account 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud''s auth/impersonate_service_account'
             cand -v 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
@@ -274,6 +293,7 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
             cand forward 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
             cand rdp 'RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account'
             cand grant 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
+            cand oslogin-cert 'Renew an OS Login certificate when it runs low (ssh runs this from the config setup wrote)'
             cand completions 'Print a shell completion script'
             cand man 'Print the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -295,6 +315,8 @@ set edit:completion:arg-completer[iap-ssh] = {|@words|
         &'iap-ssh;help;rdp'= {
         }
         &'iap-ssh;help;grant'= {
+        }
+        &'iap-ssh;help;oslogin-cert'= {
         }
         &'iap-ssh;help;completions'= {
         }

@@ -38,6 +38,7 @@ complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "proxy" -d 'Carry st
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "rdp" -d 'RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "grant" -d 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
+complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "oslogin-cert" -d 'Renew an OS Login certificate when it runs low (ssh runs this from the config setup wrote)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c iap-ssh -n "__fish_iap_ssh_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -188,6 +189,18 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -s v -l verbose -
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand grant" -s V -l version -d 'Print version'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand oslogin-cert" -l project -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand oslogin-cert" -l zone -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand oslogin-cert" -l instance -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand oslogin-cert" -l instance-id -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand oslogin-cert" -l service-account -d 'The VM\'s service account (sent with the signing request)' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand oslogin-cert" -l key-file -d 'The private key whose public half is certified' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand oslogin-cert" -l cert-file -d 'Where the certificate is kept' -r -F
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand oslogin-cert" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand oslogin-cert" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand oslogin-cert" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand oslogin-cert" -s h -l help -d 'Print help'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand oslogin-cert" -s V -l version -d 'Print version'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -l impersonate-service-account -d 'Act as this service account (EMAIL), through IAM Credentials; with a comma-separated chain, the last is acted as and the others are delegates. Default: CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT, then gcloud\'s auth/impersonate_service_account' -r
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s v -l verbose -d 'More detail on stderr (-v info, -vv debug). Tokens are never shown'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
@@ -198,15 +211,16 @@ complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s v -l verbose -d 
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s q -l quiet -d 'Only errors on stderr (no progress, summaries or notices)'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s h -l help -d 'Print help'
 complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand man" -s V -l version -d 'Print version'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "setup" -d 'Publish your SSH key and write Host blocks so plain `ssh VM` works'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "ssh" -d 'Run ssh to a VM through IAP (no setup needed)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "scp" -d 'Copy files to or from a VM with scp through IAP (no setup needed)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "list" -d 'List VMs with their alias, zone, status, user and where your key is'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "doctor" -d 'Check everything a tunnel to a VM needs and say how to fix what is missing'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "rdp" -d 'RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "grant" -d 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help" -f -a "setup" -d 'Publish your SSH key and write Host blocks so plain `ssh VM` works'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help" -f -a "ssh" -d 'Run ssh to a VM through IAP (no setup needed)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help" -f -a "scp" -d 'Copy files to or from a VM with scp through IAP (no setup needed)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help" -f -a "list" -d 'List VMs with their alias, zone, status, user and where your key is'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help" -f -a "doctor" -d 'Check everything a tunnel to a VM needs and say how to fix what is missing'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help" -f -a "proxy" -d 'Carry stdin/stdout to a VM port through IAP (an OpenSSH ProxyCommand)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help" -f -a "forward" -d 'Forward local TCP ports to VM ports through IAP (RDP, databases, ...)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help" -f -a "rdp" -d 'RDP to a Windows VM through IAP; --reset-password creates or resets the Windows account'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help" -f -a "grant" -d 'Grant or remove IAP tunnel access (roles/iap.tunnelResourceAccessor) on a project, zone or VM'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help" -f -a "oslogin-cert" -d 'Renew an OS Login certificate when it runs low (ssh runs this from the config setup wrote)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c iap-ssh -n "__fish_iap_ssh_using_subcommand help; and not __fish_seen_subcommand_from setup ssh scp list doctor proxy forward rdp grant oslogin-cert completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -201,3 +201,88 @@ fn certificate_vms_get_a_certificate_and_ssh_renews_it_in_time() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), OSLOGIN_USER);
 }
+
+/// An `sk-ssh-ed25519@openssh.com` public key line (a made-up key: only
+/// its form matters here; no hardware is involved).
+fn sk_public_line() -> String {
+    use base64::Engine;
+    let mut blob = Vec::new();
+    for part in [
+        &b"sk-ssh-ed25519@openssh.com"[..],
+        &[7u8; 32][..],
+        &b"ssh:"[..],
+    ] {
+        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        blob.extend_from_slice(part);
+    }
+    format!(
+        "sk-ssh-ed25519@openssh.com {} alice@yubikey",
+        base64::engine::general_purpose::STANDARD.encode(blob)
+    )
+}
+
+#[test]
+fn security_key_vms_use_the_users_sk_key_or_say_what_to_create() {
+    let sk_fleet = || {
+        Fleet::new(|c| {
+            let vm = c
+                .instances
+                .iter_mut()
+                .find(|i| i.name == "vm-oslogin")
+                .unwrap();
+            vm.metadata
+                .insert("enable-oslogin-sk".into(), "TRUE".into());
+            vm.metadata
+                .insert("enable-oslogin-2fa".into(), "TRUE".into());
+        })
+    };
+    let block = |cfg: &str, name: &str| -> String {
+        cfg.split("\n\n")
+            .find(|b| b.contains(&format!("Host {name} ")))
+            .unwrap()
+            .to_string()
+    };
+    // No security key on this machine: one line saying what to create.
+    let f = sk_fleet();
+    let err = stderr_of(&f.setup(&[]));
+    assert!(
+        err.contains("security keys: vm-oslogin accept only a security key registered with your Google account (enable-oslogin-sk), and none was found: create one with `ssh-keygen -t ed25519-sk"),
+        "{err}"
+    );
+    // One: that VM's block offers it; the others keep the usual key.
+    let f = sk_fleet();
+    std::fs::create_dir_all(f.ssh_dir()).unwrap();
+    let sk = f.ssh_dir().join("id_ed25519_sk");
+    std::fs::write(
+        &sk,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n(a key handle)\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    std::fs::write(
+        f.ssh_dir().join("id_ed25519_sk.pub"),
+        sk_public_line() + "\n",
+    )
+    .unwrap();
+    let err = stderr_of(&f.setup(&[]));
+    assert!(!err.contains("security keys:"), "{err}");
+    let cfg = std::fs::read_to_string(f.config_path()).unwrap();
+    assert!(
+        block(&cfg, "vm-oslogin").contains(&format!("    IdentityFile {}\n", sk.display())),
+        "{cfg}"
+    );
+    assert!(
+        block(&cfg, "vm-project").contains("google_compute_engine\n"),
+        "{cfg}"
+    );
+    // 2-step verification: nothing in the section suppresses the
+    // keyboard-interactive prompts sshd adds after the key.
+    for option in [
+        "BatchMode",
+        "KbdInteractiveAuthentication",
+        "ChallengeResponseAuthentication",
+        "PreferredAuthentications",
+        "NumberOfPasswordPrompts",
+    ] {
+        assert!(!cfg.contains(option), "{option} in\n{cfg}");
+    }
+}

@@ -287,6 +287,27 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         oslogin_user = Some(user);
         oslogin_email = Some(email);
     }
+    // Security-key VMs (`enable-oslogin-sk`) accept only keys registered
+    // with the Google account: the key itself when it is an sk- key, else
+    // the user's own sk- key when there is one, else they are told.
+    let sk_vms: std::collections::BTreeSet<String> = vms
+        .iter()
+        .filter(|v| {
+            v.source == KeySource::OsLogin
+                && project_meta
+                    .get(&v.project)
+                    .is_some_and(|m| flags::flag(m, &v.inst.metadata, "enable-oslogin-sk"))
+        })
+        .map(|v| v.id.clone())
+        .collect();
+    let mut sk_identity = None;
+    let mut sk_missing = false;
+    if !sk_vms.is_empty() && !key.as_ref().is_some_and(|k| k.is_security_key()) {
+        match key::find_security_key(&opts.key_file) {
+            Some(p) => sk_identity = Some(path_value(&p)?),
+            None => sk_missing = true,
+        }
+    }
     // OS Login certificates, for the VMs that take nothing else.
     let mut certs: BTreeMap<String, (String, String)> = BTreeMap::new();
     for v in vms.iter().filter(|v| {
@@ -393,6 +414,8 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         internal_ip: opts.internal_ip,
         certs: &certs,
         key_file: &opts.key_file.display().to_string(),
+        sk_vms: &sk_vms,
+        sk_identity: sk_identity.as_deref(),
     };
     let (blocks, withheld) = plan::blocks(&vms, &cx);
     let section = sshconfig::render_section(&blocks);
@@ -444,6 +467,18 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
             &windows,
         );
         let _ = err.write_all(&putty_out);
+        if sk_missing {
+            let names: Vec<&str> = vms
+                .iter()
+                .filter(|v| sk_vms.contains(&v.id))
+                .map(|v| v.name.as_str())
+                .collect();
+            let _ = writeln!(
+                err,
+                "  security keys: {} accept only a security key registered with your Google account (enable-oslogin-sk), and none was found: create one with `ssh-keygen -t ed25519-sk -f ~/.ssh/id_ed25519_sk` on the device, register it in your Google Account's security keys, then run setup again",
+                names.join(", ")
+            );
+        }
     }
     Ok(exit::OK)
 }

@@ -177,6 +177,11 @@ pub struct Context<'a> {
     /// VM's service account or "") and the private key file (raw path).
     pub certs: &'a BTreeMap<String, (String, String)>,
     pub key_file: &'a str,
+    /// VMs (by instance id) that take security keys only
+    /// (`enable-oslogin-sk`), and the `IdentityFile` value of the user's
+    /// `sk-` key for them, when one was found.
+    pub sk_vms: &'a std::collections::BTreeSet<String>,
+    pub sk_identity: Option<&'a str>,
 }
 
 /// How often each instance name occurs among the VMs set up together.
@@ -256,7 +261,10 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
             ),
             patterns,
             user: user.to_string(),
-            identity_file: cx.identity_file.to_string(),
+            identity_file: match cx.sk_identity {
+                Some(sk) if cx.sk_vms.contains(&v.id) => sk.to_string(),
+                _ => cx.identity_file.to_string(),
+            },
             strict: if cx.known_aliases.contains(alias.as_str()) {
                 Strict::Yes
             } else {
@@ -365,6 +373,8 @@ mod tests {
             internal_ip: false,
             certs: &Default::default(),
             key_file: "/h/.ssh/k",
+            sk_vms: &Default::default(),
+            sk_identity: None,
         };
         let (b, withheld) = blocks(&vms, &cx);
         assert!(withheld.is_empty());
@@ -469,6 +479,8 @@ mod tests {
             internal_ip: false,
             certs: &Default::default(),
             key_file: "/h/.ssh/k",
+            sk_vms: &Default::default(),
+            sk_identity: None,
         };
         let (b, withheld) = blocks(&vms, &cx);
         assert_eq!(b[0].patterns, vec!["bastion.z-1.proj-a"]);
