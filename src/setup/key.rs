@@ -65,6 +65,20 @@ pub fn parse_ttl(s: &str) -> Result<Option<u64>, String> {
 /// timestamp into the past.
 pub const MAX_TTL: u64 = 100 * 365 * 86_400;
 
+/// The user's own security key beside `key_file` (`id_ed25519_sk`, then
+/// `id_ecdsa_sk`, as ssh-keygen names them): its private file, when it
+/// and its `.pub` (an `sk-` key) are there.
+pub fn find_security_key(key_file: &std::path::Path) -> Option<std::path::PathBuf> {
+    let dir = key_file.parent()?;
+    ["id_ed25519_sk", "id_ecdsa_sk"].iter().find_map(|n| {
+        let p = dir.join(n);
+        match crate::ssh::keys::inspect(&p) {
+            Ok(crate::ssh::keys::KeyState::Existing(k)) if k.is_security_key() => Some(p),
+            _ => None,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,18 +98,4 @@ mod tests {
         assert_eq!(parse_ttl("200y").ok(), None, "unknown unit");
         assert!(parse_ttl("d").is_err());
     }
-}
-
-/// The user's own security key beside `key_file` (`id_ed25519_sk`, then
-/// `id_ecdsa_sk`, as ssh-keygen names them): its private file, when it
-/// and its `.pub` (an `sk-` key) are there.
-pub fn find_security_key(key_file: &std::path::Path) -> Option<std::path::PathBuf> {
-    let dir = key_file.parent()?;
-    ["id_ed25519_sk", "id_ecdsa_sk"].iter().find_map(|n| {
-        let p = dir.join(n);
-        match crate::ssh::keys::inspect(&p) {
-            Ok(crate::ssh::keys::KeyState::Existing(k)) if k.is_security_key() => Some(p),
-            _ => None,
-        }
-    })
 }
