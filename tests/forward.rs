@@ -3,18 +3,26 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use fake_gcp::{Backend, config::Host};
 
-struct Fwd {
-    child: Child,
-    lines: mpsc::Receiver<String>,
+struct Fwd(Spawned);
+
+impl std::ops::Deref for Fwd {
+    type Target = Spawned;
+    fn deref(&self) -> &Spawned {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Fwd {
+    fn deref_mut(&mut self) -> &mut Spawned {
+        &mut self.0
+    }
 }
 
 impl Fwd {
@@ -27,55 +35,16 @@ impl Fwd {
     }
 
     fn start_with(w: &World, args: &[&str], env: &[(&str, &str)]) -> Fwd {
-        let mut child = w
-            .iap_ssh_std(false)
-            .envs(env.iter().copied())
-            .arg("forward")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines() {
-                let Ok(l) = l else { return };
-                if tx.send(l).is_err() {
-                    return;
-                }
-            }
-        });
-        Fwd { child, lines: rx }
-    }
-
-    fn line(&self) -> String {
-        self.lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("no ready line from iap-ssh forward")
+        Fwd(Spawned::start(
+            w.iap_ssh_std(false)
+                .envs(env.iter().copied())
+                .arg("forward")
+                .args(args),
+        ))
     }
 
     fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.line()).unwrap()
-    }
-
-    fn term(&mut self) -> (i32, String) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.wait()
-    }
-
-    fn wait(&mut self) -> (i32, String) {
-        wait_child(&mut self.child, Duration::from_secs(60))
-    }
-}
-
-impl Drop for Fwd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

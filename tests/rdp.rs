@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
@@ -46,10 +44,7 @@ fn password_of(f: &Fleet, user: &str) -> Option<String> {
         .cloned()
 }
 
-struct Rdp {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
+struct Rdp(Spawned);
 
 impl Rdp {
     fn start(f: &Fleet, args: &[&str], path_dir: Option<&std::path::Path>) -> Rdp {
@@ -62,56 +57,18 @@ impl Rdp {
             );
             c.env("PATH", path);
         }
-        let mut child = c
-            .arg("rdp")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines() {
-                let Ok(l) = l else { return };
-                if tx.send(l).is_err() {
-                    return;
-                }
-            }
-        });
-        Rdp { child, lines: rx }
-    }
-
-    fn line(&self) -> String {
-        self.lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a line from iap-ssh rdp")
+        Rdp(Spawned::start(c.arg("rdp").args(args)))
     }
 
     /// The local port from `RDP to … : localhost:PORT (file …)`.
     fn port(&self) -> (u16, String) {
         loop {
-            let l = self.line();
+            let l = self.0.line();
             if let Some(rest) = l.split("localhost:").nth(1) {
                 let port = rest.split_whitespace().next().unwrap().parse().unwrap();
                 return (port, l);
             }
         }
-    }
-
-    fn term(&mut self) -> (i32, String) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        wait_child(&mut self.child, Duration::from_secs(60))
-    }
-}
-
-impl Drop for Rdp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -185,7 +142,7 @@ fn reset_password_then_rdp_through_the_tunnel() {
         )),
         "{rdp}"
     );
-    let (code, err) = r.term();
+    let (code, err) = r.0.term();
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains(&pw), "the password never reaches stderr");
 
@@ -241,7 +198,7 @@ fn an_rdp_client_on_path_is_started_with_the_tunnel() {
     std::fs::set_permissions(bin.join("xfreerdp"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut r = Rdp::start(&f, &[WIN], Some(&bin));
     let (port, _) = r.port();
-    let (code, err) = wait_child(&mut r.child, Duration::from_secs(60));
+    let (code, err) = r.0.wait();
     assert_eq!(code, 0, "{err}");
     let args = std::fs::read_to_string(&args_file).unwrap();
     assert_eq!(

@@ -9,12 +9,14 @@
 mod env;
 mod fleet;
 mod http_proxy;
+mod spawned;
 mod sshd;
 mod world;
 
 pub use env::*;
 pub use fleet::*;
 pub use http_proxy::*;
+pub use spawned::*;
 pub use sshd::*;
 pub use world::*;
 
