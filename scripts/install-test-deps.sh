@@ -24,14 +24,26 @@ command -v plink >/dev/null 2>&1 || need+=(putty-tools)
 [ -x /usr/bin/python3 ] || need+=(python3)
 # Ansible itself comes from PyPI, into target/ansible.
 bash "$(dirname "$0")/ansible.sh"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+fi
+# The PAM service of the 2-step verification test's sshd (tests/oslogin.rs):
+# a second question after the key, answered by a fixed code. Only that
+# sshd (run under the name iap-ssh-test-2fa) uses it.
+here="$(dirname "$0")"
+if ! cmp -s "$here/pam/iap-ssh-test-2fa" /etc/pam.d/iap-ssh-test-2fa \
+   || ! cmp -s "$here/pam/check-code" /usr/local/lib/iap-ssh-test/check-code; then
+  $SUDO mkdir -p /usr/local/lib/iap-ssh-test
+  $SUDO install -m 755 "$here/pam/check-code" /usr/local/lib/iap-ssh-test/check-code
+  $SUDO install -m 644 "$here/pam/iap-ssh-test-2fa" /etc/pam.d/iap-ssh-test-2fa
+fi
 if [ ${#need[@]} -eq 0 ]; then
   exec bash "$(dirname "$0")/old-openssh.sh"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
+if [ -n "$SUDO" ]; then
   command -v sudo >/dev/null 2>&1 || { echo "install-test-deps: need root (or sudo) to install: ${need[*]}" >&2; exit 1; }
-  SUDO=sudo
 fi
 echo "install-test-deps: installing ${need[*]}" >&2
 # Keep the package from starting a system-wide sshd.

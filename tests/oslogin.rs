@@ -286,3 +286,78 @@ fn security_key_vms_use_the_users_sk_key_or_say_what_to_create() {
         assert!(!cfg.contains(option), "{option} in\n{cfg}");
     }
 }
+
+#[test]
+fn two_step_verification_prompts_pass_through_the_tunnel() {
+    // A VM whose sshd asks a keyboard-interactive question after the key
+    // (PAM service iap-ssh-test-2fa from scripts/install-test-deps.sh: the
+    // code 246810), as OS Login's 2-step verification does.
+    assert!(
+        std::path::Path::new("/etc/pam.d/iap-ssh-test-2fa").exists(),
+        "run scripts/install-test-deps.sh (it installs the test PAM service)"
+    );
+    let f = Fleet::with_root(|c, root| {
+        let g = GuestVm::new(root, "vm-2fa");
+        let cfg = std::fs::read_to_string(g.dir.join("sshd_config")).unwrap();
+        let cfg = cfg
+            .replace(
+                "KbdInteractiveAuthentication no",
+                "KbdInteractiveAuthentication yes",
+            )
+            .replace(
+                "UsePAM no",
+                "UsePAM yes\nAuthenticationMethods publickey,keyboard-interactive",
+            );
+        assert!(cfg.contains("AuthenticationMethods"), "{cfg}");
+        std::fs::write(g.dir.join("sshd_config"), cfg).unwrap();
+        // sshd takes its PAM service name from the name it runs under.
+        let sshd = root.join("iap-ssh-test-2fa");
+        std::os::unix::fs::symlink("/usr/sbin/sshd", &sshd).unwrap();
+        let mut vm = g.instance(PROJ_A, "us-central1-f", "7000000000000000023");
+        if let Some(fake_gcp::Backend::Exec(argv)) = vm.ports.get_mut(&22) {
+            argv[0] = sshd.display().to_string();
+        }
+        vm.metadata.insert("enable-oslogin".into(), "TRUE".into());
+        vm.metadata
+            .insert("enable-oslogin-2fa".into(), "TRUE".into());
+        c.instances.push(vm);
+    });
+    f.setup(&[]);
+    f.wait_keys("vm-2fa", OSLOGIN_USER);
+    let prompts = f.tmp.path().join("prompts");
+    let ask = |code: &str| {
+        let script = f.tmp.path().join(format!("askpass-{code}"));
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"$1\" >> {}\necho {code}\n",
+                prompts.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // As a person at a terminal would answer: ssh asks through
+        // SSH_ASKPASS when it has no terminal.
+        f.tool("ssh")
+            .arg("-F")
+            .arg(f.config_path())
+            .args(["-o", "NumberOfPasswordPrompts=1", "vm-2fa", "whoami"])
+            .env("SSH_ASKPASS", &script)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("DISPLAY", ":0")
+            .write_stdin("")
+            .output()
+            .unwrap()
+    };
+    let out = ask("246810");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), OSLOGIN_USER);
+    let asked = std::fs::read_to_string(&prompts).unwrap();
+    assert!(
+        asked.contains("Password:"),
+        "the VM's question reached the user: {asked}"
+    );
+    let out = ask("999999");
+    assert_eq!(out.status.code(), Some(255), "a wrong code is refused");
+}
