@@ -44,15 +44,10 @@ pub(super) struct Link {
 }
 
 async fn write_ws(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Message>) {
-    // After a failed write (e.g. an ACK queued just before the reader took
-    // the relay's Close: the WebSocket refuses to send after a Close, and
-    // the message leaves the sink's slot on that error), one more flush
-    // still sends the reply the WebSocket queued: the closing handshake.
-    while let Some(m) = rx.recv().await {
+    'send: while let Some(m) = rx.recv().await {
         let mut closing = matches!(m, Message::Close(_));
         if sink.feed(m).await.is_err() {
-            let _ = sink.flush().await;
-            return;
+            break;
         }
         // Batch whatever is queued, then flush once.
         while !closing {
@@ -60,23 +55,24 @@ async fn write_ws(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Messa
                 Ok(m) => {
                     closing = matches!(m, Message::Close(_));
                     if sink.feed(m).await.is_err() {
-                        let _ = sink.flush().await;
-                        return;
+                        break 'send;
                     }
                 }
                 Err(_) => break,
             }
         }
         if sink.flush().await.is_err() {
-            let _ = sink.flush().await;
-            return;
+            break;
         }
         if closing {
             return;
         }
     }
-    // The link is being let go: send what the WebSocket queued itself,
-    // e.g. the reply to a Close the relay sent (the closing handshake).
+    // The link is being let go, or a write failed (e.g. an ACK queued just
+    // before the reader took the relay's Close: the WebSocket refuses to
+    // send after a Close, and the message leaves the sink's slot on that
+    // error): send what the WebSocket queued itself, the reply to a Close
+    // the relay sent (the closing handshake).
     let _ = sink.flush().await;
 }
 
