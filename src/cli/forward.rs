@@ -107,6 +107,24 @@ pub fn parse_l(s: &str) -> Result<(String, u16, String, u16), UserError> {
     ))
 }
 
+/// [`listener::bind`] with the one-line error for the user; `flags`
+/// names the options that choose the port.
+pub(super) async fn bind_local(
+    host: &str,
+    port: u16,
+    flags: &str,
+) -> Result<Vec<tokio::net::TcpListener>, UserError> {
+    listener::bind(host, port).await.map_err(|e| {
+        let fix = match e {
+            listener::BindError::InUse(_) => {
+                format!("pick another port with {flags}, or 0 for a free one")
+            }
+            _ => "check the local address".into(),
+        };
+        UserError::new(exit::OTHER, e.to_string()).with_fix(fix)
+    })
+}
+
 pub(super) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
@@ -149,15 +167,7 @@ pub fn run(a: ForwardArgs) -> Result<i32, UserError> {
         let mut forwards = Vec::new();
         let mut ready = Vec::new();
         for (host, lport, target) in specs {
-            let listeners = listener::bind(&host, lport).await.map_err(|e| {
-                let fix = match e {
-                    listener::BindError::InUse(_) => {
-                        "pick another port with --local-host-port (or -L), or 0 for a free one"
-                    }
-                    _ => "check the local address",
-                };
-                UserError::new(exit::OTHER, e.to_string()).with_fix(fix)
-            })?;
+            let listeners = bind_local(&host, lport, "--local-host-port (or -L)").await?;
             let addrs: Vec<String> = listeners
                 .iter()
                 .filter_map(|l| l.local_addr().ok())

@@ -62,10 +62,6 @@ pub struct RdpArgs {
     pub instance: String,
 }
 
-fn is_windows(i: &Instance) -> bool {
-    i.is_windows()
-}
-
 /// Creates or resets `user` on `inst` and returns the password.
 async fn reset_password(
     api: &Api,
@@ -246,15 +242,19 @@ pub fn run(a: RdpArgs, quiet: bool) -> Result<i32, UserError> {
         let inst = lookup::find(&api, &wanted, true).await?;
         let project = wanted.project.clone();
         let zone = inst.zone_name().to_string();
-        let user = match &a.user {
-            Some(u) => u.clone(),
-            None => {
-                let email = crate::setup::account_email(&api, gcloud).await?;
-                windows::default_user(&email)
-            }
+        // The account's email names the default user, and goes into the
+        // password request (informational there: the user name stands in).
+        let email = match &a.user {
+            None => Some(crate::setup::account_email(&api, gcloud).await?),
+            Some(_) if a.reset_password => crate::setup::account_email(&api, gcloud).await.ok(),
+            Some(_) => None,
+        };
+        let user = match (&a.user, &email) {
+            (Some(u), _) => u.clone(),
+            (None, e) => windows::default_user(e.as_deref().unwrap_or_default()),
         };
         if a.reset_password {
-            if !is_windows(&inst) {
+            if !inst.is_windows() {
                 return Err(UserError::new(
                     exit::USAGE,
                     format!("{} is not a Windows VM (its boot disk has no WINDOWS feature)", inst.name),
@@ -265,7 +265,7 @@ pub fn run(a: RdpArgs, quiet: bool) -> Result<i32, UserError> {
                 return Err(UserError::new(exit::USAGE, format!("the user name {user:?} equals the VM's name"))
                     .with_fix("Windows refuses an account named like the computer: pass --user"));
             }
-            let email = crate::setup::account_email(&api, gcloud).await.unwrap_or_else(|_| user.clone());
+            let email = email.clone().unwrap_or_else(|| user.clone());
             let pw = reset_password(
                 &api,
                 &project,
@@ -292,10 +292,7 @@ pub fn run(a: RdpArgs, quiet: bool) -> Result<i32, UserError> {
 
         // The tunnel to port 3389 on a local port.
         let target = Target::instance(&project, &zone, &inst.name, a.port);
-        let listeners = listener::bind(&host, lport).await.map_err(|e| {
-            UserError::new(exit::OTHER, e.to_string())
-                .with_fix("pick another port with --local-host-port, or 0 for a free one")
-        })?;
+        let listeners = super::forward::bind_local(&host, lport, "--local-host-port").await?;
         let port = listeners[0].local_addr().map(|x| x.port()).unwrap_or(0);
         let cfg = crate::tunnel::TunnelConfig::default();
         crate::tunnel::check(&relay, &target, &cfg)

@@ -53,6 +53,23 @@ pub struct ConnectArgs {
     pub internal_ip: bool,
 }
 
+impl ConnectArgs {
+    /// `--key-file`, else ~/.ssh/google_compute_engine.
+    fn key_file(&self) -> Result<PathBuf, UserError> {
+        self.key_file
+            .clone()
+            .map_or_else(|| super::home_file(&[".ssh", "google_compute_engine"]), Ok)
+    }
+
+    /// `--known-hosts`, else ~/.ssh/google_compute_known_hosts.
+    fn known_hosts(&self) -> Result<PathBuf, UserError> {
+        self.known_hosts.clone().map_or_else(
+            || super::home_file(&[".ssh", "google_compute_known_hosts"]),
+            Ok,
+        )
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct SshArgs {
     #[command(flatten)]
@@ -113,15 +130,9 @@ fn prepare(
             projects: vec![wanted.project.clone()],
             ..Default::default()
         },
-        key_file: c
-            .key_file
-            .clone()
-            .map_or_else(|| super::home_file(&[".ssh", "google_compute_engine"]), Ok)?,
+        key_file: c.key_file()?,
         ssh_config: PathBuf::new(),
-        known_hosts: c.known_hosts.clone().map_or_else(
-            || super::home_file(&[".ssh", "google_compute_known_hosts"]),
-            Ok,
-        )?,
+        known_hosts: c.known_hosts()?,
         user,
         key_ttl: c.key_ttl.0,
         dry_run: c.dry_run,
@@ -311,14 +322,8 @@ pub fn run_ssh(a: SshArgs, quiet: bool) -> Result<i32, UserError> {
 fn plink_argv(p: &one::Prepared, c: &ConnectArgs) -> Result<Vec<String>, UserError> {
     use crate::setup::putty;
     use crate::ssh::config::Route;
-    let key_file = c
-        .key_file
-        .clone()
-        .map_or_else(|| super::home_file(&[".ssh", "google_compute_engine"]), Ok)?;
-    let known_hosts = c.known_hosts.clone().map_or_else(
-        || super::home_file(&[".ssh", "google_compute_known_hosts"]),
-        Ok,
-    )?;
+    let key_file = c.key_file()?;
+    let known_hosts = c.known_hosts()?;
     let ppk = if c.dry_run {
         putty::ppk_path(&key_file)
     } else {
