@@ -370,17 +370,14 @@ async fn apply(r: &mut Report, api: &Api, fix: &Fix, yes: bool) {
                 ..Default::default()
             }
             .condition();
-            let members = vec![member.clone()];
             let res = api
-                .edit_iam_policy(resource, false, |p| {
-                    let added = crate::iam::policy::add(
-                        p,
-                        crate::iam::TUNNEL_ROLE,
-                        &members,
-                        cond.as_ref(),
-                    );
-                    (!added.is_empty(), ())
-                })
+                .edit_tunnel_grant(
+                    resource,
+                    std::slice::from_ref(member),
+                    cond.as_ref(),
+                    false,
+                    false,
+                )
                 .await;
             match res {
                 Ok(_) => r.fixed(exit::NOT_AUTHORIZED, &format!("fixed: {what}")),

@@ -156,14 +156,7 @@ async fn edit(
     let members = crate::cli::dedup(a.members.clone());
     let remove = a.remove;
     let edited = api
-        .edit_iam_policy(r, a.dry_run, |p| {
-            let touched = if remove {
-                policy::remove(p, TUNNEL_ROLE, &members, cond.as_ref())
-            } else {
-                policy::add(p, TUNNEL_ROLE, &members, cond.as_ref())
-            };
-            (!touched.is_empty(), touched)
-        })
+        .edit_tunnel_grant(r, &members, cond.as_ref(), remove, a.dry_run)
         .await
         .map_err(|e| match e.status() {
             Some(409 | 412) => UserError::new(exit::OTHER, format!("{e} (the policy kept changing while we wrote it)"))

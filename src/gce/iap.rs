@@ -104,3 +104,28 @@ impl Api {
         }
     }
 }
+
+impl Api {
+    /// Gives `members` the tunnel role on `r` under `cond` (or, with
+    /// `remove`, takes it away) through [`Api::edit_iam_policy`]; the
+    /// outcome lists the members whose grant changed.
+    pub async fn edit_tunnel_grant(
+        &self,
+        r: &Resource,
+        members: &[String],
+        cond: Option<&crate::iam::condition::Condition>,
+        remove: bool,
+        dry_run: bool,
+    ) -> Result<Edited<Vec<String>>, ApiError> {
+        use crate::iam::{TUNNEL_ROLE, policy};
+        self.edit_iam_policy(r, dry_run, |p| {
+            let touched = if remove {
+                policy::remove(p, TUNNEL_ROLE, members, cond)
+            } else {
+                policy::add(p, TUNNEL_ROLE, members, cond)
+            };
+            (!touched.is_empty(), touched)
+        })
+        .await
+    }
+}
