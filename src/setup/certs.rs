@@ -9,9 +9,14 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
+use super::plan::Vm;
 use crate::error::{UserError, exit};
 use crate::gce::Api;
 use crate::gce::compute::Instance;
+use crate::gce::compute::Metadata;
+use crate::gce::flags::KeySource;
 use crate::ssh::cert;
 use crate::ssh::keys::PublicKeyInfo;
 
@@ -82,6 +87,70 @@ pub async fn ensure(
     crate::fsutil::write_private_atomic(path, format!("{}\n", signed.trim()).as_bytes())
         .map_err(|e| super::io_error(path, e))?;
     Ok(CertOutcome::Signed)
+}
+
+/// The VM's service account sent with the signing request ("" for none).
+pub fn service_account(inst: &Instance) -> &str {
+    inst.service_accounts
+        .first()
+        .map_or("", |s| s.email.as_str())
+}
+
+/// The certificate VMs among `vms` (OS Login on, certificates wanted):
+/// instance id → (certificate file, service account).
+pub fn plan(
+    vms: &[Vm],
+    project_meta: &BTreeMap<String, Metadata>,
+    key_file: &Path,
+) -> BTreeMap<String, (String, String)> {
+    vms.iter()
+        .filter(|v| {
+            v.source == KeySource::OsLogin
+                && project_meta
+                    .get(&v.project)
+                    .is_some_and(|m| wants_certificates(m, &v.inst))
+        })
+        .map(|v| {
+            let file = path_for(key_file, &v.project, &v.zone, &v.id);
+            (
+                v.id.clone(),
+                (
+                    file.display().to_string(),
+                    service_account(&v.inst).to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// [`ensure`] for every VM of `certs` (from [`plan`]), 8 at a time.
+pub async fn ensure_all(
+    api: &Api,
+    email: &str,
+    key: &PublicKeyInfo,
+    vms: &[Vm],
+    certs: &BTreeMap<String, (String, String)>,
+) -> Result<Vec<CertOutcome>, UserError> {
+    use futures_util::StreamExt;
+    let by_id: BTreeMap<&str, &Vm> = vms.iter().map(|v| (v.id.as_str(), v)).collect();
+    futures_util::stream::iter(certs.iter().map(|(id, (file, sa))| {
+        let v = by_id[id.as_str()];
+        ensure(
+            api,
+            email,
+            &v.project,
+            &v.zone,
+            id,
+            sa,
+            key,
+            Path::new(file),
+        )
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect()
 }
 
 /// The certificate file of a VM beside the key file.

@@ -309,52 +309,14 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         }
     }
     // OS Login certificates, for the VMs that take nothing else.
-    let mut certs: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for v in vms.iter().filter(|v| {
-        v.source == KeySource::OsLogin
-            && project_meta
-                .get(&v.project)
-                .is_some_and(|m| certs::wants_certificates(m, &v.inst))
-    }) {
-        let file = certs::path_for(&opts.key_file, &v.project, &v.zone, &v.id);
-        let sa = v
-            .inst
-            .service_accounts
-            .first()
-            .map(|s| s.email.clone())
-            .unwrap_or_default();
-        certs.insert(v.id.clone(), (file.display().to_string(), sa));
-    }
+    let certs = certs::plan(&vms, &project_meta, &opts.key_file);
     if let (Some(k), Some(email), false) = (key.as_ref(), oslogin_email.as_ref(), opts.dry_run) {
-        use futures_util::StreamExt;
-        let by_id: BTreeMap<&str, &plan::Vm> = vms.iter().map(|v| (v.id.as_str(), v)).collect();
-        let api = &api;
-        let results: Vec<Result<certs::CertOutcome, UserError>> =
-            futures_util::stream::iter(certs.iter().map(|(id, (file, sa))| {
-                let v = by_id[id.as_str()];
-                async move {
-                    certs::ensure(
-                        api,
-                        email,
-                        &v.project,
-                        &v.zone,
-                        id,
-                        sa,
-                        k,
-                        std::path::Path::new(file),
-                    )
-                    .await
-                }
-            }))
-            .buffer_unordered(8)
-            .collect()
-            .await;
-        for r in results {
-            let outcome = match r? {
+        for outcome in certs::ensure_all(&api, email, k, &vms, &certs).await? {
+            let p = match outcome {
                 certs::CertOutcome::Present => publish::Published::Present,
                 certs::CertOutcome::Signed => publish::Published::Written,
             };
-            tally.add("OS Login certificate".into(), outcome, 1);
+            tally.add("OS Login certificate".into(), p, 1);
         }
     }
     let needs_metadata = vms

@@ -165,11 +165,7 @@ pub async fn prepare(
         let file = crate::setup::certs::path_for(&opts.key_file, project, &vm.zone, &vm.id);
         if let (Some(k), false) = (key.as_ref(), opts.dry_run) {
             let email = crate::setup::account_email(api, gcloud).await?;
-            let sa = inst
-                .service_accounts
-                .first()
-                .map(|s| s.email.as_str())
-                .unwrap_or("");
+            let sa = crate::setup::certs::service_account(&inst);
             crate::setup::certs::ensure(api, &email, project, &vm.zone, &vm.id, sa, k, &file)
                 .await?;
         }
