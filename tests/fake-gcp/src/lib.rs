@@ -7,6 +7,7 @@
 //! Use it in-process ([`FakeGcp::start`], or [`FakeGcp::spawn`] on its own
 //! thread for blocking tests) or as the `fake-gcp` binary.
 
+pub mod cel;
 pub mod certs;
 pub mod cloud;
 pub mod compute;

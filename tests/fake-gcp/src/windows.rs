@@ -134,7 +134,7 @@ fn process(state: &State, key: &(String, String, String)) {
         if user.is_empty() || modulus.is_empty() || exponent.is_empty() {
             continue;
         }
-        match crate::iap::rfc3339_secs(expire) {
+        match crate::cel::rfc3339(expire) {
             Some(t) if t > now => {}
             _ => continue,
         }
