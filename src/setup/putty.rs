@@ -80,21 +80,14 @@ pub fn write_ppk(key_file: &Path) -> Result<PathBuf, UserError> {
 
 /// `SHA256:…` fingerprints of the keys `known_hosts` pins for `alias`.
 pub fn fingerprints(known_hosts: &str, alias: &str) -> Vec<String> {
-    let e = base64::engine::general_purpose::STANDARD;
-    let mut out: Vec<String> = known_hosts
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let hosts = f.next()?;
-            let _type = f.next()?;
-            let blob = e.decode(f.next()?).ok()?;
-            hosts.split(',').any(|h| h == alias).then(|| {
-                let d = ring::digest::digest(&ring::digest::SHA256, &blob);
-                format!(
-                    "SHA256:{}",
-                    base64::engine::general_purpose::STANDARD_NO_PAD.encode(d.as_ref())
-                )
-            })
+    let mut out: Vec<String> = crate::ssh::known_hosts::keys_of(known_hosts, alias)
+        .iter()
+        .map(|blob| {
+            let d = ring::digest::digest(&ring::digest::SHA256, blob);
+            format!(
+                "SHA256:{}",
+                base64::engine::general_purpose::STANDARD_NO_PAD.encode(d.as_ref())
+            )
         })
         .collect();
     out.sort();

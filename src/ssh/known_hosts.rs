@@ -42,6 +42,26 @@ pub fn aliases(text: &str) -> std::collections::HashSet<&str> {
         .collect()
 }
 
+/// The key blobs (decoded) of the lines that name `alias` in their host
+/// list (comments and `@` markers skipped, as [`aliases`] does).
+pub fn keys_of(text: &str, alias: &str) -> Vec<Vec<u8>> {
+    let e = base64::engine::general_purpose::STANDARD;
+    text.lines()
+        .map(str::trim_start)
+        .filter(|l| !l.starts_with('#') && !l.starts_with('@'))
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let hosts = f.next()?;
+            let _type = f.next()?;
+            let blob = f.next()?;
+            hosts
+                .split(',')
+                .any(|h| h == alias)
+                .then(|| e.decode(blob).ok())?
+        })
+        .collect()
+}
+
 /// Does any line name `alias` exactly in its host list?
 pub fn has_alias(text: &str, alias: &str) -> bool {
     aliases(text).contains(alias)
