@@ -93,12 +93,19 @@ fn device_certificate_from_certificate_config_on_the_mtls_hosts() {
         ("CLOUDSDK_CONFIG", g.as_str()),
         ("IAP_SSH_CONNECT_TO", connect_to.as_str()),
     ];
+    // A refresh-token credential (not the harness's static token), so the
+    // OAuth call is made too; both projects, so OS Login is asked.
     let mut c = f.iap_ssh();
-    c.args(["setup", "--project", PROJ_A]);
+    c.args(["setup", "--project", PROJ_A, "--project", PROJ_B]);
     for k in URL_VARS {
         c.env_remove(k);
     }
-    c.envs(env);
+    c.env_remove("IAP_SSH_ACCESS_TOKEN")
+        .env(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            &f.fake.info.authorized_user_file,
+        )
+        .envs(env);
     let out = c.output().unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     f.wait_keys("vm-project", LOCAL_USER);
@@ -123,6 +130,8 @@ fn device_certificate_from_certificate_config_on_the_mtls_hosts() {
     let seen = hosts_seen(&f);
     for want in [
         "host=compute.mtls.googleapis.com path=/compute/v1/projects/iap-proj-a",
+        "host=oauth2.mtls.googleapis.com path=/token",
+        "host=oslogin.mtls.googleapis.com path=/v1/users/",
         "host=mtls.tunnel.cloudproxy.app path=/v4/connect",
     ] {
         assert!(

@@ -204,3 +204,79 @@ fn missing_token_creator_is_one_line_naming_the_role() {
     );
     assert!(!f.home.join("pwned").exists());
 }
+
+#[test]
+fn list_and_ssh_act_as_the_service_account() {
+    let f = fleet();
+    let os_user = format!("sa_{SA_ID}");
+    // `iap-ssh ssh` publishes the key to the service account's profile and
+    // logs in as its POSIX user through a relay that admits only it.
+    let out = f
+        .iap_ssh()
+        .args(["--impersonate-service-account", SA, "ssh"])
+        .args(["--project", PROJ_A, "--zone", "us-central1-a", "vm-oslogin"])
+        .args(["--", "id -un"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        os_user,
+        "{}",
+        stderr_of(&out)
+    );
+
+    // `list` reads the service account's profile: its POSIX user, with the
+    // key `ssh` published there; as the caller, the key is not in its own.
+    let list = |global: &[&str]| {
+        let out = f
+            .iap_ssh()
+            .args(global)
+            .args(["list", "--project", PROJ_A, "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "vm-oslogin")
+            .cloned()
+            .unwrap();
+        (
+            row["user"].as_str().unwrap().to_string(),
+            row["key_published"].as_bool().unwrap(),
+        )
+    };
+    assert_eq!(
+        list(&["--impersonate-service-account", SA]),
+        (os_user.clone(), true)
+    );
+    let (user, published) = list(&[]);
+    assert_ne!(user, os_user);
+    assert!(!published);
+}
+
+#[test]
+fn the_callers_token_and_each_chains_are_cached_apart() {
+    let f = fleet();
+    let creds = f.fake.info.authorized_user_file.display().to_string();
+    let env = [("GOOGLE_APPLICATION_CREDENTIALS", creds.as_str())];
+    let unset = ["IAP_SSH_ACCESS_TOKEN"];
+    // As the service account: one exchange, then its token from the cache.
+    for _ in 0..2 {
+        assert_banner(&f.banner(&["--impersonate-service-account", SA], &env, &unset));
+    }
+    assert_eq!(grants(&f).len(), 1, "{:?}", grants(&f));
+    // As the caller: its own token (not the service account's cached one),
+    // which this relay refuses.
+    let out = f.banner(&[], &env, &unset);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert!(one_line(&out).contains("4033"), "{}", one_line(&out));
+    // Another chain to the same target: its own exchange.
+    let chain = format!("{HOP},{SA}");
+    assert_banner(&f.banner(&["--impersonate-service-account", &chain], &env, &unset));
+    let g = grants(&f);
+    assert_eq!(g.len(), 2, "{g:?}");
+    assert!(g[1].contains(&format!("delegates={HOP}")), "{g:?}");
+}
