@@ -177,24 +177,31 @@ impl GcloudConfig {
     }
 }
 
-/// gcloud's `core/request_reason` (`CLOUDSDK_CORE_REQUEST_REASON`), for
-/// the `X-Goog-Request-Reason` header of every relay and REST request; read
-/// once. A value with a control character is refused (gcloud sends it
-/// verbatim, so a newline would inject headers).
-pub fn request_reason() -> Result<Option<&'static str>, String> {
-    static R: std::sync::OnceLock<Result<Option<String>, String>> = std::sync::OnceLock::new();
+/// gcloud's `core/request_reason` (`CLOUDSDK_CORE_REQUEST_REASON`), as the
+/// `X-Goog-Request-Reason` header value of every relay and REST request;
+/// read once. A value with a control character is refused (gcloud sends it
+/// verbatim, so a newline would inject headers). Other text goes as its
+/// UTF-8 bytes (HTTP's obs-text), the same on both paths; gcloud's Python
+/// client would send Latin-1 and fail on anything beyond it.
+pub fn request_reason() -> Result<Option<&'static http::HeaderValue>, String> {
+    static R: std::sync::OnceLock<Result<Option<http::HeaderValue>, String>> =
+        std::sync::OnceLock::new();
     R.get_or_init(|| check_request_reason(GcloudConfig::process().request_reason.clone()))
         .as_ref()
-        .map(|r| r.as_deref())
+        .map(Option::as_ref)
         .map_err(Clone::clone)
 }
 
-fn check_request_reason(r: Option<String>) -> Result<Option<String>, String> {
+fn check_request_reason(r: Option<String>) -> Result<Option<http::HeaderValue>, String> {
+    const BAD: &str = "gcloud's core/request_reason (CLOUDSDK_CORE_REQUEST_REASON) contains a control character and cannot be sent as a header: set it to one line of text";
     match r {
-        Some(r) if r.chars().any(char::is_control) => Err(
-            "gcloud's core/request_reason (CLOUDSDK_CORE_REQUEST_REASON) contains a control character and cannot be sent as a header: set it to one line of text".into(),
-        ),
-        r => Ok(r),
+        Some(r) if r.chars().any(char::is_control) => Err(BAD.into()),
+        // No control character left, so every byte is visible ASCII, a
+        // space or part of a multi-byte character: all valid in a header.
+        Some(r) => http::HeaderValue::from_bytes(r.as_bytes())
+            .map(Some)
+            .map_err(|_| BAD.into()),
+        None => Ok(None),
     }
 }
 
@@ -217,8 +224,11 @@ mod tests {
     fn request_reason_is_one_line() {
         assert_eq!(check_request_reason(None), Ok(None));
         assert_eq!(
-            check_request_reason(Some("ticket 42: fix é".into())),
-            Ok(Some("ticket 42: fix é".into()))
+            check_request_reason(Some("ticket 42: fix é".into()))
+                .unwrap()
+                .unwrap()
+                .as_bytes(),
+            "ticket 42: fix é".as_bytes()
         );
         for bad in ["a\r\nX-Evil: 1", "a\nb", "tab\there", "nul\0"] {
             assert!(check_request_reason(Some(bad.into())).is_err(), "{bad:?}");

@@ -182,7 +182,7 @@ impl HttpClient {
         }
         b = b.header("user-agent", concat!("iap-ssh/", env!("CARGO_PKG_VERSION")));
         match crate::gcloud::request_reason() {
-            Ok(Some(r)) => b = b.header("x-goog-request-reason", r),
+            Ok(Some(r)) => b = b.header("x-goog-request-reason", r.clone()),
             Ok(None) => {}
             Err(e) => return Err(HttpError::Setting(e)),
         }

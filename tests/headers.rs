@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 
-const REASON: &str = "ticket INC-42: disk full on vm1";
+/// Non-ASCII on purpose: sent as its UTF-8 bytes on both paths.
+const REASON: &str = "ticket INC-42: disk full on vm1 (Zürich, 東京)";
 
 fn has_reason(events: &[String], path: &str) -> bool {
     events.iter().any(|e| {

@@ -224,12 +224,7 @@ pub async fn open(
     h.insert("user-agent", HeaderValue::from_static(USER_AGENT));
     match crate::gcloud::request_reason() {
         Ok(Some(r)) => {
-            let v = HeaderValue::from_str(r).map_err(|_| {
-                TransportError::Setting(
-                    "gcloud's core/request_reason cannot be sent as a header".into(),
-                )
-            })?;
-            h.insert("x-goog-request-reason", v);
+            h.insert("x-goog-request-reason", r.clone());
         }
         Ok(None) => {}
         Err(e) => return Err(TransportError::Setting(e)),
