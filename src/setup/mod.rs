@@ -5,8 +5,9 @@
 //! it; `--remove` takes the section out again.
 //!
 //! The pipeline, one file per stage: [`discover`] (instances, account,
-//! users) → [`key`] (the key pair) → [`publish`] (OS Login / metadata)
-//! together with [`host_keys`] → [`plan`] (pure: aliases, Host blocks, with
+//! users) → [`key`] (the key pair) → [`oslogin`] (profile, POSIX users,
+//! security keys, [`certs`]) → [`publish`] (metadata) together with
+//! [`host_keys`] → [`plan`] (pure: aliases, Host blocks, with
 //! [`reserved`] names withheld) → [`write`] (the config, the summary, or
 //! the dry run). [`files`] owns the locked read-modify-write of the user's
 //! files; [`one`] prepares a single VM for `iap-ssh ssh`/`scp`.
@@ -17,13 +18,13 @@ pub mod files;
 pub mod host_keys;
 pub mod key;
 pub mod one;
+pub mod oslogin;
 pub mod plan;
 pub mod publish;
 pub mod putty;
 pub mod reserved;
 pub mod write;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -252,73 +253,16 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     // 3. Publishing: OS Login first (it names the user), then metadata
     // keys together with 4. fetching host keys (independent).
     let mut tally = publish::Tally::default();
-    let mut oslogin_user = None;
-    let mut oslogin_email = None;
-    let mut oslogin_users = BTreeMap::new();
-    if let Some(first) = vms.iter().find(|v| v.source == KeySource::OsLogin) {
-        let n = vms
-            .iter()
-            .filter(|v| v.source == KeySource::OsLogin)
-            .count();
-        let (user, email, outcome) =
-            publish::oslogin(&api, gcloud, first, key.as_ref(), opts).await?;
-        // The other projects with OS Login VMs: their own POSIX users.
-        let mut others: Vec<(String, String)> = vms
-            .iter()
-            .filter(|v| v.source == KeySource::OsLogin && v.project != first.project)
-            .map(|v| (v.project.clone(), v.region().to_string()))
-            .collect();
-        others.sort();
-        others.dedup_by(|a, b| a.0 == b.0);
-        oslogin_users =
-            publish::oslogin_users(&api, &email, &user, &others, key.as_ref(), opts).await?;
-        let differ: Vec<String> = oslogin_users
-            .iter()
-            .filter(|(_, u)| **u != user)
-            .map(|(p, u)| format!("{u} in {p}"))
-            .collect();
-        let also = if differ.is_empty() {
-            String::new()
-        } else {
-            format!(", {}", differ.join(", "))
-        };
-        tally.add(format!("OS Login ({email} as {user}{also})"), outcome, n);
-        oslogin_users.insert(first.project.clone(), user.clone());
-        oslogin_user = Some(user);
-        oslogin_email = Some(email);
-    }
-    // Security-key VMs (`enable-oslogin-sk`) accept only keys registered
-    // with the Google account: the key itself when it is an sk- key, else
-    // the user's own sk- key when there is one, else they are told.
-    let sk_vms: std::collections::BTreeSet<String> = vms
-        .iter()
-        .filter(|v| {
-            v.source == KeySource::OsLogin
-                && project_meta
-                    .get(&v.project)
-                    .is_some_and(|m| flags::flag(m, &v.inst.metadata, "enable-oslogin-sk"))
-        })
-        .map(|v| v.id.clone())
-        .collect();
-    let mut sk_identity = None;
-    let mut sk_missing = false;
-    if !sk_vms.is_empty() && !key.as_ref().is_some_and(|k| k.is_security_key()) {
-        match key::find_security_key(&opts.key_file) {
-            Some(p) => sk_identity = Some(path_value(&p)?),
-            None => sk_missing = true,
-        }
-    }
-    // OS Login certificates, for the VMs that take nothing else.
-    let certs = certs::plan(&vms, &project_meta, &opts.key_file);
-    if let (Some(k), Some(email), false) = (key.as_ref(), oslogin_email.as_ref(), opts.dry_run) {
-        for outcome in certs::ensure_all(&api, email, k, &vms, &certs).await? {
-            let p = match outcome {
-                certs::CertOutcome::Present => publish::Published::Present,
-                certs::CertOutcome::Signed => publish::Published::Written,
-            };
-            tally.add("OS Login certificate".into(), p, 1);
-        }
-    }
+    let os = oslogin::stage(
+        &api,
+        gcloud,
+        &vms,
+        &project_meta,
+        key.as_ref(),
+        opts,
+        &mut tally,
+    )
+    .await?;
     let needs_metadata = vms
         .iter()
         .any(|v| !matches!(v.source, KeySource::OsLogin | KeySource::Windows));
@@ -327,7 +271,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     } else {
         local_user()
             .filter(|u| names::is_user_name(u))
-            .or_else(|| oslogin_user.clone())
+            .or_else(|| os.user.clone())
             .unwrap_or_else(|| "root".into())
     };
     let old_kh = files::read(&files::resolve(&opts.known_hosts))
@@ -369,15 +313,15 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         known_hosts_path: &known_hosts_value,
         known_aliases: &known_aliases,
         metadata_user: &metadata_user,
-        oslogin_users: &oslogin_users,
+        oslogin_users: &os.users,
         oslogin_projects: &oslogin_projects,
         projects: &projects,
         claims: &claims,
         internal_ip: opts.internal_ip,
-        certs: &certs,
+        certs: &os.certs,
         key_file: &opts.key_file.display().to_string(),
-        sk_vms: &sk_vms,
-        sk_identity: sk_identity.as_deref(),
+        sk_vms: &os.sk_vms,
+        sk_identity: os.sk_identity.as_deref(),
     };
     let (blocks, withheld) = plan::blocks(&vms, &cx);
     let section = sshconfig::render_section(&blocks);
@@ -429,17 +373,8 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
             &windows,
         );
         let _ = err.write_all(&putty_out);
-        if sk_missing {
-            let names: Vec<&str> = vms
-                .iter()
-                .filter(|v| sk_vms.contains(&v.id))
-                .map(|v| v.name.as_str())
-                .collect();
-            let _ = writeln!(
-                err,
-                "  security keys: {} accept only a security key registered with your Google account (enable-oslogin-sk), and none was found: create one with `ssh-keygen -t ed25519-sk -f ~/.ssh/id_ed25519_sk` on the device, register it in your Google Account's security keys, then run setup again",
-                names.join(", ")
-            );
+        if let Some(line) = os.sk_notice(&vms) {
+            let _ = writeln!(err, "{line}");
         }
     }
     Ok(exit::OK)

@@ -5,7 +5,8 @@
 
 use super::discover::FIX_LIST;
 use super::key::ensure_key;
-use super::publish::{Level, Published, fix_setmetadata, oslogin, publish_metadata};
+use super::oslogin;
+use super::publish::{Level, Published, fix_setmetadata, publish_metadata};
 use super::{
     Options, io_error, metadata_user, path_value,
     plan::{self, Vm},
@@ -80,7 +81,7 @@ pub async fn prepare(
             )));
         }
         KeySource::OsLogin => {
-            let (u, _, outcome) = oslogin(api, gcloud, &vm, key.as_ref(), opts).await?;
+            let (u, _, outcome) = oslogin::publish(api, gcloud, &vm, key.as_ref(), opts).await?;
             if outcome == Published::NotImportable && !opts.quiet {
                 eprintln!(
                     "iap-ssh: {} is a security key, which OS Login does not import; this works only if it is registered with your Google account and the VM has enable-oslogin-sk",

@@ -1,7 +1,8 @@
-//! Stage 3 of setup: publishing the key where each VM reads keys — OS
-//! Login (import, or renew the expiry), project metadata once per project,
-//! or each VM's own metadata — by read-modify-write with the metadata
-//! fingerprint, retried when another writer wins the race (HTTP 412).
+//! Stage 3 of setup: publishing the key in metadata, where VMs without OS
+//! Login read keys: project metadata once per project, or each VM's own
+//! metadata, by read-modify-write with the metadata fingerprint, retried
+//! when another writer wins the race (HTTP 412). OS Login's half is
+//! [`super::oslogin`]; [`Published`] and [`Tally`] serve both.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -10,13 +11,13 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use super::plan::Vm;
-use super::{Options, PARALLEL, discover::account_email, plural, progress};
-use crate::error::{UserError, exit};
+use super::{Options, PARALLEL, plural, progress};
+use crate::error::UserError;
 use crate::gce::compute::{Metadata, Operation};
 use crate::gce::flags::KeySource;
 use crate::gce::{Api, ApiError};
 use crate::ssh::keys::PublicKeyInfo;
-use crate::ssh::{metadata_keys, names};
+use crate::ssh::metadata_keys;
 
 /// Where the key went, per destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,13 +54,13 @@ impl Published {
 /// Attempts at a metadata write that keeps losing the fingerprint race.
 const WRITE_ATTEMPTS: u32 = 6;
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     crate::auth::unix_now() as i64
 }
 
 /// Seconds before expiry at which a key is published again: a quarter of
 /// its lifetime, so a re-run of setup renews it well in time.
-fn renew_margin(ttl: Option<u64>) -> i64 {
+pub(super) fn renew_margin(ttl: Option<u64>) -> i64 {
     ttl.map(|t| (t / 4) as i64).unwrap_or(0)
 }
 
@@ -184,9 +185,6 @@ pub(crate) fn fix_setmetadata(level: &str) -> String {
     )
 }
 
-pub(crate) const FIX_OSLOGIN: &str =
-    "grant roles/compute.osLogin (or roles/compute.osAdminLogin) on the project";
-
 /// The result of publishing, for the summary.
 #[derive(Default)]
 pub(crate) struct Tally {
@@ -205,123 +203,6 @@ impl Tally {
             .iter()
             .map(|((place, word), n)| format!("{place}: {word} ({})", plural(*n, "VM")))
     }
-}
-
-/// OS Login: make sure the key is in the profile (import, or renew its
-/// expiry), and return (POSIX user, account, outcome).
-pub(crate) async fn oslogin(
-    api: &Api,
-    gcloud: &crate::gcloud::GcloudConfig,
-    first: &Vm,
-    key: Option<&PublicKeyInfo>,
-    opts: &Options,
-) -> Result<(String, String, Published), UserError> {
-    let e = account_email(api, gcloud).await?;
-    let profile = api
-        .login_profile(&e, &first.project)
-        .await
-        .map_err(|x| x.to_user(FIX_OSLOGIN))?;
-    let ttl_us = opts.key_ttl.map(|s| (now() + s as i64) * 1_000_000);
-    let fresh =
-        |exp: Option<i64>| exp.is_none_or(|x| x / 1_000_000 > now() + renew_margin(opts.key_ttl));
-    let (profile, outcome) = match key {
-        None => (profile, Published::WouldWrite),
-        // Whether OS Login's import would take one is UNCONFIRMED; its
-        // documented way for security keys is the account's own keys.
-        Some(k) if k.is_security_key() => (profile, Published::NotImportable),
-        Some(k) => match profile.find_key(&k.blob) {
-            Some((_, exp)) if fresh(exp) => (profile, Published::Present),
-            _ if opts.dry_run => (profile, Published::WouldWrite),
-            Some((fp, _)) => {
-                api.update_key_expiry(&e, &fp, &k.type_blob(), ttl_us)
-                    .await
-                    .map_err(|x| x.to_user(FIX_OSLOGIN))?;
-                (profile, Published::Written)
-            }
-            None => {
-                let region = Some(first.region());
-                let p = api
-                    .import_key(&e, &k.type_blob(), &k.blob, ttl_us, &first.project, region)
-                    .await
-                    .map_err(|x| x.to_user(FIX_OSLOGIN))?;
-                (p, Published::Written)
-            }
-        },
-    };
-    let user = match profile.username_in(&first.project, opts.user.as_deref()) {
-        Some(u) => u,
-        // First use of OS Login: the account is created by the import;
-        // Google's rule for users is the email with `.` and `@` as `_`.
-        None if opts.dry_run || outcome == Published::NotImportable => e.replace(['.', '@'], "_"),
-        None => {
-            return Err(UserError::new(
-                exit::NOT_AUTHORIZED,
-                format!("OS Login has no POSIX account for {e}"),
-            )
-            .with_fix(FIX_OSLOGIN));
-        }
-    };
-    if !names::is_user_name(&user) {
-        return Err(UserError::new(
-            exit::OTHER,
-            format!(
-                "OS Login user name `{}` is not a safe user name",
-                user.escape_default()
-            ),
-        )
-        .with_fix("use --user to pick another POSIX account of the profile"));
-    }
-    Ok((user, e, outcome))
-}
-
-/// The OS Login POSIX user in each of `projects` besides the first (a
-/// profile read each, in parallel): POSIX accounts are per project, and a
-/// project's may differ. A project whose profile has no account yet (the
-/// key was imported for another one) gets the key imported for it, which
-/// creates the account, as gcloud does.
-pub(crate) async fn oslogin_users(
-    api: &Api,
-    email: &str,
-    first_user: &str,
-    projects: &[(String, String)],
-    key: Option<&PublicKeyInfo>,
-    opts: &Options,
-) -> Result<BTreeMap<String, String>, UserError> {
-    let found = futures_util::future::join_all(projects.iter().map(|(p, region)| async move {
-        let profile = api
-            .login_profile(email, p)
-            .await
-            .map_err(|x| x.to_user(FIX_OSLOGIN))?;
-        let has_account = profile
-            .posix_accounts
-            .iter()
-            .any(|a| a.account_id.as_deref() == Some(p.as_str()));
-        let profile = match key {
-            Some(k) if !has_account && !opts.dry_run && !k.is_security_key() => {
-                let ttl_us = opts.key_ttl.map(|s| (now() + s as i64) * 1_000_000);
-                api.import_key(email, &k.type_blob(), &k.blob, ttl_us, p, Some(region))
-                    .await
-                    .map_err(|x| x.to_user(FIX_OSLOGIN))?
-            }
-            _ => profile,
-        };
-        let user = profile
-            .username_in(p, opts.user.as_deref())
-            .unwrap_or_else(|| first_user.to_string());
-        if !names::is_user_name(&user) {
-            return Err(UserError::new(
-                exit::OTHER,
-                format!(
-                    "OS Login user name `{}` in {p} is not a safe user name",
-                    user.escape_default()
-                ),
-            )
-            .with_fix("use --user to pick another POSIX account of the profile"));
-        }
-        Ok::<_, UserError>((p.clone(), user))
-    }))
-    .await;
-    found.into_iter().collect()
 }
 
 /// Metadata keys: each project with VMs that read project keys, then each
