@@ -66,18 +66,21 @@ impl Backoff {
     }
 
     /// The pause before the next attempt (`jitter` is added from the second
-    /// attempt on), or None when that attempt would start after `window`
-    /// from the first loss.
+    /// attempt on), or None once `window` from the first loss is over. A
+    /// pause that would end after the window is cut short, so the last
+    /// attempt is made as the window ends (the whole window is used, as
+    /// `--wait 4s` promises) and none after it.
     pub fn next(&self, now: Instant, window: Duration, jitter: Duration) -> Option<Duration> {
         let p = match self.attempts {
-            0 => Duration::ZERO,
+            0 => return Some(Duration::ZERO),
             n => pause(n) + jitter,
         };
         let since = self
             .first_loss
             .map(|t| now.saturating_duration_since(t))
             .unwrap_or_default();
-        (since.saturating_add(p) <= window).then_some(p)
+        let left = window.checked_sub(since).filter(|l| !l.is_zero())?;
+        Some(p.min(left))
     }
 
     /// An attempt is being made now.
@@ -186,10 +189,15 @@ mod tests {
         // A resume that "succeeded" in between does not restart the window.
         b.lost(later);
         assert_eq!(b.next(later, w, Duration::ZERO), Some(INITIAL));
+        // Later, the pause is cut to what is left: one last attempt as the
+        // window ends, none after.
         assert_eq!(
             b.next(later + Duration::from_millis(1), w, Duration::ZERO),
-            None
+            Some(Duration::from_millis(999))
         );
+        b.attempt(t0 + w);
+        assert_eq!(b.next(t0 + w, w, Duration::ZERO), None);
+        assert_eq!(b.next(t0 + w * 2, w, Duration::ZERO), None);
     }
 
     #[test]
