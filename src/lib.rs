@@ -23,6 +23,7 @@ pub mod proxy;
 pub mod relay;
 pub mod setup;
 pub mod ssh;
+pub mod timefmt;
 pub mod tls;
 pub mod tunnel;
 pub mod windows;

@@ -99,7 +99,7 @@ pub fn request_line(user: &str, email: &str, expire_unix: i64, kp: &KeyPair) -> 
 
 fn expire_of(line: &str) -> Option<i64> {
     let v: Value = serde_json::from_str(line).ok()?;
-    crate::ssh::timefmt::parse(v.get("expireOn")?.as_str()?)
+    crate::timefmt::parse(v.get("expireOn")?.as_str()?)
 }
 
 /// gcloud's `_UpdateWindowsKeysValue`: the old lines (empty ones dropped)

@@ -287,38 +287,12 @@ pub fn parse_response(
     })
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (UTC), as IAM Credentials writes
-/// `expireTime`. Fractions are accepted (google-auth 2.39 would fail on
-/// them; whether the service sends them is UNCONFIRMED) and dropped.
+/// `expireTime` as IAM Credentials writes it (`YYYY-MM-DDTHH:MM:SSZ`).
+/// Fractions and offsets are accepted too (google-auth 2.39 would fail on
+/// a fraction; whether the service sends one is UNCONFIRMED).
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let s = s.strip_suffix('Z').or_else(|| s.strip_suffix('z'))?;
-    let (date, time) = s.split_once(['T', 't'])?;
-    let time = time.split('.').next()?;
-    let num = |x: &str, n: usize| -> Option<i64> {
-        (x.len() == n && x.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| x.parse().ok())
-            .flatten()
-    };
-    let d: Vec<&str> = date.split('-').collect();
-    let t: Vec<&str> = time.split(':').collect();
-    let ([y, mo, da], [h, mi, se]) = (d.as_slice(), t.as_slice()) else {
-        return None;
-    };
-    let (y, mo, da) = (num(y, 4)?, num(mo, 2)?, num(da, 2)?);
-    let (h, mi, se) = (num(h, 2)?, num(mi, 2)?, num(se, 2)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let yy = if mo <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + da - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
-    UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
+    let secs = u64::try_from(crate::timefmt::parse(s)?).ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ fn parse_expires(s: &str) -> Result<i64, String> {
             None => return Err(format!("`{s}`: a grant cannot expire at once or never")),
         }
     } else {
-        crate::ssh::timefmt::parse(t).ok_or_else(|| {
+        crate::timefmt::parse(t).ok_or_else(|| {
             format!(
                 "`{s}` is neither a duration like 8h or 7d nor a time like 2027-01-01T00:00:00Z"
             )

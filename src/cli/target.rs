@@ -58,28 +58,22 @@ pub struct TunnelArgs {
     pub wait: Option<Duration>,
 }
 
-/// `--wait`: seconds, or a number with `s`, `m` or `h`.
+/// `--wait`: seconds, or a number with `s`, `m`, `h`, `d` or `w`.
 pub fn parse_wait(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 90, 90s, 5m or 1h"))?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use s, m or h)")),
-    };
-    Ok(secs(n.saturating_mul(mult)))
+    use crate::timefmt::{BadDuration, duration_secs};
+    match duration_secs(s, 1) {
+        Ok(n) => Ok(Duration::from_secs(n)),
+        Err(BadDuration::NotANumber) => {
+            Err(format!("`{s}` is not a duration like 90, 90s, 5m or 1h"))
+        }
+        Err(BadDuration::UnknownUnit(unit)) => Err(format!(
+            "`{s}`: unknown unit `{unit}` (use s, m, h, d or w)"
+        )),
+    }
 }
 
-/// Longest duration taken from the command line (100 years): larger
-/// values mean "forever" and must not overflow a clock.
-const MAX_SECS: u64 = 100 * 365 * 86_400;
-
 fn secs(v: u64) -> Duration {
-    Duration::from_secs(v.min(MAX_SECS))
+    Duration::from_secs(v.min(crate::timefmt::MAX_DURATION_SECS))
 }
 
 impl TunnelArgs {
@@ -257,8 +251,12 @@ mod tests {
         assert_eq!(parse_wait("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_wait("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_wait("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_wait("99999999999999h"), Ok(secs(MAX_SECS)));
-        for bad in ["", "m", "5d", "-1", "1.5m"] {
+        assert_eq!(
+            parse_wait("99999999999999h"),
+            Ok(secs(crate::timefmt::MAX_DURATION_SECS))
+        );
+        assert_eq!(parse_wait("1d"), Ok(Duration::from_secs(86_400)));
+        for bad in ["", "m", "5y", "-1", "1.5m"] {
             assert!(parse_wait(bad).is_err(), "{bad}");
         }
     }

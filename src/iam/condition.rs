@@ -136,7 +136,7 @@ impl Limits {
 
 /// Unix seconds → `YYYY-MM-DDTHH:MM:SSZ` (what CEL's `timestamp()` takes).
 pub fn rfc3339(unix: i64) -> String {
-    let s = crate::ssh::timefmt::format_plus0000(unix);
+    let s = crate::timefmt::format_plus0000(unix);
     format!("{}Z", s.trim_end_matches("+0000"))
 }
 

@@ -5,6 +5,7 @@
 use super::{Options, discover::hostname, discover::local_user, io_error};
 use crate::error::{UserError, exit};
 use crate::ssh::keys::{self, KeyState, PublicKeyInfo};
+use crate::timefmt::BadDuration;
 
 /// The key pair: read, or generate (not in a dry run: None then).
 pub(crate) fn ensure_key(opts: &Options) -> Result<(Option<PublicKeyInfo>, bool), UserError> {
@@ -35,35 +36,28 @@ pub(crate) fn ensure_key(opts: &Options) -> Result<(Option<PublicKeyInfo>, bool)
     }
 }
 
-/// Parses a lifetime: `never` (or `0`), or a number with `s`, `m`, `h`,
-/// `d` or `w`.
+/// Parses a lifetime: `never` (or `0`), or a number of days, or a number
+/// with `s`, `m`, `h`, `d` or `w`.
 pub fn parse_ttl(s: &str) -> Result<Option<u64>, String> {
-    let s = s.trim();
-    if s == "never" || s == "0" {
+    if s.trim() == "never" {
         return Ok(None);
     }
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 30d, 12h or never"))?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" | "" => 86400,
-        "w" => 7 * 86400,
-        _ => {
-            return Err(format!(
-                "`{s}`: unknown unit `{unit}` (use s, m, h, d or w)"
-            ));
-        }
-    };
-    Ok(Some(n.saturating_mul(mult).min(MAX_TTL)).filter(|v| *v > 0))
+    match crate::timefmt::duration_secs(s, 86_400) {
+        Ok(secs) => Ok(Some(secs).filter(|v| *v > 0)),
+        Err(BadDuration::NotANumber) => Err(format!(
+            "`{}` is not a duration like 30d, 12h or never",
+            s.trim()
+        )),
+        Err(BadDuration::UnknownUnit(u)) => Err(format!(
+            "`{}`: unknown unit `{u}` (use s, m, h, d or w)",
+            s.trim()
+        )),
+    }
 }
 
 /// Longest key lifetime (100 years): more would overflow the expiry
 /// timestamp into the past.
-pub const MAX_TTL: u64 = 100 * 365 * 86_400;
+pub const MAX_TTL: u64 = crate::timefmt::MAX_DURATION_SECS;
 
 /// The user's own security key beside `key_file` (`id_ed25519_sk`, then
 /// `id_ecdsa_sk`, as ssh-keygen names them): its private file, when it

@@ -9,7 +9,7 @@
 //! are removed, and every other line is kept as it is.
 
 use crate::ssh::keys::PublicKeyInfo;
-use crate::ssh::timefmt;
+use crate::timefmt;
 
 /// gcloud's cap on one `ssh-keys` value.
 pub const MAX_VALUE_BYTES: usize = 262_144;

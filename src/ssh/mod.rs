@@ -14,4 +14,3 @@ pub mod names;
 pub mod pattern;
 pub mod putty;
 pub mod quote;
-pub mod timefmt;
