@@ -9,9 +9,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
+use crate::proxy::dial::{DialError, Route};
 use crate::proxy::{Proxies, ProxyError};
 
 /// Time allowed for one request, connect to last body byte.
@@ -43,11 +43,11 @@ pub struct HttpClient {
     inner: Client<hyper_rustls::HttpsConnector<Connector>, Full<Bytes>>,
 }
 
-/// TCP connections for the client: direct, or a CONNECT tunnel through
-/// the proxy for hosts `NO_PROXY` does not exempt.
+/// TCP connections for the client, along [`crate::proxy::dial::Route`]:
+/// direct, or a CONNECT tunnel through the proxy for hosts `NO_PROXY` does
+/// not exempt.
 #[derive(Clone)]
 pub struct Connector {
-    http: HttpConnector,
     proxies: Result<Proxies, ProxyError>,
 }
 
@@ -68,43 +68,20 @@ impl tower_service::Service<http::Uri> for Connector {
     }
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let Some((host, port)) = crate::proxy::host_port(&uri) else {
-            // Not ours to judge: the plain connector reports it.
-            let mut http = self.http.clone();
-            return Box::pin(async move { Ok(http.call(uri).await?) });
+        let route = match (&self.proxies, crate::proxy::host_port(&uri)) {
+            (_, None) => Err(format!("no host in {}", host_of(&uri)).into()),
+            (Err(e), _) => Err(e.clone().into()),
+            // TLS (wrapped around this connector) keeps the URL's name.
+            (Ok(p), Some((host, port))) => Route::to(p, &host, port).map_err(BoxError::from),
         };
-        let proxy = match &self.proxies {
-            Ok(p) => p.for_host(&host).cloned(),
-            Err(e) => {
-                let e = e.clone();
-                return Box::pin(async move { Err(e.into()) });
+        Box::pin(async move {
+            match route?.dial().await {
+                Ok(s) => Ok(TokioIo::new(s)),
+                // Boxed as itself, so that [`proxy_error`] finds it.
+                Err(DialError::Proxy(p)) => Err(p.into()),
+                Err(DialError::Io(e)) => Err(e.into()),
             }
-        };
-        // TLS (wrapped around this connector) keeps the URL's name.
-        let (dial_host, dial_port) = match crate::proxy::connect_to::route(&host, port) {
-            Ok(to) => to,
-            Err(e) => return Box::pin(async move { Err(e.into()) }),
-        };
-        match proxy {
-            Some(p) => Box::pin(async move {
-                let s = crate::proxy::connect::open(&p, &dial_host, dial_port).await?;
-                Ok(TokioIo::new(s))
-            }),
-            None => {
-                let mut http = self.http.clone();
-                let uri = if (dial_host.as_str(), dial_port) == (host.as_str(), port) {
-                    uri
-                } else {
-                    match format!("http://{}/", crate::proxy::authority(&dial_host, dial_port))
-                        .parse()
-                    {
-                        Ok(u) => u,
-                        Err(_) => uri,
-                    }
-                };
-                Box::pin(async move { Ok(http.call(uri).await?) })
-            }
-        }
+        })
     }
 }
 
@@ -153,13 +130,11 @@ impl HttpClient {
     }
 
     fn with_proxies(tls: Arc<rustls::ClientConfig>, proxies: Result<Proxies, ProxyError>) -> Self {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
         let conn = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config((*tls).clone())
             .https_or_http()
             .enable_http1()
-            .wrap_connector(Connector { http, proxies });
+            .wrap_connector(Connector { proxies });
         let inner = Client::builder(TokioExecutor::new()).build(conn);
         HttpClient { inner }
     }

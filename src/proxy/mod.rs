@@ -2,7 +2,7 @@
 //! OAuth, Compute, OS Login; never the GCE metadata server): which proxy,
 //! from where, and which hosts bypass it. Pure; the CONNECT exchange is in
 //! [`connect`]; where a connection is dialled (`IAP_SSH_CONNECT_TO`) is in
-//! [`connect_to`].
+//! [`connect_to`]; [`dial`] puts them together for every connection.
 //!
 //! Sources, first match wins: gcloud's `proxy/*` properties (`proxy/type`
 //! `http` or `http_no_tunnel`, `proxy/address`, `proxy/port`,
@@ -19,6 +19,7 @@
 
 pub mod connect;
 pub mod connect_to;
+pub mod dial;
 pub mod no_proxy;
 
 use std::sync::OnceLock;

@@ -13,6 +13,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::auth::AccessToken;
 use crate::error::{UserError, exit};
+use crate::proxy::dial::{DialError, Route};
 
 pub const SUBPROTOCOL: &str = "relay.tunnel.cloudproxy.app";
 pub const ORIGIN: &str = "bot:iap-tunneler";
@@ -187,12 +188,6 @@ enum Opening {
     Ws(WsError),
 }
 
-impl From<crate::proxy::ProxyError> for Opening {
-    fn from(e: crate::proxy::ProxyError) -> Self {
-        Opening::Proxy(e)
-    }
-}
-
 impl From<WsError> for Opening {
     fn from(e: WsError) -> Self {
         Opening::Ws(e)
@@ -248,22 +243,16 @@ pub async fn open(
         .saturating_duration_since(tokio::time::Instant::now())
         .as_secs()
         .max(1);
-    let proxy = match crate::proxy::global() {
-        Ok(p) => p.for_host(&name),
-        Err(e) => return Err(e.clone().into()),
-    };
-    // TLS keeps the relay's name whatever address is dialled.
-    let (dial_host, dial_port) =
-        crate::proxy::connect_to::route(&name, port).map_err(TransportError::Setting)?;
+    let proxies = crate::proxy::global().as_ref().map_err(|e| e.clone())?;
+    // TLS keeps the relay's name whatever address is dialled (inside the
+    // proxy's tunnel too).
+    let route = Route::to(proxies, &name, port).map_err(TransportError::Setting)?;
+    let proxy = route.proxy.as_ref();
     let fut = async {
-        let sock = match proxy {
-            // TLS then runs inside the tunnel, with the relay's name.
-            Some(p) => crate::proxy::connect::open(p, &dial_host, dial_port).await?,
-            None => TcpStream::connect((dial_host.as_str(), dial_port))
-                .await
-                .map_err(WsError::Io)?,
-        };
-        let _ = sock.set_nodelay(true);
+        let sock = route.dial().await.map_err(|e| match e {
+            DialError::Proxy(p) => Opening::Proxy(p),
+            DialError::Io(e) => Opening::Ws(WsError::Io(e)),
+        })?;
         dead_link.apply(&sock);
         let sock = super::sock::RelaySock::new(sock, proxy.is_some());
         Ok::<_, Opening>(
