@@ -191,17 +191,23 @@ pub(crate) async fn publish(
             .with_fix(FIX_OSLOGIN));
         }
     };
-    if !names::is_user_name(&user) {
-        return Err(UserError::new(
-            exit::OTHER,
-            format!(
-                "OS Login user name `{}` is not a safe user name",
-                user.escape_default()
-            ),
-        )
-        .with_fix("use --user to pick another POSIX account of the profile"));
+    Ok((checked_user(user, "")?, e, outcome))
+}
+
+/// `user` if it is safe to write into an ssh config and a command line
+/// (it comes from the API); `place` is said in the error (` in PROJECT`).
+fn checked_user(user: String, place: &str) -> Result<String, UserError> {
+    if names::is_user_name(&user) {
+        return Ok(user);
     }
-    Ok((user, e, outcome))
+    Err(UserError::new(
+        exit::OTHER,
+        format!(
+            "OS Login user name `{}`{place} is not a safe user name",
+            user.escape_default()
+        ),
+    )
+    .with_fix("use --user to pick another POSIX account of the profile"))
 }
 
 /// The OS Login POSIX user in each of `projects` besides the first (a
@@ -238,17 +244,7 @@ pub(crate) async fn users_elsewhere(
         let user = profile
             .username_in(p, opts.user.as_deref())
             .unwrap_or_else(|| first_user.to_string());
-        if !names::is_user_name(&user) {
-            return Err(UserError::new(
-                exit::OTHER,
-                format!(
-                    "OS Login user name `{}` in {p} is not a safe user name",
-                    user.escape_default()
-                ),
-            )
-            .with_fix("use --user to pick another POSIX account of the profile"));
-        }
-        Ok::<_, UserError>((p.clone(), user))
+        Ok::<_, UserError>((p.clone(), checked_user(user, &format!(" in {p}"))?))
     }))
     .await;
     found.into_iter().collect()
