@@ -85,13 +85,7 @@ fn all_projects_sets_up_every_visible_project_and_skips_what_it_cannot_list() {
     assert_eq!(f.ssh_ok("vm-project", "whoami").trim(), LOCAL_USER);
 
     // list sees the same VMs.
-    let out = f
-        .iap_ssh()
-        .args(["list", "--all-projects", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = f.list_json(&[], &["--all-projects"]);
     let mut names: Vec<String> = rows
         .iter()
         .map(|r| {
@@ -119,43 +113,39 @@ fn all_projects_sets_up_every_visible_project_and_skips_what_it_cannot_list() {
 #[test]
 fn a_filter_and_zones_narrow_the_fleet() {
     let f = fleet();
-    f.setup(&["--filter", "labels.env=prod"]);
-    let cfg = std::fs::read_to_string(f.config_path()).unwrap();
-    let b = blocks(&cfg);
-    assert!(
-        b.contains(&"vm-project vm-project.us-central1-b.iap-proj-a".to_string()),
-        "{b:?}"
-    );
-    assert!(
-        b.contains(&"web web.europe-west1-b.iap-proj-b".to_string()),
-        "{b:?}"
-    );
-    assert!(
-        !cfg.contains("vm-oslogin") && !cfg.contains("vm-blocked"),
-        "{cfg}"
-    );
-
-    f.setup(&["--zone", "us-central1-b", "--zone", "europe-west1-c"]);
-    let cfg = std::fs::read_to_string(f.config_path()).unwrap();
-    let b = blocks(&cfg);
-    assert!(
-        b.contains(&"vm-project vm-project.us-central1-b.iap-proj-a".to_string()),
-        "{b:?}"
-    );
-    assert!(
-        b.contains(&"stopped stopped.europe-west1-c.iap-proj-b".to_string()),
-        "{b:?}"
-    );
-    assert!(
-        !cfg.contains("Host web") && !cfg.contains("vm-oslogin"),
-        "{cfg}"
-    );
+    for (args, present, absent) in [
+        (
+            &["--filter", "labels.env=prod"][..],
+            [
+                "vm-project vm-project.us-central1-b.iap-proj-a",
+                "web web.europe-west1-b.iap-proj-b",
+            ],
+            ["vm-oslogin", "vm-blocked"],
+        ),
+        (
+            &["--zone", "us-central1-b", "--zone", "europe-west1-c"][..],
+            [
+                "vm-project vm-project.us-central1-b.iap-proj-a",
+                "stopped stopped.europe-west1-c.iap-proj-b",
+            ],
+            ["Host web", "vm-oslogin"],
+        ),
+    ] {
+        f.setup(args);
+        let cfg = std::fs::read_to_string(f.config_path()).unwrap();
+        let b = blocks(&cfg);
+        for want in present {
+            assert!(b.contains(&want.to_string()), "{args:?}: {want}: {b:?}");
+        }
+        for not in absent {
+            assert!(!cfg.contains(not), "{args:?}: {not}: {cfg}");
+        }
+    }
 
     // Both: the filter is applied by the API, the zones here.
-    let out = f
-        .iap_ssh()
-        .args([
-            "list",
+    let rows = f.list_json(
+        &[],
+        &[
             "--project",
             PROJ_A,
             "--project",
@@ -164,13 +154,8 @@ fn a_filter_and_zones_narrow_the_fleet() {
             "labels.env=prod",
             "--zone",
             "europe-west1-b",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        ],
+    );
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["name"], "web");
     assert_eq!(rows[0]["project"], PROJ_B);

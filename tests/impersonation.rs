@@ -228,17 +228,8 @@ fn list_and_ssh_act_as_the_service_account() {
     // `list` reads the service account's profile: its POSIX user, with the
     // key `ssh` published there; as the caller, the key is not in its own.
     let list = |global: &[&str]| {
-        let out = f
-            .iap_ssh()
-            .args(global)
-            .args(["list", "--project", PROJ_A, "--format", "json"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr_of(&out));
-        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows = f.list_json(global, &["--project", PROJ_A]);
         let row = rows
-            .as_array()
-            .unwrap()
             .iter()
             .find(|r| r["name"] == "vm-oslogin")
             .cloned()

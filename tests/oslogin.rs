@@ -53,12 +53,7 @@ fn each_project_gets_its_own_posix_user() {
     assert_eq!(f.ssh_ok("vm-oslogin", "whoami").trim(), OSLOGIN_USER);
 
     // list and ssh agree.
-    let out = f
-        .iap_ssh()
-        .args(["list", "--project", PROJ_B, "--format", "json"])
-        .output()
-        .unwrap();
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = f.list_json(&[], &["--project", PROJ_B]);
     let row = rows.iter().find(|r| r["name"] == "vm-oslogin-b").unwrap();
     assert_eq!(row["user"], "iaptest_alice_b");
     let out = f

@@ -301,23 +301,7 @@ fn gcloud_active_configuration_supplies_project_and_zone() {
 #[test]
 fn list_shows_alias_zone_status_user_and_key_place() {
     let f = Fleet::new(|_| {});
-    let list = |f: &Fleet| -> Vec<serde_json::Value> {
-        let out = f
-            .iap_ssh()
-            .args([
-                "list",
-                "--project",
-                PROJ_A,
-                "--project",
-                PROJ_B,
-                "--format",
-                "json",
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr_of(&out));
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
+    let list = |f: &Fleet| f.list_json(&[], &["--project", PROJ_A, "--project", PROJ_B]);
     let before = list(&f);
     assert_eq!(before.len(), 6);
     assert!(before.iter().all(|r| r["key_published"] == false));

@@ -194,6 +194,21 @@ impl Fleet {
         out
     }
 
+    /// `iap-ssh GLOBAL… list ARGS… --format json`, which must succeed:
+    /// its rows.
+    pub fn list_json(&self, global: &[&str], args: &[&str]) -> Vec<serde_json::Value> {
+        let out = self
+            .iap_ssh()
+            .args(global)
+            .arg("list")
+            .args(args)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "list failed: {}", stderr_of(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// `iap-ssh GLOBAL… proxy … vm-project 22` with stdin closed, `env`
     /// set and `unset` removed: the VM's SSH banner when the tunnel opens.
     pub fn banner(
