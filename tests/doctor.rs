@@ -290,11 +290,7 @@ fn fix_outranks_a_deny_rule_and_keeps_the_vms_tags() {
             json!({"name": "allow-ingress-from-iap-tcp-22", "project": "iap-proj-a", "network": "other", "priority": 1000,
                    "sourceRanges": ["35.235.240.0/20"], "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]}),
         ]);
-        let vm = c
-            .instances
-            .iter_mut()
-            .find(|i| i.name == "vm-project")
-            .unwrap();
+        let vm = c.instance_mut("vm-project");
         vm.tags = vec!["ssh".into(), "web".into()];
     });
     let (code, text, _) = doctor_fix(&f, &["--yes"], "");
@@ -318,11 +314,7 @@ fn fix_outranks_a_deny_rule_and_keeps_the_vms_tags() {
 fn with_stack(stack: &str) -> Fleet {
     Fleet::new(|c| {
         c.firewalls = Some(vec![allow_iap("22")]);
-        let vm = c
-            .instances
-            .iter_mut()
-            .find(|i| i.name == "vm-project")
-            .unwrap();
+        let vm = c.instance_mut("vm-project");
         vm.stack_type = Some(stack.into());
     })
 }

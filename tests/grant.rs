@@ -330,13 +330,7 @@ fn a_destination_group_grant_opens_tunnels_to_its_hosts() {
     // A host outside Compute Engine (vm-project's sshd stands in for it),
     // reached through destination group `corp` of us-central1.
     let f = fleet_with(json!({}), |c| {
-        let sshd = c
-            .instances
-            .iter()
-            .find(|i| i.name == "vm-project")
-            .unwrap()
-            .ports[&22]
-            .clone();
+        let sshd = c.instance("vm-project").ports[&22].clone();
         c.hosts.push(fake_gcp::config::Host {
             project: PROJ_A.into(),
             region: "us-central1".into(),

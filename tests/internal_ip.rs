@@ -14,11 +14,7 @@ const VM: &str = "vm-project.us-central1-b.iap-proj-a";
 fn fleet() -> (Fleet, u16) {
     let mut argv = None;
     let f = Fleet::new(|c| {
-        let vm = c
-            .instances
-            .iter_mut()
-            .find(|i| i.name == "vm-project")
-            .unwrap();
+        let vm = c.instance_mut("vm-project");
         vm.network_ip = Some("127.0.0.1".into());
         if let Some(Backend::Exec(a)) = vm.ports.get(&22) {
             argv = Some(a.clone());
@@ -144,11 +140,7 @@ fn setup_writes_host_names_and_ssh_uses_them() {
 #[test]
 fn a_vm_without_an_internal_ip_is_an_error_for_ssh() {
     let f = Fleet::new(|c| {
-        let vm = c
-            .instances
-            .iter_mut()
-            .find(|i| i.name == "vm-project")
-            .unwrap();
+        let vm = c.instance_mut("vm-project");
         vm.network_ip = Some("not an address\n    ProxyCommand evil".into());
     });
     let out = f

@@ -220,11 +220,7 @@ fn sk_public_line() -> String {
 fn security_key_vms_use_the_users_sk_key_or_say_what_to_create() {
     let sk_fleet = || {
         Fleet::new(|c| {
-            let vm = c
-                .instances
-                .iter_mut()
-                .find(|i| i.name == "vm-oslogin")
-                .unwrap();
+            let vm = c.instance_mut("vm-oslogin");
             vm.metadata
                 .insert("enable-oslogin-sk".into(), "TRUE".into());
             vm.metadata

@@ -28,14 +28,7 @@ fn plink(f: &Fleet, session: &str, cmd: &str) -> std::process::Output {
 
 /// vm-project's sshd directory (its host key lives there).
 fn vm_dir(f: &Fleet) -> PathBuf {
-    let i = f
-        .fake
-        .state
-        .config
-        .instances
-        .iter()
-        .find(|i| i.name == "vm-project")
-        .unwrap();
+    let i = f.fake.state.config.instance("vm-project");
     let Backend::Exec(argv) = &i.ports[&22] else {
         panic!("sshd")
     };

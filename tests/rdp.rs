@@ -235,7 +235,7 @@ fn the_agents_error_and_its_silence_are_one_line_each() {
 
     // An agent that never answers (account manager disabled).
     let f = fleet(|c| {
-        let w = c.instances.iter_mut().find(|i| i.name == "win-1").unwrap();
+        let w = c.instance_mut("win-1");
         w.metadata
             .insert("disable-account-manager".into(), "true".into());
     });

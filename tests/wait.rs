@@ -11,11 +11,7 @@ use common::*;
 /// The fleet with `vm-project` booting for `ms` after the fake starts.
 fn booting(ms: u64) -> Fleet {
     Fleet::new(|c| {
-        let vm = c
-            .instances
-            .iter_mut()
-            .find(|i| i.name == "vm-project")
-            .unwrap();
+        let vm = c.instance_mut("vm-project");
         vm.status = "STAGING".into();
         vm.boot_ms = Some(ms);
     })

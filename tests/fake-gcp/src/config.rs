@@ -454,6 +454,23 @@ impl Instance {
 }
 
 impl Config {
+    /// The configured instance named `name` (the first, if several
+    /// projects have one); panics when there is none (a test's mistake).
+    pub fn instance(&self, name: &str) -> &Instance {
+        self.instances
+            .iter()
+            .find(|i| i.name == name)
+            .unwrap_or_else(|| panic!("no instance {name} in the fake's config"))
+    }
+
+    /// [`Config::instance`], to change.
+    pub fn instance_mut(&mut self, name: &str) -> &mut Instance {
+        self.instances
+            .iter_mut()
+            .find(|i| i.name == name)
+            .unwrap_or_else(|| panic!("no instance {name} in the fake's config"))
+    }
+
     /// The OS Login POSIX user of a principal: the configured account's,
     /// `sa_<uniqueId>` for a known service account, else the email with
     /// `.` and `@` replaced by `_`.
