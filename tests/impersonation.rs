@@ -177,12 +177,29 @@ fn missing_token_creator_is_one_line_naming_the_role() {
         )),
         "{line}"
     );
-    // A chain whose hop lacks the role: the fix says each hop needs it.
+    // A chain whose first hop refuses the caller: the fix names that hop
+    // and says each hop needs the role on the next.
     let chain = format!("{LOCKED},{SA}");
     let out = f.banner(&["--impersonate-service-account", &chain], &[], &[]);
     assert_eq!(out.status.code(), Some(4));
+    let line = one_line(&out);
     assert!(
-        one_line(&out).contains("each account in the chain"),
+        line.contains(&format!("add-iam-policy-binding {LOCKED} --member=user:YOU"))
+            && line.contains("each account in the chain"),
+        "{line}"
+    );
+    // A service-account key as the caller: the fix names it as the member.
+    let key = f.fake.info.service_account_file.display().to_string();
+    let out = f.banner(
+        &["--impersonate-service-account", LOCKED],
+        &[("GOOGLE_APPLICATION_CREDENTIALS", key.as_str())],
+        &["IAP_SSH_ACCESS_TOKEN"],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert!(
+        one_line(&out).contains(&format!(
+            "add-iam-policy-binding {LOCKED} --member=serviceAccount:tunnel-sa@fake-project.iam.gserviceaccount.com --role"
+        )),
         "{}",
         one_line(&out)
     );

@@ -283,7 +283,9 @@ pub fn parse_response(
         target: chain.target.clone(),
         status: status.as_u16(),
         message,
+        first_hop: chain.delegates.first().unwrap_or(&chain.target).clone(),
         delegated: !chain.delegates.is_empty(),
+        caller: None,
     })
 }
 

@@ -98,8 +98,13 @@ pub enum AuthError {
         target: String,
         status: u16,
         message: String,
+        /// The account the caller must be able to impersonate: the first
+        /// delegate, else the target.
+        first_hop: String,
         /// The chain has delegates (each hop needs the role on the next).
         delegated: bool,
+        /// The caller's IAM member, when known (see [`Source::member`]).
+        caller: Option<String>,
     },
 }
 
@@ -127,16 +132,18 @@ impl AuthError {
                 "give one service account email, or several separated by commas (the last is the one acted as)".into()
             }
             AuthError::Impersonation {
-                target,
+                first_hop,
                 status: 403,
                 delegated,
+                caller,
                 ..
             } => {
+                let member = caller.as_deref().unwrap_or("user:YOU");
                 let mut f = format!(
-                    "ask an admin to run `gcloud iam service-accounts add-iam-policy-binding {target} --member=user:YOU --role=roles/iam.serviceAccountTokenCreator`"
+                    "ask an admin to run `gcloud iam service-accounts add-iam-policy-binding {first_hop} --member={member} --role=roles/iam.serviceAccountTokenCreator`"
                 );
                 if *delegated {
-                    f.push_str(" (with delegates, each account in the chain needs that role on the next one)");
+                    f.push_str(" (with delegates, each account in the chain needs that role on the next one: --member=serviceAccount:PREVIOUS on each next account)");
                 }
                 f
             }
@@ -398,7 +405,12 @@ impl TokenProvider {
                 caller = self.source_token(Some(&caller.access)).await?;
                 continue;
             }
-            return impersonate::parse_response(chain, resp.status, &resp.body);
+            return impersonate::parse_response(chain, resp.status, &resp.body).map_err(|mut e| {
+                if let AuthError::Impersonation { caller, .. } = &mut e {
+                    *caller = self.source.member();
+                }
+                e
+            });
         }
     }
 

@@ -17,6 +17,9 @@ pub struct AuthorizedUser {
     pub client_id: String,
     pub client_secret: String,
     pub refresh_token: String,
+    /// The account's email, when the file names it (often empty).
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 /// A service-account JSON key.
@@ -66,6 +69,23 @@ pub enum Source {
 }
 
 impl Source {
+    /// The credential's IAM member (`user:…`, `serviceAccount:…`), when
+    /// it is known without a call; for the fixes we print.
+    pub fn member(&self) -> Option<String> {
+        let valid = |e: &str| crate::auth::impersonate::valid_account(e) && e.contains('@');
+        match self {
+            Source::ServiceAccount { key, .. } if valid(&key.client_email) => {
+                Some(format!("serviceAccount:{}", key.client_email))
+            }
+            Source::AuthorizedUser { creds, .. } => creds
+                .account
+                .as_deref()
+                .filter(|a| valid(a))
+                .map(|a| format!("user:{a}")),
+            _ => None,
+        }
+    }
+
     /// A description safe to print (no secrets).
     pub fn describe(&self) -> String {
         match self {
@@ -484,6 +504,7 @@ mod tests {
         .unwrap();
         let c = read_credential_file(&p).unwrap();
         assert!(matches!(c.source, Source::AuthorizedUser { .. }));
+        assert_eq!(c.source.member(), None, "no account in the file");
         let chain = c.chain.unwrap();
         assert_eq!(chain.target, "t@p.iam.gserviceaccount.com");
         assert_eq!(chain.delegates, ["d@p.iam.gserviceaccount.com"]);
@@ -493,6 +514,22 @@ mod tests {
         let c = discover(&get, &ep(), Some("x@p.iam.gserviceaccount.com")).unwrap();
         assert!(matches!(c.source, Source::AuthorizedUser { .. }));
         assert_eq!(c.chain.unwrap().target, "x@p.iam.gserviceaccount.com");
+        // A file that names its account: the member for the fixes we print.
+        for (account, member) in [
+            ("ann@example.com", Some("user:ann@example.com")),
+            ("", None),
+            ("a b@example.com", None),
+        ] {
+            std::fs::write(
+                &p,
+                serde_json::json!({"type": "authorized_user", "client_id": "c",
+                    "client_secret": "s", "refresh_token": "r", "account": account})
+                .to_string(),
+            )
+            .unwrap();
+            let c = read_credential_file(&p).unwrap();
+            assert_eq!(c.source.member().as_deref(), member, "{account:?}");
+        }
         std::fs::write(
             &p,
             r#"{"service_account_impersonation_url":"https://x/v1/projects/-/serviceAccounts/t@p.iam.gserviceaccount.com:generateAccessToken",
