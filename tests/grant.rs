@@ -395,3 +395,56 @@ fn a_destination_group_grant_opens_tunnels_to_its_hosts() {
     assert_eq!(p["bindings"][0]["members"], json!([member]));
     assert_banner(&proxy());
 }
+
+#[test]
+fn the_projects_own_policy_opens_tunnels_and_is_listed() {
+    let member = format!("user:{ACCOUNT}");
+    // The tunnel role on the project's own (Resource Manager) policy, as
+    // `gcloud projects add-iam-policy-binding` grants it: every tunnel.
+    let f = fleet_with(
+        json!({
+            "projects/iap-proj-a": {"bindings": [
+                {"role": "roles/iap.tunnelResourceAccessor", "members": [member]},
+                {"role": "roles/owner", "members": ["user:boss@example.com"]},
+                {"role": "roles/viewer", "members": ["user:viewer@example.com"]},
+            ]}
+        }),
+        |_| {},
+    );
+    assert_banner(&f.banner(&[], &[], &[]));
+    let out = grant(&f, &["--list"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let list = stdout_of(&out);
+    let has = |level: &str, who: &str| {
+        list.lines().any(|l| {
+            l.split("  ").next().map(str::trim) == Some(level)
+                && l.contains(who)
+                && l.ends_with("any port")
+        })
+    };
+    assert!(has("project IAM", &member), "{list}");
+    assert!(has("project IAM (Owner)", "user:boss@example.com"), "{list}");
+    assert!(!list.contains("viewer") && !list.contains("# not shown"), "{list}");
+    assert_eq!(f.count("crm getIamPolicy iap-proj-a"), 1);
+
+    // Owner alone opens tunnels too; a caller who may not read the
+    // project's policy gets the rest of the list and one line saying so.
+    let f = fleet_with(
+        json!({"projects/iap-proj-a": {"bindings": [
+            {"role": "roles/owner", "members": [member]},
+        ]}}),
+        |c| c.project_policy_readable = false,
+    );
+    assert_banner(&f.banner(&[], &[], &[]));
+    let out = grant(&f, &["--list"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let list = stdout_of(&out);
+    let last = list.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("# not shown: the project's own IAM policy")
+            && last.contains("HTTP 403")
+            && last.contains("gcloud projects get-iam-policy iap-proj-a"),
+        "{list}"
+    );
+    assert!(!list.contains("project IAM"), "{list}");
+}

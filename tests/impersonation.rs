@@ -184,8 +184,9 @@ fn missing_token_creator_is_one_line_naming_the_role() {
     assert_eq!(out.status.code(), Some(4));
     let line = one_line(&out);
     assert!(
-        line.contains(&format!("add-iam-policy-binding {LOCKED} --member=user:YOU"))
-            && line.contains("each account in the chain"),
+        line.contains(&format!(
+            "add-iam-policy-binding {LOCKED} --member=user:YOU"
+        )) && line.contains("each account in the chain"),
         "{line}"
     );
     // A service-account key as the caller: the fix names it as the member.

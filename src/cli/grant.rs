@@ -4,7 +4,8 @@
 //! the project; adds or removes `roles/iap.tunnelResourceAccessor` for
 //! members, optionally under a condition on destination ports and IPs,
 //! access levels and an expiry. `--list` shows the grants that apply at
-//! project, zone and VM level.
+//! project, zone and VM level, and those of the project's own IAM policy,
+//! which every tunnel resource inherits.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -249,6 +250,26 @@ fn grants_of(r: &Resource, p: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The tunnel grants of a project's own IAM policy: the tunnel role, and
+/// Owner (which holds every permission).
+fn project_grants(p: &Value) -> Vec<(String, String, String)> {
+    policy::entries(p)
+        .into_iter()
+        .filter(|e| e.role == TUNNEL_ROLE || e.role == "roles/owner")
+        .map(|e| {
+            let level = match e.role.as_str() {
+                TUNNEL_ROLE => "project IAM",
+                _ => "project IAM (Owner)",
+            };
+            (
+                level.to_string(),
+                e.member,
+                e.condition.unwrap_or_else(|| "any port".into()),
+            )
+        })
+        .collect()
+}
+
 /// `--list`: the tunnel grants on the resource and, for a project or a
 /// zone, on the zones and VMs below it (from the VMs aggregatedList
 /// finds), read 8 at a time.
@@ -305,6 +326,23 @@ async fn list(api: &Api, r: &Resource, out: &mut dyn Write) -> Result<i32, UserE
         })?;
         rows.extend(grants_of(&x, &p));
     }
+    // The project's own policy, inherited by every tunnel resource of it
+    // (most grants are made there: gcloud projects add-iam-policy-binding).
+    // Not being allowed to read it is a note, not a failure.
+    let project = r.project();
+    let note = match api.project_iam_policy(project).await {
+        Ok(pol) => {
+            rows = [project_grants(&pol), rows].concat();
+            None
+        }
+        Err(e) => Some(format!(
+            "# not shown: the project's own IAM policy, which also grants {TUNNEL_ROLE} (and Owner) on every tunnel ({}); reading it needs resourcemanager.projects.getIamPolicy: gcloud projects get-iam-policy {project}",
+            match e.status() {
+                Some(s) => format!("HTTP {s}"),
+                None => crate::error::printable(&e.to_string()),
+            }
+        )),
+    };
     let w = |i: usize, min: usize| {
         rows.iter()
             .map(|r| [&r.0, &r.1, &r.2][i].len())
@@ -324,9 +362,8 @@ async fn list(api: &Api, r: &Resource, out: &mut dyn Write) -> Result<i32, UserE
             r.path()
         );
     }
-    let _ = writeln!(
-        out,
-        "# also in force: {TUNNEL_ROLE} (and Owner) on the project's own IAM policy: gcloud projects get-iam-policy PROJECT"
-    );
+    if let Some(n) = note {
+        let _ = writeln!(out, "{n}");
+    }
     Ok(0)
 }

@@ -1,6 +1,8 @@
 //! Cloud Resource Manager v1: the projects the caller can see
 //! (`projects.list`, every page), for `setup --all-projects` and
-//! `list --all-projects`.
+//! `list --all-projects`; a project's own IAM policy
+//! (`projects.getIamPolicy`), whose bindings every IAP tunnel resource of
+//! the project inherits, for `grant --list`.
 
 use http::Method;
 use serde::Deserialize;
@@ -30,6 +32,18 @@ struct Page {
 const MAX_PAGES: usize = 1000;
 
 impl Api {
+    /// The project's own IAM policy (version 3, so conditions are shown).
+    pub async fn project_iam_policy(&self, project: &str) -> Result<serde_json::Value, ApiError> {
+        let body = serde_json::json!({"options": {"requestedPolicyVersion": 3}});
+        self.call(
+            Method::POST,
+            &format!("{}projects/{project}:getIamPolicy", self.endpoints.crm),
+            Some(&body),
+            &format!("IAM policy of project {project}"),
+        )
+        .await
+    }
+
     /// IDs of the ACTIVE projects the caller can see, sorted. IDs that
     /// are not valid project IDs are left out (they would reach URLs and
     /// config lines).

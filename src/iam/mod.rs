@@ -79,6 +79,16 @@ impl Resource {
         })
     }
 
+    /// The project the resource belongs to.
+    pub fn project(&self) -> &str {
+        match self {
+            Resource::Project(p)
+            | Resource::Zone(p, _)
+            | Resource::Instance(p, ..)
+            | Resource::DestGroup(p, ..) => p,
+        }
+    }
+
     /// `projects/P/iap_tunnel[/zones/Z[/instances/VM]]` or
     /// `projects/P/iap_tunnel/locations/R/destGroups/G`.
     pub fn path(&self) -> String {

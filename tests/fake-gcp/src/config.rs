@@ -249,9 +249,16 @@ pub struct Config {
     /// (`{"bindings": [...]}`). When set, the relay also requires a
     /// `roles/iap.tunnelResourceAccessor` binding for the principal on the
     /// project, zone or VM whose condition holds (else close 4033); an
-    /// empty map means nobody has been granted anything yet.
+    /// empty map means nobody has been granted anything yet. A key
+    /// `projects/P` is the project's own (Cloud Resource Manager) policy,
+    /// whose tunnel-role and `roles/owner` bindings count for every tunnel
+    /// of the project.
     #[serde(default)]
     pub iap_policies: Option<BTreeMap<String, serde_json::Value>>,
+    /// IAM: may the principal read projects' own policies
+    /// (`resourcemanager.projects.getIamPolicy`)? false: HTTP 403.
+    #[serde(default = "yes")]
+    pub project_policy_readable: bool,
     /// IAM: may the principal create firewall rules
     /// (`compute.firewalls.create`)? false: HTTP 403.
     #[serde(default = "yes")]

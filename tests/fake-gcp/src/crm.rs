@@ -1,6 +1,7 @@
 //! Cloud Resource Manager v1 `projects.list`: every project of the
 //! configuration (and of its instances), paged, with the
-//! `lifecycleState:ACTIVE` filter.
+//! `lifecycleState:ACTIVE` filter; `projects.getIamPolicy` (the policy
+//! lives with IAP's, [`crate::iap::project_policy`]).
 
 use serde_json::json;
 
@@ -8,6 +9,13 @@ use crate::oauth::Reply;
 use crate::state::State;
 
 pub fn handle(state: &State, method: &str, rest: &str, query: &[(String, String)]) -> Reply {
+    if method == "POST"
+        && let Some(p) = rest
+            .strip_prefix("projects/")
+            .and_then(|r| r.strip_suffix(":getIamPolicy"))
+    {
+        return crate::iap::project_policy(state, p);
+    }
     if method != "GET" || rest != "projects" {
         return crate::compute::error(
             404,

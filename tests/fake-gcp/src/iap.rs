@@ -6,6 +6,9 @@
 //! only if a `roles/iap.tunnelResourceAccessor` binding on the project,
 //! the zone or the VM names the principal and its condition holds for the
 //! destination port and IP and the time (evaluated by [`crate::cel`]).
+//! The project's own (Cloud Resource Manager) policy is stored here too,
+//! under `projects/P`: its tunnel-role and Owner bindings are inherited by
+//! every tunnel resource of the project, as IAM inherits them.
 
 use std::collections::BTreeMap;
 
@@ -303,6 +306,7 @@ pub fn bound(
     dest: Option<(u16, &str)>,
 ) -> bool {
     let levels = [
+        format!("projects/{p}"),
         format!("projects/{p}/iap_tunnel"),
         format!("projects/{p}/iap_tunnel/zones/{z}"),
         format!("projects/{p}/iap_tunnel/zones/{z}/instances/{n}"),
@@ -321,6 +325,7 @@ pub fn host_bound(
     dest: (u16, &str),
 ) -> bool {
     let mut levels = vec![
+        format!("projects/{p}"),
         format!("projects/{p}/iap_tunnel"),
         format!("projects/{p}/iap_tunnel/locations/{r}"),
     ];
@@ -341,7 +346,7 @@ fn bound_at(state: &State, principal: &str, levels: &[String], dest: Option<(u16
                 .into_iter()
                 .flatten()
                 .any(|b| {
-                    b["role"] == TUNNEL_ROLE
+                    (b["role"] == TUNNEL_ROLE || (is_project_policy(res) && b["role"] == OWNER))
                         && b["members"]
                             .as_array()
                             .into_iter()
@@ -365,6 +370,47 @@ fn bound_at(state: &State, principal: &str, levels: &[String], dest: Option<(u16
                 })
         })
     })
+}
+
+/// Owner holds every permission, the tunnel's included; only granted on
+/// the project's own policy.
+const OWNER: &str = "roles/owner";
+
+/// Is `res` a project's own policy (`projects/P`), not an IAP resource?
+fn is_project_policy(res: &str) -> bool {
+    res.split('/').count() == 2
+}
+
+/// Cloud Resource Manager v1 `projects.getIamPolicy`: the project's own
+/// policy with its etag (403 unless `Config::project_policy_readable`).
+pub fn project_policy(state: &State, project: &str) -> (u16, String) {
+    if !state.config.has_project(project)
+        && !state.cloud.lock().unwrap().projects.contains_key(project)
+    {
+        return err(
+            403,
+            "PERMISSION_DENIED",
+            &format!("The caller does not have permission (project {project})"),
+        );
+    }
+    if !state.config.project_policy_readable {
+        state.event(format!("crm getIamPolicy {project} 403"));
+        return err(
+            403,
+            "PERMISSION_DENIED",
+            "The caller does not have permission",
+        );
+    }
+    state.event(format!("crm getIamPolicy {project}"));
+    (
+        200,
+        state
+            .iap
+            .lock()
+            .unwrap()
+            .get(&format!("projects/{project}"))
+            .to_string(),
+    )
 }
 
 fn member_is(member: &str, principal: &str) -> bool {
