@@ -36,6 +36,8 @@ pub enum HttpError {
 pub struct Response {
     pub status: http::StatusCode,
     pub body: Bytes,
+    /// The server's `Retry-After`, as a wait from now.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 #[derive(Clone)]
@@ -101,6 +103,12 @@ fn proxy_error(e: &(dyn std::error::Error + 'static)) -> Option<ProxyError> {
         cur = c.source();
     }
     None
+}
+
+/// The `Retry-After` header of an answer, as a wait from now.
+pub fn retry_after(h: &http::HeaderMap) -> Option<std::time::Duration> {
+    let v = h.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    crate::timefmt::retry_after(v, crate::auth::unix_now() as i64)
 }
 
 /// Walks an error's source chain into one line.
@@ -184,6 +192,7 @@ impl HttpClient {
                     },
                 })?;
             let status = resp.status();
+            let retry_after = retry_after(resp.headers());
             let body = resp
                 .into_body()
                 .collect()
@@ -193,7 +202,11 @@ impl HttpClient {
                     reason: error_chain(&e),
                 })?
                 .to_bytes();
-            Ok(Response { status, body })
+            Ok(Response {
+                status,
+                body,
+                retry_after,
+            })
         };
         tokio::time::timeout(REQUEST_TIMEOUT, fut)
             .await

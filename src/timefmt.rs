@@ -121,9 +121,86 @@ pub fn parse(s: &str) -> Option<i64> {
     Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset)
 }
 
+/// An IMF-fixdate HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110
+/// §5.6.7) → Unix seconds. The obsolete RFC 850 and asctime forms are not
+/// read (None).
+pub fn http_date(s: &str) -> Option<i64> {
+    let rest = s.trim().split_once(", ")?.1;
+    let f: Vec<&str> = rest.split(' ').collect();
+    let [day, mon, year, time, "GMT"] = f.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mo = MONTHS.iter().position(|m| m == mon)? as i64 + 1;
+    let num = |t: &str, n: usize| -> Option<i64> {
+        (t.len() == n && t.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let (d, y) = (num(day, 2)?, num(year, 4)?);
+    let t: Vec<&str> = time.split(':').collect();
+    let [h, mi, se] = t.as_slice() else {
+        return None;
+    };
+    let (h, mi, se) = (num(h, 2)?, num(mi, 2)?, num(se, 2)?);
+    if !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se)
+}
+
+/// A `Retry-After` header value (delay seconds, or an HTTP date) as the
+/// time to wait from `now` (Unix seconds); a date in the past is zero.
+pub fn retry_after(value: &str, now: i64) -> Option<std::time::Duration> {
+    let v = value.trim();
+    let secs = if !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) {
+        v.parse::<u64>().unwrap_or(u64::MAX)
+    } else {
+        http_date(v)?.saturating_sub(now).max(0) as u64
+    };
+    Some(std::time::Duration::from_secs(secs.min(MAX_DURATION_SECS)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_seconds_or_a_date() {
+        use std::time::Duration;
+        let now = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(now));
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Sat, 05 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::ZERO),
+            "in the past"
+        );
+        assert_eq!(
+            retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(MAX_DURATION_SECS))
+        );
+        for bad in [
+            "",
+            "-5",
+            "1.5",
+            "soon",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(retry_after(bad, now), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn durations() {

@@ -423,8 +423,14 @@ fn the_projects_own_policy_opens_tunnels_and_is_listed() {
         })
     };
     assert!(has("project IAM", &member), "{list}");
-    assert!(has("project IAM (Owner)", "user:boss@example.com"), "{list}");
-    assert!(!list.contains("viewer") && !list.contains("# not shown"), "{list}");
+    assert!(
+        has("project IAM (Owner)", "user:boss@example.com"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("viewer") && !list.contains("# not shown"),
+        "{list}"
+    );
     assert_eq!(f.count("crm getIamPolicy iap-proj-a"), 1);
 
     // Owner alone opens tunnels too; a caller who may not read the

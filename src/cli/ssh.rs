@@ -184,7 +184,12 @@ async fn wait_while_booting(
     let mut told = false;
     while matches!(inst.status.as_str(), "PROVISIONING" | "STAGING") {
         backoff.attempt(Instant::now());
-        let Some(pause) = backoff.next(Instant::now(), wait, crate::tunnel::jitter()) else {
+        let Some(pause) = backoff.next(
+            Instant::now(),
+            wait,
+            crate::tunnel::jitter(),
+            Duration::ZERO,
+        ) else {
             break;
         };
         if !told && !quiet {

@@ -22,6 +22,12 @@ use crate::endpoints::Endpoints;
 use crate::error::{UserError, exit};
 use crate::http::{HttpClient, HttpError};
 
+/// Retries of an API call answered 429 or 5xx.
+pub const API_RETRIES: u32 = 5;
+
+/// Most time spent waiting between the attempts of one API call.
+pub const API_RETRY_BUDGET: Duration = Duration::from_secs(60);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(transparent)]
@@ -67,6 +73,8 @@ impl ApiError {
             }
             ApiError::Status { status: 404, .. } => UserError::new(exit::NOT_FOUND, self.to_string())
                 .with_fix("check the project, zone and instance names (and that the Compute Engine API is enabled)"),
+            ApiError::Status { status: 429, .. } => UserError::new(exit::OTHER, self.to_string())
+                .with_fix("the API is rate-limiting these requests (a quota): wait a minute and run again; for many VMs, fewer projects per run help, and quotas are raised in the Cloud console (IAM & Admin > Quotas)"),
             _ => UserError::new(exit::OTHER, self.to_string())
                 .with_fix("retry; if it persists, run with -v and report the message"),
         }
@@ -103,8 +111,10 @@ impl Api {
     }
 
     /// Sends one request with a bearer token; a 401 is retried once with a
-    /// new token, 429 and 5xx up to 4 times with backoff. Returns the
-    /// decoded JSON body of a 2xx answer.
+    /// new token, 429 and 5xx up to [`API_RETRIES`] times, after the
+    /// server's `Retry-After` or else a growing, jittered pause, for at
+    /// most [`API_RETRY_BUDGET`] of waiting in all (a longer `Retry-After`
+    /// is reported at once). Returns the decoded JSON body of a 2xx answer.
     pub async fn call<T: DeserializeOwned>(
         &self,
         method: http::Method,
@@ -114,6 +124,7 @@ impl Api {
     ) -> Result<T, ApiError> {
         let mut rejected: Option<AccessToken> = None;
         let mut attempt = 0u32;
+        let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
             let token = self.tokens.token(rejected.as_ref()).await?;
@@ -140,9 +151,21 @@ impl Api {
                 rejected = Some(token.access);
                 continue;
             }
-            if matches!(status, 429 | 500 | 502 | 503 | 504) && attempt < 5 {
-                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
-                continue;
+            let mut asked = None;
+            if matches!(status, 429 | 500 | 502 | 503 | 504) && attempt <= API_RETRIES {
+                let pause = match resp.retry_after {
+                    Some(ra) => ra,
+                    None => {
+                        Duration::from_millis(250 << attempt.min(8)) + crate::tunnel::jitter() / 4
+                    }
+                };
+                if waited + pause <= API_RETRY_BUDGET {
+                    tracing::info!("{what}: HTTP {status}; retrying in {pause:?}");
+                    tokio::time::sleep(pause).await;
+                    waited += pause;
+                    continue;
+                }
+                asked = resp.retry_after;
             }
             let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
             let err = &v["error"];
@@ -164,7 +187,13 @@ impl Api {
                 what: what.to_string(),
                 status,
                 reason,
-                message,
+                message: match asked {
+                    Some(ra) => format!(
+                        "{message} (the server asks to retry after {} s)",
+                        ra.as_secs()
+                    ),
+                    None => message,
+                },
             });
         }
     }

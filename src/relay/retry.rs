@@ -66,14 +66,21 @@ impl Backoff {
     }
 
     /// The pause before the next attempt (`jitter` is added from the second
-    /// attempt on), or None once `window` from the first loss is over. A
-    /// pause that would end after the window is cut short, so the last
-    /// attempt is made as the window ends (the whole window is used, as
-    /// `--wait 4s` promises) and none after it.
-    pub fn next(&self, now: Instant, window: Duration, jitter: Duration) -> Option<Duration> {
+    /// attempt on; at least `floor`, the server's `Retry-After`), or None
+    /// once `window` from the first loss is over. A pause that would end
+    /// after the window is cut short, so the last attempt is made as the
+    /// window ends (the whole window is used, as `--wait 4s` promises) and
+    /// none after it.
+    pub fn next(
+        &self,
+        now: Instant,
+        window: Duration,
+        jitter: Duration,
+        floor: Duration,
+    ) -> Option<Duration> {
         let p = match self.attempts {
             0 => return Some(Duration::ZERO),
-            n => pause(n) + jitter,
+            n => (pause(n) + jitter).max(floor),
         };
         let since = self
             .first_loss
@@ -146,16 +153,26 @@ mod tests {
         b.lost(t0);
         let j = Duration::from_millis(500);
         let w = Duration::from_secs(900);
-        assert_eq!(b.next(t0, w, j), Some(Duration::ZERO), "first is at once");
+        assert_eq!(
+            b.next(t0, w, j, Duration::ZERO),
+            Some(Duration::ZERO),
+            "first is at once"
+        );
         b.attempt(t0);
         // The resume succeeded and the link dropped again at once: the
         // outage goes on, the next attempt waits.
         b.lost(t0);
-        assert_eq!(b.next(t0, w, j), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            b.next(t0, w, j, Duration::ZERO),
+            Some(Duration::from_millis(1500))
+        );
         b.attempt(t0);
-        assert_eq!(b.next(t0, w, j), Some(Duration::from_millis(2000)));
+        assert_eq!(
+            b.next(t0, w, j, Duration::ZERO),
+            Some(Duration::from_millis(2000))
+        );
         b.healthy();
-        assert_eq!(b.next(t0, w, j), Some(Duration::ZERO));
+        assert_eq!(b.next(t0, w, j, Duration::ZERO), Some(Duration::ZERO));
     }
 
     #[test]
@@ -167,7 +184,12 @@ mod tests {
         b.lost(t0);
         let mut now = t0;
         let mut n = 0;
-        while let Some(p) = b.next(now, Duration::from_secs(900), Duration::ZERO) {
+        while let Some(p) = b.next(
+            now,
+            Duration::from_secs(900),
+            Duration::ZERO,
+            Duration::ZERO,
+        ) {
             now += p;
             if now - t0 > Duration::from_secs(20) {
                 break;
@@ -188,16 +210,33 @@ mod tests {
         let later = t0 + Duration::from_secs(9);
         // A resume that "succeeded" in between does not restart the window.
         b.lost(later);
-        assert_eq!(b.next(later, w, Duration::ZERO), Some(INITIAL));
+        assert_eq!(
+            b.next(later, w, Duration::ZERO, Duration::ZERO),
+            Some(INITIAL)
+        );
         // Later, the pause is cut to what is left: one last attempt as the
         // window ends, none after.
         assert_eq!(
-            b.next(later + Duration::from_millis(1), w, Duration::ZERO),
+            b.next(
+                later + Duration::from_millis(1),
+                w,
+                Duration::ZERO,
+                Duration::ZERO
+            ),
             Some(Duration::from_millis(999))
         );
+        // A Retry-After longer than the pause is waited, within the window.
+        assert_eq!(
+            b.next(t0, w, Duration::ZERO, Duration::from_secs(4)),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(
+            b.next(later, w, Duration::ZERO, Duration::from_secs(4)),
+            Some(Duration::from_secs(1))
+        );
         b.attempt(t0 + w);
-        assert_eq!(b.next(t0 + w, w, Duration::ZERO), None);
-        assert_eq!(b.next(t0 + w * 2, w, Duration::ZERO), None);
+        assert_eq!(b.next(t0 + w, w, Duration::ZERO, Duration::ZERO), None);
+        assert_eq!(b.next(t0 + w * 2, w, Duration::ZERO, Duration::ZERO), None);
     }
 
     #[test]
@@ -209,10 +248,17 @@ mod tests {
         b.attempt(t0);
         let w = Duration::from_secs(10);
         let late = t0 + Duration::from_secs(30);
-        assert_eq!(b.next(late, w, Duration::ZERO), None, "window over");
+        assert_eq!(
+            b.next(late, w, Duration::ZERO, Duration::ZERO),
+            None,
+            "window over"
+        );
         b.progressed();
         b.lost(late);
-        assert_eq!(b.next(late, w, Duration::ZERO), Some(pause(2)));
+        assert_eq!(
+            b.next(late, w, Duration::ZERO, Duration::ZERO),
+            Some(pause(2))
+        );
     }
 
     #[test]

@@ -25,8 +25,13 @@ pub type Ws = WebSocketStream<MaybeTlsStream<super::sock::RelaySock>>;
 pub enum TransportError {
     #[error("cannot connect to the IAP relay at {host}: {reason}")]
     Unreachable { host: String, reason: String },
-    #[error("the IAP relay at {host} answered the WebSocket upgrade with HTTP {status}")]
-    Http { host: String, status: u16 },
+    #[error("the IAP relay at {host} answered the WebSocket upgrade with HTTP {status}{}", retry_note(*retry_after))]
+    Http {
+        host: String,
+        status: u16,
+        /// The relay's `Retry-After`, as a wait from the answer.
+        retry_after: Option<Duration>,
+    },
     #[error("the IAP relay at {host} did not accept the `relay.tunnel.cloudproxy.app` subprotocol")]
     NoSubprotocol { host: String },
     #[error("{what} took longer than {secs} s")]
@@ -41,6 +46,13 @@ pub enum TransportError {
 
 /// Did the relay refuse the certificate we presented (rather than miss
 /// one)?
+fn retry_note(ra: Option<Duration>) -> String {
+    match ra {
+        Some(d) => format!(" (retry after {} s)", d.as_secs()),
+        None => String::new(),
+    }
+}
+
 fn cert_refused(alert: &str) -> bool {
     alert != "CertificateRequired" && crate::mtls::relay_got_cert()
 }
@@ -290,6 +302,7 @@ pub async fn open(
         Err(WsError::Http(resp)) => Err(TransportError::Http {
             host,
             status: resp.status().as_u16(),
+            retry_after: crate::http::retry_after(resp.headers()),
         }),
         Err(WsError::Protocol(
             tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_),

@@ -25,6 +25,17 @@ pub(crate) fn jitter() -> Duration {
     Duration::from_millis(u16::from_le_bytes(b) as u64 % 1000)
 }
 
+/// The relay's `Retry-After` on an upgrade it refused (zero: none).
+fn retry_after(e: &RelayError) -> Duration {
+    match e {
+        RelayError::Transport(TransportError::Http {
+            retry_after: Some(d),
+            ..
+        }) => *d,
+        _ => Duration::ZERO,
+    }
+}
+
 /// A deadline `d` from now, for tokio timers (never overflows).
 fn deadline_in(d: Duration) -> tokio::time::Instant {
     tokio::time::Instant::from_std(retry::after(Instant::now(), d))
@@ -126,7 +137,7 @@ impl Relay {
                 Err(e) => return Err(e),
             };
             let wait = cfg.wait.unwrap_or(OVERLOAD_WAIT);
-            let Some(pause) = backoff.next(Instant::now(), wait, jitter()) else {
+            let Some(pause) = backoff.next(Instant::now(), wait, jitter(), retry_after(&e)) else {
                 return Err(e);
             };
             if cfg.wait.is_none() {
@@ -247,8 +258,12 @@ impl Relay {
         let mut last = first_reason;
         // One fresh token for an HTTP 401/403 answer, then it is final.
         let mut http_reauth = false;
+        // The relay's Retry-After on the last refused upgrade.
+        let mut asked = Duration::ZERO;
         loop {
-            let Some(pause) = backoff.next(Instant::now(), cfg.reconnect_window, jitter()) else {
+            let floor = std::mem::take(&mut asked);
+            let Some(pause) = backoff.next(Instant::now(), cfg.reconnect_window, jitter(), floor)
+            else {
                 return Err(RelayError::ReconnectExhausted {
                     target: target.to_string(),
                     last,
@@ -287,8 +302,13 @@ impl Relay {
             drop(permit);
             let ws = match opened {
                 Ok(ws) => ws,
-                Err(TransportError::Http { status, .. }) => {
+                Err(TransportError::Http {
+                    status,
+                    retry_after,
+                    ..
+                }) => {
                     last = format!("HTTP {status} on reconnect");
+                    asked = retry_after.unwrap_or_default();
                     match retry::http_verdict(status) {
                         HttpVerdict::Reauthenticate if !http_reauth => {
                             http_reauth = true;

@@ -379,6 +379,18 @@ pub struct Faults {
     /// The same for reconnects (after [`Faults::refuse_reconnects`]).
     #[serde(default)]
     pub reconnect_http: Vec<u16>,
+    /// A `Retry-After` value (seconds or an HTTP date) sent with the
+    /// statuses of `connect_http`, `reconnect_http` and `api_http`.
+    #[serde(default)]
+    pub retry_after: Option<String>,
+    /// Answer the first REST calls (Compute, OS Login, IAP, Resource
+    /// Manager) with these HTTP statuses, one each, in order, as a
+    /// rate-limited or failing API does (`[429, 429]`, `[503]`).
+    #[serde(default)]
+    pub api_http: Vec<u16>,
+    /// Only calls whose path contains this take part in `api_http`.
+    #[serde(default)]
+    pub api_http_path: Option<String>,
     /// Close the first connects right after the upgrade with these codes,
     /// one each, in order (e.g. `[4000]`).
     #[serde(default)]

@@ -30,6 +30,17 @@ fn reply(status: u16, ctype: &str, body: impl Into<Bytes>) -> Response<Full<Byte
         .expect("valid response")
 }
 
+/// A faulted answer, with the `retry_after` fault's header when set.
+fn fault_reply(state: &State, status: u16, ctype: &str, body: String) -> Response<Full<Bytes>> {
+    let mut r = reply(status, ctype, body);
+    if let Some(v) = &state.config.faults.retry_after
+        && let Ok(v) = hyper::header::HeaderValue::from_str(v)
+    {
+        r.headers_mut().insert("retry-after", v);
+    }
+    r
+}
+
 fn json((status, body): oauth::Reply) -> Response<Full<Bytes>> {
     reply(status, "application/json", body)
 }
@@ -100,7 +111,12 @@ async fn upgrade(
     if let Some(status) = state.upgrade_fault(reconnect) {
         let what = if reconnect { "reconnect" } else { "connect" };
         state.event(format!("fault: {what} answered with HTTP {status}"));
-        return reply(status, "text/plain", format!("fault: HTTP {status}"));
+        return fault_reply(
+            &state,
+            status,
+            "text/plain",
+            format!("fault: HTTP {status}"),
+        );
     }
     if let Some(status) = state.config.faults.bad_token_http {
         let token = h
@@ -247,6 +263,12 @@ async fn route(
                         "message": "Request had invalid authentication credentials. Expected OAuth 2 access token."}})
                     .to_string(),
                 ));
+            }
+            if let Some(status) = state.api_fault(p) {
+                state.event(format!("fault: api {method} {p} answered with HTTP {status}"));
+                let body = serde_json::json!({"error": {"code": status, "status": "RESOURCE_EXHAUSTED",
+                    "message": format!("fault: HTTP {status}")}});
+                return fault_reply(&state, status, "application/json", body.to_string());
             }
             if state.config.api_latency_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(state.config.api_latency_ms)).await;

@@ -50,6 +50,7 @@ pub struct State {
     refused: AtomicU64,
     connects_seen: AtomicU64,
     reconnects_seen: AtomicU64,
+    api_calls_seen: AtomicU64,
     /// Connects seen by the `connect_close` fault.
     pub connect_closes: AtomicU64,
     /// Times the `close_at_bytes` fault fired.
@@ -98,6 +99,7 @@ impl State {
             refused: AtomicU64::new(0),
             connects_seen: AtomicU64::new(0),
             reconnects_seen: AtomicU64::new(0),
+            api_calls_seen: AtomicU64::new(0),
             connect_closes: AtomicU64::new(0),
             close_at_fired: AtomicU64::new(0),
             handshakes_in_flight: AtomicU64::new(0),
@@ -195,6 +197,20 @@ impl State {
         };
         let n = seen.fetch_add(1, Ordering::SeqCst) as usize;
         list.get(n).copied()
+    }
+
+    /// The HTTP status the `api_http` fault wants for this REST call to
+    /// `path`, if any (each status is used once, in order).
+    pub fn api_fault(&self, path: &str) -> Option<u16> {
+        let f = &self.config.faults;
+        if f.api_http_path
+            .as_deref()
+            .is_some_and(|p| !path.contains(p))
+        {
+            return None;
+        }
+        let n = self.api_calls_seen.fetch_add(1, Ordering::SeqCst) as usize;
+        self.config.faults.api_http.get(n).copied()
     }
 
     /// When a minted token expires (None for the static token or unknown ones).
