@@ -94,3 +94,31 @@ fn the_relays_retry_after_is_waited_on_connect() {
         stderr_of(&out)
     );
 }
+
+#[test]
+fn a_failing_token_endpoint_is_asked_again_a_few_times() {
+    // A refresh-token credential (the harness's static token needs no call).
+    let run = |f: &Fleet| {
+        let creds = f.fake.info.authorized_user_file.display().to_string();
+        f.banner(
+            &[],
+            &[("GOOGLE_APPLICATION_CREDENTIALS", creds.as_str())],
+            &["IAP_SSH_ACCESS_TOKEN"],
+        )
+    };
+    let f = Fleet::new(|c| c.faults.token_http = vec![503, 429]);
+    assert_banner(&run(&f));
+    assert_eq!(f.count("fault: token answered"), 2);
+
+    // One that always fails: 1 + 3 attempts, then one line.
+    let f = Fleet::new(|c| c.faults.token_http = vec![503; 20]);
+    let out = run(&f);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let line = one_line(&out);
+    assert!(
+        line.contains("HTTP 503") && line.contains("the token service is failing"),
+        "{line}"
+    );
+    assert_eq!(f.count("fault: token answered"), 4);
+    assert_eq!(f.count("connect "), 0, "no tunnel without a token");
+}

@@ -162,6 +162,11 @@ impl AuthError {
             {
                 "access was blocked by Context Aware Access: this device must present a device certificate (turn on `gcloud config set context_aware/use_client_certificate true` with Endpoint Verification installed), or ask your admin about the access policy".into()
             }
+            AuthError::BadResponse { detail, .. }
+                if detail.starts_with("HTTP 5") || detail.starts_with("HTTP 429") =>
+            {
+                "the token service is failing or rate-limiting (iap-ssh already asked again): retry in a moment".into()
+            }
             _ => self.static_fix().into(),
         }
     }

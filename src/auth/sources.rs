@@ -331,17 +331,22 @@ fn parse_token_response(
             error: Some(e),
             error_description,
             ..
-        }) => Err(AuthError::Refused {
-            source_desc: desc.to_string(),
-            detail: match error_description {
-                Some(d) => format!("{e} ({d})"),
-                None => e,
-            },
-        }),
-        _ if status.is_client_error() => Err(AuthError::Refused {
-            source_desc: desc.to_string(),
-            detail: format!("HTTP {status}"),
-        }),
+        }) if status != http::StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() => {
+            Err(AuthError::Refused {
+                source_desc: desc.to_string(),
+                detail: match error_description {
+                    Some(d) => format!("{e} ({d})"),
+                    None => e,
+                },
+            })
+        }
+        // A rate limit is not a refusal of the credentials.
+        _ if status.is_client_error() && status != http::StatusCode::TOO_MANY_REQUESTS => {
+            Err(AuthError::Refused {
+                source_desc: desc.to_string(),
+                detail: format!("HTTP {status}"),
+            })
+        }
         _ => Err(AuthError::BadResponse {
             source_desc: desc.to_string(),
             detail: format!("HTTP {status}"),
@@ -360,12 +365,9 @@ fn form(pairs: &[(&str, &str)]) -> Bytes {
 /// Exchanges the source's credential for a fresh access token.
 pub async fn fetch(source: &Source, ep: &Endpoints, http: &HttpClient) -> Result<Token, AuthError> {
     let desc = source.describe();
-    let http_err = |err| AuthError::Http {
-        source_desc: desc.clone(),
-        err,
-    };
     const FORM: &str = "application/x-www-form-urlencoded";
-    let resp = match source {
+    // (method, URL, headers, form body) of the one request this takes.
+    let (method, url, headers, body): (_, String, &[(&str, &str)], _) = match source {
         Source::Static { token, .. } => {
             return Ok(Token {
                 access: AccessToken::new(token.clone()),
@@ -379,14 +381,12 @@ pub async fn fetch(source: &Source, ep: &Endpoints, http: &HttpClient) -> Result
                 ("client_secret", &creds.client_secret),
                 ("refresh_token", &creds.refresh_token),
             ]);
-            http.send(
+            (
                 http::Method::POST,
-                &user_token_url(ep),
+                user_token_url(ep),
                 &[],
                 Some((FORM, body)),
             )
-            .await
-            .map_err(http_err)?
         }
         Source::ServiceAccount { path, key } => {
             let url = sa_token_url(key, ep);
@@ -406,9 +406,7 @@ pub async fn fetch(source: &Source, ep: &Endpoints, http: &HttpClient) -> Result
                 ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
                 ("assertion", &a),
             ]);
-            http.send(http::Method::POST, &url, &[], Some((FORM, body)))
-                .await
-                .map_err(http_err)?
+            (http::Method::POST, url, &[], Some((FORM, body)))
         }
         Source::Metadata => {
             let url = format!(
@@ -416,18 +414,48 @@ pub async fn fetch(source: &Source, ep: &Endpoints, http: &HttpClient) -> Result
                 ep.metadata,
                 form_urlencoded::byte_serialize(SCOPE.as_bytes()).collect::<String>()
             );
-            http.send(
+            (
                 http::Method::GET,
-                &url,
+                url,
                 &[("metadata-flavor", "Google")],
                 None,
             )
-            .await
-            .map_err(http_err)?
         }
     };
-    parse_token_response(&desc, resp.status, &resp.body)
+    // A token endpoint answering 429 or 5xx is asked again, a few times
+    // (after its Retry-After if that is short); the answer is read as it
+    // is then. An unreachable endpoint is not retried: it fails fast.
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let resp = http
+            .send(method.clone(), &url, headers, body.clone())
+            .await
+            .map_err(|err| AuthError::Http {
+                source_desc: desc.clone(),
+                err,
+            })?;
+        let transient =
+            resp.status == http::StatusCode::TOO_MANY_REQUESTS || resp.status.is_server_error();
+        if transient && attempt <= TOKEN_RETRIES {
+            let pause = resp
+                .retry_after
+                .unwrap_or(Duration::from_millis(500 << (attempt - 1)));
+            if pause <= MAX_TOKEN_RETRY_PAUSE {
+                tracing::info!("{desc}: HTTP {}; retrying in {pause:?}", resp.status);
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+        }
+        return parse_token_response(&desc, resp.status, &resp.body);
+    }
 }
+
+/// Retries of a token request answered 429 or 5xx (0.5, 1, 2 s apart).
+const TOKEN_RETRIES: u32 = 3;
+
+/// The longest `Retry-After` a token request waits for.
+const MAX_TOKEN_RETRY_PAUSE: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {
@@ -559,6 +587,23 @@ mod tests {
         assert!(e.to_string().contains("invalid_grant (Bad Request)"), "{e}");
         let e = parse_token_response("x", http::StatusCode::BAD_GATEWAY, b"<html>").unwrap_err();
         assert!(matches!(e, AuthError::BadResponse { .. }));
+        // A rate limit or a failing server is not a refusal of the
+        // credentials (that would say they are revoked, exit 3).
+        for (status, body) in [
+            (http::StatusCode::TOO_MANY_REQUESTS, &b"{}"[..]),
+            (
+                http::StatusCode::TOO_MANY_REQUESTS,
+                br#"{"error":"rate_limit_exceeded"}"#,
+            ),
+            (
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                br#"{"error":"backend_error"}"#,
+            ),
+        ] {
+            let e = parse_token_response("x", status, body).unwrap_err();
+            assert!(matches!(e, AuthError::BadResponse { .. }), "{status}: {e}");
+            assert!(e.fix().contains("retry in a moment"), "{}", e.fix());
+        }
         // An absurd lifetime neither panics nor is believed.
         let huge = format!(r#"{{"access_token":"t","expires_in":{}}}"#, u64::MAX);
         let t = parse_token_response("x", http::StatusCode::OK, huge.as_bytes()).unwrap();

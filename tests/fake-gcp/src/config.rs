@@ -388,6 +388,10 @@ pub struct Faults {
     /// rate-limited or failing API does (`[429, 429]`, `[503]`).
     #[serde(default)]
     pub api_http: Vec<u16>,
+    /// Answer the first token requests (OAuth `/token`) with these HTTP
+    /// statuses, one each, in order.
+    #[serde(default)]
+    pub token_http: Vec<u16>,
     /// Only calls whose path contains this take part in `api_http`.
     #[serde(default)]
     pub api_http_path: Option<String>,

@@ -224,6 +224,10 @@ async fn route(
     match (method.as_str(), path.as_str()) {
         ("POST", "/token" | "/o/oauth2/token") => {
             let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            if let Some(status) = state.token_fault() {
+                state.event(format!("fault: token answered with HTTP {status}"));
+                return fault_reply(&state, status, "text/html", format!("<html>fault: HTTP {status}</html>"));
+            }
             json(oauth::token_endpoint(&state, &body))
         }
         ("GET", "/computeMetadata/v1/instance/service-accounts/default/token") => {

@@ -51,6 +51,7 @@ pub struct State {
     connects_seen: AtomicU64,
     reconnects_seen: AtomicU64,
     api_calls_seen: AtomicU64,
+    token_calls_seen: AtomicU64,
     /// Connects seen by the `connect_close` fault.
     pub connect_closes: AtomicU64,
     /// Times the `close_at_bytes` fault fired.
@@ -100,6 +101,7 @@ impl State {
             connects_seen: AtomicU64::new(0),
             reconnects_seen: AtomicU64::new(0),
             api_calls_seen: AtomicU64::new(0),
+            token_calls_seen: AtomicU64::new(0),
             connect_closes: AtomicU64::new(0),
             close_at_fired: AtomicU64::new(0),
             handshakes_in_flight: AtomicU64::new(0),
@@ -211,6 +213,13 @@ impl State {
         }
         let n = self.api_calls_seen.fetch_add(1, Ordering::SeqCst) as usize;
         self.config.faults.api_http.get(n).copied()
+    }
+
+    /// The HTTP status the `token_http` fault wants for this token
+    /// request, if any (each status is used once, in order).
+    pub fn token_fault(&self) -> Option<u16> {
+        let n = self.token_calls_seen.fetch_add(1, Ordering::SeqCst) as usize;
+        self.config.faults.token_http.get(n).copied()
     }
 
     /// When a minted token expires (None for the static token or unknown ones).
