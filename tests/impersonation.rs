@@ -289,3 +289,20 @@ fn the_callers_token_and_each_chains_are_cached_apart() {
     assert_eq!(g.len(), 2, "{g:?}");
     assert!(g[1].contains(&format!("delegates={HOP}")), "{g:?}");
 }
+
+#[test]
+fn a_failing_iam_credentials_is_asked_again() {
+    let f = Fleet::new(|c| {
+        c.service_accounts = vec![ServiceAccount {
+            email: SA.into(),
+            unique_id: SA_ID.into(),
+            token_creators: vec![ACCOUNT.into()],
+        }];
+        c.tunnel_principals = Some(vec![SA.into()]);
+        c.faults.api_http = vec![503, 429];
+        c.faults.api_http_path = Some(":generateAccessToken".into());
+    });
+    assert_banner(&f.banner(&["--impersonate-service-account", SA], &[], &[]));
+    assert_eq!(f.count("fault: api POST"), 2);
+    assert_eq!(grants(&f).len(), 1, "{:?}", grants(&f));
+}

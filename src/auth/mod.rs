@@ -384,7 +384,9 @@ impl TokenProvider {
         let url = chain.url(&self.endpoints.iamcredentials);
         let body = bytes::Bytes::from(chain.body().to_string());
         let mut refreshed = false;
+        let mut attempt = 0u32;
         loop {
+            attempt += 1;
             tracing::debug!("impersonating {} (IAM Credentials)", chain.joined());
             let bearer = format!("Bearer {}", caller.access.secret());
             let resp = self
@@ -409,6 +411,23 @@ impl TokenProvider {
                 refreshed = true;
                 caller = self.source_token(Some(&caller.access)).await?;
                 continue;
+            }
+            // Rate-limited or failing: asked again a few times, like a
+            // token endpoint.
+            if (resp.status == http::StatusCode::TOO_MANY_REQUESTS || resp.status.is_server_error())
+                && attempt <= sources::TOKEN_RETRIES
+            {
+                let pause = resp
+                    .retry_after
+                    .unwrap_or(Duration::from_millis(500 << (attempt - 1)));
+                if pause <= sources::MAX_TOKEN_RETRY_PAUSE {
+                    tracing::info!(
+                        "IAM Credentials: HTTP {}; retrying in {pause:?}",
+                        resp.status
+                    );
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
             }
             return impersonate::parse_response(chain, resp.status, &resp.body).map_err(|mut e| {
                 if let AuthError::Impersonation { caller, .. } = &mut e {

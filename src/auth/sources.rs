@@ -451,11 +451,12 @@ pub async fn fetch(source: &Source, ep: &Endpoints, http: &HttpClient) -> Result
     }
 }
 
-/// Retries of a token request answered 429 or 5xx (0.5, 1, 2 s apart).
-const TOKEN_RETRIES: u32 = 3;
+/// Retries of a token request (OAuth, IAM Credentials) answered 429 or
+/// 5xx (0.5, 1, 2 s apart).
+pub(super) const TOKEN_RETRIES: u32 = 3;
 
 /// The longest `Retry-After` a token request waits for.
-const MAX_TOKEN_RETRY_PAUSE: Duration = Duration::from_secs(10);
+pub(super) const MAX_TOKEN_RETRY_PAUSE: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

@@ -41,6 +41,22 @@ fn fault_reply(state: &State, status: u16, ctype: &str, body: String) -> Respons
     r
 }
 
+/// The `api_http` fault's answer to a REST call, if it has one for it.
+fn api_fault(state: &State, method: &str, path: &str) -> Option<Response<Full<Bytes>>> {
+    let status = state.api_fault(path)?;
+    state.event(format!(
+        "fault: api {method} {path} answered with HTTP {status}"
+    ));
+    let body = serde_json::json!({"error": {"code": status, "status": "UNAVAILABLE",
+        "message": format!("fault: HTTP {status}")}});
+    Some(fault_reply(
+        state,
+        status,
+        "application/json",
+        body.to_string(),
+    ))
+}
+
 fn json((status, body): oauth::Reply) -> Response<Full<Bytes>> {
     reply(status, "application/json", body)
 }
@@ -268,11 +284,8 @@ async fn route(
                     .to_string(),
                 ));
             }
-            if let Some(status) = state.api_fault(p) {
-                state.event(format!("fault: api {method} {p} answered with HTTP {status}"));
-                let body = serde_json::json!({"error": {"code": status, "status": "RESOURCE_EXHAUSTED",
-                    "message": format!("fault: HTTP {status}")}});
-                return fault_reply(&state, status, "application/json", body.to_string());
+            if let Some(r) = api_fault(&state, method.as_str(), p) {
+                return r;
             }
             if state.config.api_latency_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(state.config.api_latency_ms)).await;
@@ -297,6 +310,9 @@ async fn route(
             let bearer = crate::relay::bearer(req.headers());
             let p = p.to_string();
             let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            if let Some(r) = api_fault(&state, "POST", &p) {
+                return r;
+            }
             json(crate::iamcredentials::generate_access_token(&state, bearer.as_deref(), &p, &body))
         }
         _ => json((
