@@ -122,3 +122,25 @@ fn a_failing_token_endpoint_is_asked_again_a_few_times() {
     assert_eq!(f.count("fault: token answered"), 4);
     assert_eq!(f.count("connect "), 0, "no tunnel without a token");
 }
+
+#[test]
+fn the_relays_retry_after_is_waited_on_resume() {
+    // The link drops after 1 MiB; the first reconnect is answered 503 with
+    // Retry-After: 4. The session resumes after that, every byte intact.
+    let w = World::with(|c| {
+        c.faults.drop_every_bytes = Some(1024 * 1024);
+        c.faults.reconnect_http = vec![503];
+        c.faults.retry_after = Some("4".into());
+    });
+    let t = Instant::now();
+    let (out, input) = echo_through(&w, &[], 2 * 1024 * 1024);
+    let took = t.elapsed();
+    assert_echo_ok(&out, &input);
+    assert_eq!(
+        count_events(&w, |e| e == "fault: reconnect answered with HTTP 503"),
+        1
+    );
+    // Our own pause after a failed reconnect would be about 1 s (plus up
+    // to 1 s jitter); the relay asked for 4.
+    assert!(took >= Duration::from_secs(4), "{took:?}");
+}
