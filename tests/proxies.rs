@@ -67,9 +67,17 @@ fn wrong_password_or_a_refused_port_is_one_line_about_the_proxy() {
     let line = proxy_fails(&w, &[("https_proxy", &proxy.url("wrong"))]);
     assert!(
         line.contains(&format!(
-            "proxy 127.0.0.1:{} requires authentication",
+            "proxy 127.0.0.1:{} requires authentication: the user and password from https_proxy were refused",
             proxy.port
-        )) && line.contains("https_proxy"),
+        )),
+        "{line}"
+    );
+    // No credentials at all: said so, with where to put them.
+    let bare = format!("http://127.0.0.1:{}", proxy.port);
+    let line = proxy_fails(&w, &[("https_proxy", &bare)]);
+    assert!(
+        line.contains("requires authentication, and https_proxy gives no user and password")
+            && line.contains("http://USER:PASSWORD@HOST:PORT"),
         "{line}"
     );
     assert!(!line.contains("roles/"), "never an IAM hint: {line}");

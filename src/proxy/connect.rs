@@ -82,6 +82,9 @@ pub async fn open(proxy: &Proxy, host: &str, port: u16) -> Result<TcpStream, Pro
         // 407 is the standard answer; some proxies (tinyproxy) say 401.
         401 | 407 => Err(ProxyError::Auth {
             proxy: proxy.addr(),
+            from: proxy.from,
+            offered: auth_schemes(&head[..end]),
+            sent: proxy.user.is_some() || proxy.password.is_some(),
         }),
         _ => Err(ProxyError::Refused {
             proxy: proxy.addr(),
@@ -89,6 +92,26 @@ pub async fn open(proxy: &Proxy, host: &str, port: u16) -> Result<TcpStream, Pro
             status_line,
         }),
     }
+}
+
+/// The schemes of an answer's `Proxy-Authenticate` (or, from proxies that
+/// answer 401, `WWW-Authenticate`) headers: each header's first word.
+fn auth_schemes(head: &[u8]) -> Vec<String> {
+    let mut out: Vec<String> = String::from_utf8_lossy(head)
+        .lines()
+        .filter_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            let name = name.trim();
+            (name.eq_ignore_ascii_case("proxy-authenticate")
+                || name.eq_ignore_ascii_case("www-authenticate"))
+            .then(|| value.split_whitespace().next())
+            .flatten()
+            .map(|w| crate::error::printable(w.trim_end_matches(',')))
+        })
+        .filter(|w| !w.is_empty() && w.len() <= 32)
+        .collect();
+    out.dedup();
+    out
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -138,7 +161,7 @@ mod tests {
             port,
             user: user.map(Into::into),
             password: pw.map(Into::into),
-            from: "test",
+            from: "https_proxy",
         }
     }
 
@@ -167,10 +190,42 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, ProxyError::Auth { .. }), "{e}");
-        assert!(
-            e.to_string()
-                .contains(&format!("proxy 127.0.0.1:{port} requires authentication"))
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "proxy 127.0.0.1:{port} requires authentication, and https_proxy gives no user and password"
+            )
         );
+        assert!(e.fix().contains("http://USER:PASSWORD@HOST:PORT"));
+        // Credentials sent and refused.
+        let (port, _h) = fake(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\n\r\n",
+        )
+        .await;
+        let e = open(&proxy(port, Some("u"), Some("p")), "relay", 443)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().ends_with(
+                "requires authentication: the user and password from https_proxy were refused"
+            ),
+            "{e}"
+        );
+        // A proxy that only speaks NTLM / Negotiate (a Windows domain's).
+        let (port, _h) = fake(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM\r\nProxy-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        let e = open(&proxy(port, Some("u"), Some("p")), "relay", 443)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().ends_with(
+                "requires authentication by NTLM, Negotiate, which iap-ssh does not speak (only Basic)"
+            ),
+            "{e}"
+        );
+        assert!(e.fix().contains("cntlm"), "{}", e.fix());
         let (port, h) =
             fake(b"HTTP/1.0 403 Forbidden\r\nX-Squid-Error: ERR_ACCESS_DENIED 0\r\n\r\n<html>")
                 .await;

@@ -83,10 +83,15 @@ pub enum ProxyError {
         from: &'static str,
         reason: String,
     },
-    #[error(
-        "proxy {proxy} requires authentication (check the user and password in https_proxy or gcloud's proxy/* properties)"
-    )]
-    Auth { proxy: String },
+    #[error("proxy {proxy} requires authentication{}", auth_cause(from, offered, *sent))]
+    Auth {
+        proxy: String,
+        from: &'static str,
+        /// The schemes its `Proxy-Authenticate` headers offer.
+        offered: Vec<String>,
+        /// We sent Basic credentials.
+        sent: bool,
+    },
     #[error("proxy {proxy} refused CONNECT to {target}: {status_line}")]
     Refused {
         proxy: String,
@@ -97,11 +102,38 @@ pub enum ProxyError {
     Malformed { proxy: String, what: String },
 }
 
+/// Does a proxy that offers `offered` take Basic (none named: assume so)?
+fn takes_basic(offered: &[String]) -> bool {
+    offered.is_empty() || offered.iter().any(|s| s.eq_ignore_ascii_case("basic"))
+}
+
+fn auth_cause(from: &str, offered: &[String], sent: bool) -> String {
+    if !takes_basic(offered) {
+        format!(
+            " by {}, which iap-ssh does not speak (only Basic)",
+            offered.join(", ")
+        )
+    } else if sent {
+        format!(": the user and password from {from} were refused")
+    } else {
+        format!(", and {from} gives no user and password")
+    }
+}
+
 impl ProxyError {
     /// What to do about it, for the error line.
     pub fn fix(&self) -> &'static str {
         match self {
-            ProxyError::Config(_) | ProxyError::Auth { .. } => "",
+            ProxyError::Config(_) => "",
+            ProxyError::Auth { offered, .. } if !takes_basic(offered) => {
+                "run a local proxy that authenticates for you (e.g. cntlm or px) and point https_proxy at it, or ask for Basic authentication on the proxy"
+            }
+            ProxyError::Auth { sent: true, .. } => {
+                "check the user and password in https_proxy or gcloud's proxy/* properties (special characters percent-encoded in a URL)"
+            }
+            ProxyError::Auth { .. } => {
+                "give them in the proxy URL (http://USER:PASSWORD@HOST:PORT) or in gcloud's proxy/username and proxy/password"
+            }
             ProxyError::Unreachable { .. } => {
                 "check the proxy's address and port, or list the host in NO_PROXY to go direct"
             }
