@@ -23,6 +23,9 @@ pub struct GcloudConfig {
     pub impersonate: Option<String>,
     /// `core/universe_domain`.
     pub universe_domain: Option<String>,
+    /// `core/custom_ca_certs_file`: only named in a hint (roots are added
+    /// by `IAP_SSH_CA_FILE` alone).
+    pub custom_ca_certs_file: Option<String>,
     /// `context_aware/*`.
     pub context_aware: ContextAware,
 }
@@ -149,6 +152,7 @@ impl GcloudConfig {
             request_reason: get("core", "request_reason"),
             impersonate: get("auth", "impersonate_service_account"),
             universe_domain: get("core", "universe_domain"),
+            custom_ca_certs_file: get("core", "custom_ca_certs_file"),
             context_aware: ContextAware {
                 use_client_certificate: get("context_aware", "use_client_certificate"),
                 certificate_config_file_path: get("context_aware", "certificate_config_file_path"),

@@ -63,6 +63,25 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig, TlsError> {
         .map_err(|e| TlsError::Setup(e.to_string()))
 }
 
+/// Does an error's text say the server's certificate chain was not
+/// trusted (rustls' `invalid peer certificate: UnknownIssuer`)?
+pub fn untrusted(reason: &str) -> bool {
+    reason.contains("UnknownIssuer") || reason.contains("invalid peer certificate")
+}
+
+/// The fix for a server certificate we do not trust: usually a
+/// TLS-inspecting proxy, whose root gcloud may already be told about.
+pub fn untrusted_fix() -> String {
+    let base = "behind a TLS-inspecting proxy, set IAP_SSH_CA_FILE to its root CA (PEM)";
+    match &crate::gcloud::GcloudConfig::process().custom_ca_certs_file {
+        Some(p) => format!(
+            "{base}; gcloud trusts core/custom_ca_certs_file, so: IAP_SSH_CA_FILE={} (iap-ssh adds roots from this variable only)",
+            crate::error::printable(p)
+        ),
+        None => base.into(),
+    }
+}
+
 /// `IAP_SSH_CA_FILE` from the environment, if set and non-empty.
 pub fn ca_file_from_env() -> Option<PathBuf> {
     std::env::var_os("IAP_SSH_CA_FILE")

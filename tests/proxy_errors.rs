@@ -178,6 +178,36 @@ fn untrusted_relay_certificate() {
     assert_eq!(code, 1);
     assert!(err.contains("certificate"), "{err}");
     assert!(err.contains("IAP_SSH_CA_FILE"), "{err}");
+
+    // gcloud told to trust a CA: the hint hands its path to IAP_SSH_CA_FILE
+    // (which alone adds roots), on the relay and on the REST path.
+    let ca = w.fake.info.ca_file.display().to_string();
+    let (code, err) = proxy_fails(
+        &w,
+        true,
+        &[
+            ("IAP_SSH_CA_FILE", ""),
+            ("CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", ca.as_str()),
+        ],
+        "vm1.us-central1-a.p1",
+        "22",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("IAP_SSH_CA_FILE={ca}")), "{err}");
+    let f = Fleet::new(|_| {});
+    let out = f
+        .iap_ssh()
+        .env("IAP_SSH_CA_FILE", "")
+        .env("CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", &ca)
+        .args(["list", "--project", PROJ_A])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line(&out);
+    assert!(
+        line.contains("UnknownIssuer") && line.contains(&format!("IAP_SSH_CA_FILE={ca}")),
+        "{line}"
+    );
 }
 
 #[test]

@@ -162,6 +162,9 @@ impl AuthError {
             {
                 "access was blocked by Context Aware Access: this device must present a device certificate (turn on `gcloud config set context_aware/use_client_certificate true` with Endpoint Verification installed), or ask your admin about the access policy".into()
             }
+            AuthError::Http { err, .. } if crate::tls::untrusted(&crate::http::error_chain(err)) => {
+                crate::tls::untrusted_fix()
+            }
             AuthError::BadResponse { detail, .. }
                 if detail.starts_with("HTTP 5") || detail.starts_with("HTTP 429") =>
             {

@@ -63,6 +63,10 @@ impl ApiError {
                 let ApiError::Auth(a) = self else { unreachable!() };
                 UserError::new(exit::NO_CREDENTIALS, crate::http::error_chain(a)).with_fix(a.fix())
             }
+            ApiError::Http(e) if crate::tls::untrusted(&crate::http::error_chain(e)) => {
+                UserError::new(exit::OTHER, crate::http::error_chain(e))
+                    .with_fix(crate::tls::untrusted_fix())
+            }
             ApiError::Http(e) => UserError::new(exit::OTHER, crate::http::error_chain(e)).with_fix(
                 "check your network connection (IAP_SSH_COMPUTE_URL / IAP_SSH_OSLOGIN_URL if set)",
             ),

@@ -72,13 +72,9 @@ fn client_cert_cause(host: &str, alert: &str) -> String {
 impl TransportError {
     pub fn into_user_error(self) -> UserError {
         let (code, fix) = match &self {
-            TransportError::Unreachable { reason, .. }
-                if reason.contains("certificate") || reason.contains("UnknownIssuer") =>
-            {
-                (
-                    exit::OTHER,
-                    "the relay's TLS certificate is not trusted; behind a TLS-inspecting proxy set IAP_SSH_CA_FILE to its root CA (PEM)",
-                )
+            TransportError::Unreachable { reason, .. } if crate::tls::untrusted(reason) => {
+                return UserError::new(exit::OTHER, self.to_string())
+                    .with_fix(crate::tls::untrusted_fix());
             }
             TransportError::Unreachable { .. } | TransportError::Timeout { .. } => (
                 exit::OTHER,
