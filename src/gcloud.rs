@@ -46,6 +46,8 @@ pub struct ProxyProps {
     pub port: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// `proxy/rdns`: a SOCKS proxy resolves names (gcloud's default: yes).
+    pub rdns: Option<String>,
 }
 
 /// `section/name` → value, from gcloud's INI-style properties file, read
@@ -164,6 +166,7 @@ impl GcloudConfig {
                 port: get("proxy", "port"),
                 username: get("proxy", "username"),
                 password: get("proxy", "password"),
+                rdns: get("proxy", "rdns"),
             },
         }
     }

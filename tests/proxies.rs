@@ -247,3 +247,43 @@ fn setup_and_ssh_through_gclouds_proxy_properties() {
         "{line}"
     );
 }
+
+#[test]
+fn through_a_socks5_proxy() {
+    let w = World::new();
+    let socks = SocksProxy::start(&w.path("socks"));
+    let in_log = |url: &str| fake_target(url).replace(':', " port ");
+    // ALL_PROXY=socks5h:// (the proxy resolves names): the relay through it.
+    let (out, input) = echo_through_env(&w, &[("ALL_PROXY", &socks.url("socks5h"))]);
+    assert_echo_ok(&out, &input);
+    assert_eq!(socks.closed_to(&in_log(&w.fake.info.tunnel_url), 1), 1);
+    // socks5:// resolves here; the same way through.
+    let (out, input) = echo_through_env(&w, &[("all_proxy", &socks.url("socks5"))]);
+    assert_echo_ok(&out, &input);
+    assert_eq!(socks.closed_to(&in_log(&w.fake.info.tunnel_url), 2), 2);
+
+    // gcloud's proxy/type socks5: the REST calls of list go through it too.
+    let f = Fleet::new(|_| {});
+    let port = socks.port.to_string();
+    let out = f
+        .iap_ssh()
+        .env("CLOUDSDK_PROXY_TYPE", "socks5")
+        .env("CLOUDSDK_PROXY_ADDRESS", "127.0.0.1")
+        .env("CLOUDSDK_PROXY_PORT", &port)
+        .args(["list", "--project", PROJ_A])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(socks.closed_to(&in_log(&f.fake.info.api_url), 1) >= 1);
+
+    // Gone: one line naming it.
+    let url = socks.url("socks5h");
+    drop(socks);
+    let line = proxy_fails(&w, &[("ALL_PROXY", &url)]);
+    assert!(
+        line.contains(&format!(
+            "cannot reach proxy 127.0.0.1:{port} (from ALL_PROXY)"
+        )),
+        "{line}"
+    );
+}

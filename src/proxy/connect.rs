@@ -8,12 +8,13 @@ use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Proxy, ProxyError, authority};
+use super::{Kind, Proxy, ProxyError, authority};
 
 /// Longest answer header we read.
 const MAX_HEADER: usize = 16 * 1024;
 
-/// A TCP connection to `host:port` through `proxy`.
+/// A TCP connection to `host:port` through `proxy` (HTTP CONNECT here,
+/// SOCKS5 in [`super::socks`]).
 pub async fn open(proxy: &Proxy, host: &str, port: u16) -> Result<TcpStream, ProxyError> {
     let mut s = TcpStream::connect((proxy.host.as_str(), proxy.port))
         .await
@@ -23,6 +24,9 @@ pub async fn open(proxy: &Proxy, host: &str, port: u16) -> Result<TcpStream, Pro
             reason: e.to_string(),
         })?;
     let _ = s.set_nodelay(true);
+    if let Kind::Socks5 { remote_dns } = proxy.kind {
+        return super::socks::open(s, proxy, remote_dns, host, port).await;
+    }
     let target = authority(host, port);
     let mut req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if proxy.user.is_some() || proxy.password.is_some() {
@@ -157,6 +161,7 @@ mod tests {
 
     fn proxy(port: u16, user: Option<&str>, pw: Option<&str>) -> Proxy {
         Proxy {
+            kind: Kind::Http,
             host: "127.0.0.1".into(),
             port,
             user: user.map(Into::into),

@@ -1,35 +1,49 @@
-//! HTTP proxies for every connection iap-ssh makes (the relay WebSocket,
+//! Proxies for every connection iap-ssh makes (the relay WebSocket,
 //! OAuth, Compute, OS Login; never the GCE metadata server): which proxy,
-//! from where, and which hosts bypass it. Pure; the CONNECT exchange is in
-//! [`connect`]; where a connection is dialled (`IAP_SSH_CONNECT_TO`) is in
-//! [`connect_to`]; [`dial`] puts them together for every connection.
+//! from where, and which hosts bypass it. Pure; the HTTP CONNECT exchange
+//! is in [`connect`], SOCKS5's in [`socks`]; where a connection is dialled
+//! (`IAP_SSH_CONNECT_TO`) is in [`connect_to`]; [`dial`] puts them together
+//! for every connection.
 //!
 //! Sources, first match wins: gcloud's `proxy/*` properties (`proxy/type`
-//! `http` or `http_no_tunnel`, `proxy/address`, `proxy/port`,
-//! `proxy/username`, `proxy/password`; `CLOUDSDK_PROXY_*` over the active
-//! configuration; type, address and port all or none, as gcloud insists);
-//! then `https_proxy`, else `HTTPS_PROXY`; then `all_proxy`, else
-//! `ALL_PROXY`. A lowercase variable set to the empty string disables its
-//! pair. A URL without a scheme means `http://`; without a port, 80 (as
-//! Python's requests; curl would use 1080, gcloud's tunnel 443: give the
-//! port). Credentials in the URL are percent-decoded. `https://` and
-//! SOCKS proxies are refused with a message, as gcloud refuses SOCKS for
-//! the tunnel. `no_proxy`, else `NO_PROXY`, applies to every source, with
-//! curl's semantics ([`no_proxy`]).
+//! `http`, `http_no_tunnel` or `socks5`, `proxy/address`, `proxy/port`,
+//! `proxy/username`, `proxy/password`, `proxy/rdns`; `CLOUDSDK_PROXY_*`
+//! over the active configuration; type, address and port all or none, as
+//! gcloud insists); then `https_proxy`, else `HTTPS_PROXY`; then
+//! `all_proxy`, else `ALL_PROXY`. A lowercase variable set to the empty
+//! string disables its pair. A URL without a scheme means `http://`;
+//! without a port, 80 (as Python's requests; give the port), 1080 for
+//! `socks5://` (names resolved here) and `socks5h://` (by the proxy).
+//! Credentials in the URL are percent-decoded. `https://` and SOCKS4
+//! proxies are refused with a message. gcloud refuses SOCKS for the tunnel;
+//! iap-ssh takes SOCKS5 for every connection. `no_proxy`, else `NO_PROXY`,
+//! applies to every source, with curl's semantics ([`no_proxy`]).
 
 pub mod connect;
 pub mod connect_to;
 pub mod dial;
 pub mod no_proxy;
+pub mod socks;
 
 use std::sync::OnceLock;
 
 use crate::gcloud::GcloudConfig;
 pub use no_proxy::NoProxy;
 
-/// One HTTP proxy.
+/// How a proxy is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// HTTP/1.1 CONNECT ([`connect`]).
+    Http,
+    /// SOCKS5 CONNECT ([`socks`]); `remote_dns`: the proxy resolves the
+    /// target's name (`socks5h://`, gcloud's `proxy/rdns`, its default).
+    Socks5 { remote_dns: bool },
+}
+
+/// One proxy.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Proxy {
+    pub kind: Kind,
     pub host: String,
     pub port: u16,
     pub user: Option<String>,
@@ -208,19 +222,28 @@ fn from_gcloud(g: &GcloudConfig) -> Result<Option<Proxy>, ProxyError> {
             "gcloud's proxy settings are incomplete: set all or none of proxy/type, proxy/address and proxy/port (CLOUDSDK_PROXY_TYPE, _ADDRESS, _PORT)".into(),
         ));
     };
-    match kind.to_ascii_lowercase().as_str() {
-        "http" | "http_no_tunnel" => {}
-        "socks4" | "socks5" => {
+    let kind = match kind.to_ascii_lowercase().as_str() {
+        "http" | "http_no_tunnel" => Kind::Http,
+        // gcloud's proxy/rdns (default true): the proxy resolves names.
+        "socks5" => Kind::Socks5 {
+            remote_dns: p.rdns.as_deref().is_none_or(|v| {
+                !matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "false" | "0" | "no" | "off"
+                )
+            }),
+        },
+        "socks4" => {
             return Err(ProxyError::Config(format!(
-                "gcloud's proxy/type is {kind}: SOCKS proxies are not supported (gcloud refuses them for IAP tunnels too); use an HTTP proxy (proxy/type http)"
+                "gcloud's proxy/type is {kind}: SOCKS4 is not supported; use socks5 (proxy/type socks5) or an HTTP proxy"
             )));
         }
         _ => {
             return Err(ProxyError::Config(format!(
-                "gcloud's proxy/type '{kind}' is not one of http, http_no_tunnel"
+                "gcloud's proxy/type '{kind}' is not one of http, http_no_tunnel, socks5"
             )));
         }
-    }
+    };
     let port = port
         .trim()
         .parse::<u16>()
@@ -236,6 +259,7 @@ fn from_gcloud(g: &GcloudConfig) -> Result<Option<Proxy>, ProxyError> {
         )));
     }
     Ok(Some(Proxy {
+        kind,
         host: host.to_string(),
         port,
         user: p.username.clone(),
@@ -263,19 +287,21 @@ fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Proxy>, Proxy
 /// `[http://][user[:password]@]host[:port][/]` → a proxy.
 pub fn parse_url(url: &str, from: &'static str) -> Result<Proxy, ProxyError> {
     let bad = |why: &str| ProxyError::Config(format!("{from}: {why}"));
-    let rest = match url.split_once("://") {
-        None => url,
+    let (kind, rest) = match url.split_once("://") {
+        None => (Kind::Http, url),
         Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
-            "http" => rest,
+            "http" => (Kind::Http, rest),
+            "socks5" => (Kind::Socks5 { remote_dns: false }, rest),
+            "socks5h" => (Kind::Socks5 { remote_dns: true }, rest),
             "https" => {
                 return Err(bad(
                     "https:// proxies (TLS to the proxy) are not supported; most proxies take http:// (the tunnel inside is TLS either way)",
                 ));
             }
             s if s.starts_with("socks") => {
-                return Err(bad(
-                    "SOCKS proxies are not supported (gcloud refuses them for IAP tunnels too); use an HTTP proxy",
-                ));
+                return Err(bad(&format!(
+                    "{s}:// is not supported; use socks5h:// (or socks5://), or an HTTP proxy"
+                )));
             }
             s => return Err(bad(&format!("unknown proxy scheme '{s}://'"))),
         },
@@ -303,7 +329,9 @@ pub fn parse_url(url: &str, from: &'static str) -> Result<Proxy, ProxyError> {
         return Err(bad("no proxy host"));
     }
     let port = match port {
-        None => 80,
+        // Python's requests' default for http://; SOCKS' own port.
+        None if kind == Kind::Http => 80,
+        None => 1080,
         Some(p) => p
             .parse::<u16>()
             .ok()
@@ -324,6 +352,7 @@ pub fn parse_url(url: &str, from: &'static str) -> Result<Proxy, ProxyError> {
         }
     };
     Ok(Proxy {
+        kind,
         host: host.to_string(),
         port,
         user,
@@ -407,9 +436,17 @@ mod tests {
             (p.host.as_str(), p.addr()),
             ("fd00::1", "[fd00::1]:8080".into())
         );
+        let p = parse_url("socks5h://u:p@127.0.0.1", "x").unwrap();
+        assert_eq!(
+            (p.kind, p.port, p.user.as_deref()),
+            (Kind::Socks5 { remote_dns: true }, 1080, Some("u"))
+        );
+        let p = parse_url("SOCKS5://p:9050", "x").unwrap();
+        assert_eq!((p.kind, p.port), (Kind::Socks5 { remote_dns: false }, 9050));
         for bad in [
             "https://p:1",
-            "socks5://p:1",
+            "socks4://p:1",
+            "socks4a://p:1",
             "ftp://p",
             "http://p:0",
             "http://p:x",
@@ -437,6 +474,7 @@ mod tests {
                 port: Some("3128".into()),
                 username: Some("u".into()),
                 password: Some("p%41".into()),
+                rdns: None,
             },
             ..Default::default()
         };
@@ -460,8 +498,23 @@ mod tests {
         );
         g.proxy.port = Some("1".into());
         g.proxy.kind = Some("socks5".into());
+        let kind = |g: &GcloudConfig| {
+            Proxies::resolve(&env(&[]), g)
+                .unwrap()
+                .configured()
+                .unwrap()
+                .kind
+        };
+        assert_eq!(
+            kind(&g),
+            Kind::Socks5 { remote_dns: true },
+            "rdns by default"
+        );
+        g.proxy.rdns = Some("False".into());
+        assert_eq!(kind(&g), Kind::Socks5 { remote_dns: false });
+        g.proxy.kind = Some("socks4".into());
         assert!(
-            matches!(Proxies::resolve(&env(&[]), &g), Err(ProxyError::Config(m)) if m.contains("SOCKS"))
+            matches!(Proxies::resolve(&env(&[]), &g), Err(ProxyError::Config(m)) if m.contains("SOCKS4"))
         );
     }
 }

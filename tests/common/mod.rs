@@ -9,6 +9,7 @@
 mod env;
 mod fleet;
 mod http_proxy;
+mod socks_proxy;
 mod spawned;
 mod sshd;
 mod world;
@@ -16,6 +17,7 @@ mod world;
 pub use env::*;
 pub use fleet::*;
 pub use http_proxy::*;
+pub use socks_proxy::*;
 pub use spawned::*;
 pub use sshd::*;
 pub use world::*;
