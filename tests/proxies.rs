@@ -127,8 +127,8 @@ fn no_proxy_goes_direct_and_bad_settings_are_refused() {
 
     for (vars, want) in [
         (
-            vec![("https_proxy", "socks5://127.0.0.1:1080")],
-            "SOCKS proxies are not supported",
+            vec![("https_proxy", "socks4://127.0.0.1:1080")],
+            "socks4:// is not supported; use socks5h://",
         ),
         (
             vec![("ALL_PROXY", "https://127.0.0.1:3128")],
@@ -143,11 +143,11 @@ fn no_proxy_goes_direct_and_bad_settings_are_refused() {
         ),
         (
             vec![
-                ("CLOUDSDK_PROXY_TYPE", "socks5"),
+                ("CLOUDSDK_PROXY_TYPE", "socks4"),
                 ("CLOUDSDK_PROXY_ADDRESS", "127.0.0.1"),
                 ("CLOUDSDK_PROXY_PORT", "1"),
             ],
-            "SOCKS",
+            "SOCKS4 is not supported",
         ),
     ] {
         let line = proxy_fails(&w, &vars);
