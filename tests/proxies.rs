@@ -223,7 +223,7 @@ fn setup_and_ssh_through_gclouds_proxy_properties() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(&format!(
-            "network: through proxy 127.0.0.1:{} (from gcloud's proxy/* properties) to 127.0.0.1",
+            "network: through HTTP proxy 127.0.0.1:{} (from gcloud's proxy/* properties) to 127.0.0.1",
             proxy.port
         )),
         "{text}"
@@ -275,6 +275,21 @@ fn through_a_socks5_proxy() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(socks.closed_to(&in_log(&f.fake.info.api_url), 1) >= 1);
+    let out = f
+        .iap_ssh()
+        .env("CLOUDSDK_PROXY_TYPE", "socks5")
+        .env("CLOUDSDK_PROXY_ADDRESS", "127.0.0.1")
+        .env("CLOUDSDK_PROXY_PORT", &port)
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &stderr_of(&out);
+    assert!(
+        text.contains(&format!(
+            "network: through SOCKS5 proxy 127.0.0.1:{port} (from gcloud's proxy/* properties)"
+        )),
+        "{text}"
+    );
 
     // Gone: one line naming it.
     let url = socks.url("socks5h");

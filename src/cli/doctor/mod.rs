@@ -194,7 +194,11 @@ async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
         match crate::proxy::global() {
             Ok(p) => match p.for_host(&host) {
                 Some(p) => r.ok(&format!(
-                    "network: through proxy {} (from {}) to {host}",
+                    "network: through {} proxy {} (from {}) to {host}",
+                    match p.kind {
+                        crate::proxy::Kind::Http => "HTTP",
+                        crate::proxy::Kind::Socks5 { .. } => "SOCKS5",
+                    },
                     p.addr(),
                     p.from
                 )),
