@@ -202,34 +202,28 @@ mod tests {
             )
         );
         assert!(e.fix().contains("http://USER:PASSWORD@HOST:PORT"));
-        // Credentials sent and refused.
-        let (port, _h) = fake(
-            b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\n\r\n",
-        )
-        .await;
-        let e = open(&proxy(port, Some("u"), Some("p")), "relay", 443)
-            .await
-            .unwrap_err();
-        assert!(
-            e.to_string().ends_with(
-                "requires authentication: the user and password from https_proxy were refused"
+        // Credentials sent and refused; a proxy that only speaks NTLM /
+        // Negotiate (a Windows domain's).
+        let cases: [(&'static [u8], &str); 2] = [
+            (
+                b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"corp\"\r\n\r\n",
+                "requires authentication: the user and password from https_proxy were refused",
             ),
-            "{e}"
-        );
-        // A proxy that only speaks NTLM / Negotiate (a Windows domain's).
-        let (port, _h) = fake(
-            b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM\r\nProxy-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n",
-        )
-        .await;
-        let e = open(&proxy(port, Some("u"), Some("p")), "relay", 443)
-            .await
-            .unwrap_err();
-        assert!(
-            e.to_string().ends_with(
-                "requires authentication by NTLM, Negotiate, which iap-ssh does not speak (only Basic)"
+            (
+                b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM\r\nProxy-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n",
+                "requires authentication by NTLM, Negotiate, which iap-ssh does not speak (only Basic)",
             ),
-            "{e}"
-        );
+        ];
+        let mut e = None;
+        for (answer, want) in cases {
+            let (port, _h) = fake(answer).await;
+            let err = open(&proxy(port, Some("u"), Some("p")), "relay", 443)
+                .await
+                .unwrap_err();
+            assert!(err.to_string().ends_with(want), "{err}");
+            e = Some(err);
+        }
+        let e = e.unwrap();
         assert!(e.fix().contains("cntlm"), "{}", e.fix());
         let (port, h) =
             fake(b"HTTP/1.0 403 Forbidden\r\nX-Squid-Error: ERR_ACCESS_DENIED 0\r\n\r\n<html>")

@@ -22,11 +22,7 @@ impl HttpProxy {
         // tinyproxy takes a fixed port: take one the OS picked, and try
         // again if another process grabbed it in between.
         for attempt in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = super::free_port();
             let d = dir.join(format!("tinyproxy-{attempt}"));
             std::fs::create_dir_all(&d).unwrap();
             let log = d.join("log");

@@ -118,3 +118,13 @@ pub fn wait_child(child: &mut std::process::Child, limit: Duration) -> (i32, Str
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A port the OS picked on 127.0.0.1, free a moment ago: for servers that
+/// take a fixed port (tinyproxy, `ssh -D`), which retry if it was taken.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

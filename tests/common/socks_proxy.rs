@@ -26,11 +26,7 @@ impl SocksProxy {
         // ssh -D takes a fixed port: take one the OS picked, and try again
         // if another process grabbed it in between.
         for attempt in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = super::free_port();
             let log = dir.join(format!("ssh-d-{attempt}.log"));
             let mut child = Command::new("ssh")
                 .args(["-N", "-v", "-D", &format!("127.0.0.1:{port}")])
