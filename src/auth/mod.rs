@@ -11,6 +11,7 @@
 //! [`AccessToken`]'s `Debug` and `Display` are redacted.
 
 mod cache;
+mod exchange;
 pub mod impersonate;
 mod jwt;
 mod sources;
@@ -417,20 +418,13 @@ impl TokenProvider {
             }
             // Rate-limited or failing: asked again a few times, like a
             // token endpoint.
-            if (resp.status == http::StatusCode::TOO_MANY_REQUESTS || resp.status.is_server_error())
-                && attempt <= sources::TOKEN_RETRIES
-            {
-                let pause = resp
-                    .retry_after
-                    .unwrap_or(Duration::from_millis(500 << (attempt - 1)));
-                if pause <= sources::MAX_TOKEN_RETRY_PAUSE {
-                    tracing::info!(
-                        "IAM Credentials: HTTP {}; retrying in {pause:?}",
-                        resp.status
-                    );
-                    tokio::time::sleep(pause).await;
-                    continue;
-                }
+            if let Some(pause) = exchange::retry_pause(&resp, attempt) {
+                tracing::info!(
+                    "IAM Credentials: HTTP {}; retrying in {pause:?}",
+                    resp.status
+                );
+                tokio::time::sleep(pause).await;
+                continue;
             }
             return impersonate::parse_response(chain, resp.status, &resp.body).map_err(|mut e| {
                 if let AuthError::Impersonation { caller, .. } = &mut e {
@@ -476,7 +470,7 @@ impl TokenProvider {
         self.memoized(memo, &key, rejected, &what, || async {
             let http = self.source_http().await;
             tracing::debug!("requesting an access token for {}", what());
-            sources::fetch(&self.source, &self.endpoints, http).await
+            exchange::fetch(&self.source, &self.endpoints, http).await
         })
         .await
     }
