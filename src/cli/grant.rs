@@ -229,7 +229,23 @@ async fn edit(
     Ok(0)
 }
 
-/// A resource's tunnel grants, one line each.
+/// The grants in policy `p` that open tunnels, one line each: the level
+/// `level` gives for a binding's role (None: not a tunnel grant), its
+/// member and condition.
+fn grant_rows(p: &Value, level: impl Fn(&str) -> Option<String>) -> Vec<(String, String, String)> {
+    policy::entries(p)
+        .into_iter()
+        .filter_map(|e| {
+            Some((
+                level(&e.role)?,
+                e.member,
+                e.condition.unwrap_or_else(|| "any port".into()),
+            ))
+        })
+        .collect()
+}
+
+/// A tunnel resource's grants.
 fn grants_of(r: &Resource, p: &Value) -> Vec<(String, String, String)> {
     let level = match r {
         Resource::Project(_) => "project".to_string(),
@@ -237,37 +253,17 @@ fn grants_of(r: &Resource, p: &Value) -> Vec<(String, String, String)> {
         Resource::Instance(_, z, i) => format!("vm {i} ({z})"),
         Resource::DestGroup(_, reg, g) => format!("dest-group {g} ({reg})"),
     };
-    policy::entries(p)
-        .into_iter()
-        .filter(|e| e.role == TUNNEL_ROLE)
-        .map(|e| {
-            (
-                level.clone(),
-                e.member,
-                e.condition.unwrap_or_else(|| "any port".into()),
-            )
-        })
-        .collect()
+    grant_rows(p, |role| (role == TUNNEL_ROLE).then(|| level.clone()))
 }
 
 /// The tunnel grants of a project's own IAM policy: the tunnel role, and
 /// Owner (which holds every permission).
 fn project_grants(p: &Value) -> Vec<(String, String, String)> {
-    policy::entries(p)
-        .into_iter()
-        .filter(|e| e.role == TUNNEL_ROLE || e.role == "roles/owner")
-        .map(|e| {
-            let level = match e.role.as_str() {
-                TUNNEL_ROLE => "project IAM",
-                _ => "project IAM (Owner)",
-            };
-            (
-                level.to_string(),
-                e.member,
-                e.condition.unwrap_or_else(|| "any port".into()),
-            )
-        })
-        .collect()
+    grant_rows(p, |role| match role {
+        TUNNEL_ROLE => Some("project IAM".into()),
+        "roles/owner" => Some("project IAM (Owner)".into()),
+        _ => None,
+    })
 }
 
 /// `--list`: the tunnel grants on the resource and, for a project or a
