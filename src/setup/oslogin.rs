@@ -151,7 +151,7 @@ pub(crate) async fn publish(
         .login_profile(&e, &first.project)
         .await
         .map_err(|x| x.to_user(FIX_OSLOGIN))?;
-    let ttl_us = opts.key_ttl.map(|s| (now() + s as i64) * 1_000_000);
+    let ttl_us = expiry_us(opts);
     let fresh =
         |exp: Option<i64>| exp.is_none_or(|x| x / 1_000_000 > now() + renew_margin(opts.key_ttl));
     let (profile, outcome) = match key {
@@ -194,6 +194,12 @@ pub(crate) async fn publish(
     Ok((checked_user(user, "")?, e, outcome))
 }
 
+/// When an imported key expires (OS Login's microseconds), from
+/// `--key-ttl`; None: never.
+fn expiry_us(opts: &Options) -> Option<i64> {
+    opts.key_ttl.map(|s| (now() + s as i64) * 1_000_000)
+}
+
 /// `user` if it is safe to write into an ssh config and a command line
 /// (it comes from the API); `place` is said in the error (` in PROJECT`).
 fn checked_user(user: String, place: &str) -> Result<String, UserError> {
@@ -233,12 +239,17 @@ pub(crate) async fn users_elsewhere(
             .iter()
             .any(|a| a.account_id.as_deref() == Some(p.as_str()));
         let profile = match key {
-            Some(k) if !has_account && !opts.dry_run && !k.is_security_key() => {
-                let ttl_us = opts.key_ttl.map(|s| (now() + s as i64) * 1_000_000);
-                api.import_key(email, &k.type_blob(), &k.blob, ttl_us, p, Some(region))
-                    .await
-                    .map_err(|x| x.to_user(FIX_OSLOGIN))?
-            }
+            Some(k) if !has_account && !opts.dry_run && !k.is_security_key() => api
+                .import_key(
+                    email,
+                    &k.type_blob(),
+                    &k.blob,
+                    expiry_us(opts),
+                    p,
+                    Some(region),
+                )
+                .await
+                .map_err(|x| x.to_user(FIX_OSLOGIN))?,
             _ => profile,
         };
         let user = profile
