@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use crate::error::{UserError, exit};
-use crate::gce::compute::{Instance, Metadata};
+use crate::gce::compute::Instance;
 use crate::gce::{Api, lookup};
 use crate::gcloud::GcloudConfig;
 use crate::relay::url::Target;
+use crate::setup::publish::Level;
 use crate::tunnel::listener::{self, Forward};
 use crate::windows::{self, KeyPair, Reply};
 
@@ -86,34 +87,21 @@ async fn reset_password(
         .map_err(|e| UserError::new(exit::OTHER, format!("cannot generate an RSA key: {e}")))?;
     let now = crate::auth::unix_now() as i64;
     let line = windows::request_line(user, email, now + windows::REQUEST_TTL, &kp);
-    // instances.get → add our line → setMetadata with its fingerprint;
-    // a concurrent writer (412) means read again.
-    let mut conflicts = 0;
-    loop {
-        let fresh = api
-            .get_instance(project, &zone, &name)
-            .await
-            .map_err(|e| e.to_user(fix_meta))?;
-        let mut meta: Metadata = fresh.metadata.clone();
-        let value = windows::updated_value(meta.get("windows-keys").unwrap_or(""), &line, now);
-        meta.set("windows-keys", value);
-        match api
-            .set_instance_metadata(project, &zone, &name, &meta)
-            .await
-        {
-            Ok(op) => {
-                api.wait_operation(project, op)
-                    .await
-                    .map_err(|e| e.to_user(fix_meta))?;
-                break;
-            }
-            Err(e) if e.status() == Some(412) && conflicts < 5 => {
-                conflicts += 1;
-                tokio::time::sleep(Duration::from_millis(200 * conflicts)).await;
-            }
-            Err(e) => return Err(e.to_user(fix_meta)),
-        }
-    }
+    // Our line added by read-modify-write with the fingerprint.
+    let level = Level::Instance {
+        project: project.to_string(),
+        zone: zone.clone(),
+        name: name.clone(),
+    };
+    level
+        .edit(api, inst.metadata.clone(), |meta| {
+            let mut meta = meta.clone();
+            let value = windows::updated_value(meta.get("windows-keys").unwrap_or(""), &line, now);
+            meta.set("windows-keys", value);
+            Ok(Some(meta))
+        })
+        .await
+        .map_err(|e| e.to_user(fix_meta))?;
     if !quiet {
         eprintln!(
             "iap-ssh: waiting for the Windows guest agent to set the password of {user} on {name}…"

@@ -114,16 +114,50 @@ impl Level {
         };
         api.wait_operation(project, op).await
     }
+
+    /// Read-modify-write of the metadata here, starting from `meta` (as
+    /// last read): `change` gives the metadata to write, None to write
+    /// nothing, or why it cannot be changed; when another writer wins the race (HTTP 412, the
+    /// fingerprint is stale) the metadata is read again and `change` redone,
+    /// [`WRITE_ATTEMPTS`] times in all. Returns whether it wrote.
+    pub(crate) async fn edit(
+        &self,
+        api: &Api,
+        mut meta: Metadata,
+        mut change: impl FnMut(&Metadata) -> Result<Option<Metadata>, String>,
+    ) -> Result<bool, ApiError> {
+        for attempt in 0..WRITE_ATTEMPTS {
+            let m = change(&meta).map_err(|detail| ApiError::Operation {
+                what: self.to_string(),
+                detail,
+            })?;
+            let Some(m) = m else {
+                return Ok(false);
+            };
+            match self.write(api, &m).await {
+                Ok(()) => return Ok(true),
+                Err(e) if e.status() == Some(412) => {
+                    tracing::info!("metadata of {self} changed meanwhile; reading it again");
+                    tokio::time::sleep(Duration::from_millis(10 * (attempt as u64 + 1))).await;
+                    meta = self.read(api).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ApiError::Operation {
+            what: self.to_string(),
+            detail: format!("the metadata kept changing; gave up after {WRITE_ATTEMPTS} attempts"),
+        })
+    }
 }
 
-/// Makes sure `meta_key` at `level` holds a valid entry for (user, key):
-/// read-modify-write with the fingerprint; on HTTP 412 (someone else wrote
-/// meanwhile) re-read and try again.
+/// Makes sure `meta_key` at `level` holds a valid entry for (user, key)
+/// ([`Level::edit`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn publish_metadata(
     api: &Api,
     level: &Level,
-    mut meta: Metadata,
+    meta: Metadata,
     meta_key: &str,
     user: &str,
     key: &PublicKeyInfo,
@@ -131,47 +165,38 @@ pub(crate) async fn publish_metadata(
     dry_run: bool,
 ) -> Result<Published, ApiError> {
     let t = now();
-    for attempt in 0..WRITE_ATTEMPTS {
-        let values = meta.ssh_key_values();
-        if metadata_keys::has_valid(&values, user, key, t, renew_margin(ttl)) {
-            // Written by a run with the same lifetime within the last two
-            // minutes (its expiry tells when): say so, so that the caller
-            // waits for the guest agent as if it had written it.
-            let just = ttl
-                .zip(metadata_keys::latest_expiry(&values, user, key))
-                .is_some_and(|(life, exp)| exp.saturating_sub(life as i64) > t - JUST_WRITTEN);
-            return Ok(if just {
-                Published::JustPresent
-            } else {
-                Published::Present
-            });
-        }
-        if dry_run {
-            return Ok(Published::WouldWrite);
-        }
-        let line = metadata_keys::entry_line(user, key, ttl.map(|s| t + s as i64));
-        let value =
-            metadata_keys::with_entry(meta.get(meta_key).unwrap_or(""), user, key, &line, t)
-                .map_err(|e| ApiError::Operation {
-                    what: level.to_string(),
-                    detail: e.to_string(),
-                })?;
-        let mut m = meta.clone();
-        m.set(meta_key, value);
-        match level.write(api, &m).await {
-            Ok(()) => return Ok(Published::Written),
-            Err(e) if e.status() == Some(412) => {
-                tracing::info!("metadata of {level} changed meanwhile; reading it again");
-                tokio::time::sleep(Duration::from_millis(10 * (attempt as u64 + 1))).await;
-                meta = level.read(api).await?;
+    let mut unchanged = Published::WouldWrite;
+    let wrote = level
+        .edit(api, meta, |meta| {
+            let values = meta.ssh_key_values();
+            if metadata_keys::has_valid(&values, user, key, t, renew_margin(ttl)) {
+                // Written by a run with the same lifetime within the last
+                // two minutes (its expiry tells when): say so, so that the
+                // caller waits for the guest agent as if it had written it.
+                let just = ttl
+                    .zip(metadata_keys::latest_expiry(&values, user, key))
+                    .is_some_and(|(life, exp)| exp.saturating_sub(life as i64) > t - JUST_WRITTEN);
+                unchanged = if just {
+                    Published::JustPresent
+                } else {
+                    Published::Present
+                };
+                return Ok(None);
             }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(ApiError::Operation {
-        what: level.to_string(),
-        detail: format!("the metadata kept changing; gave up after {WRITE_ATTEMPTS} attempts"),
-    })
+            if dry_run {
+                unchanged = Published::WouldWrite;
+                return Ok(None);
+            }
+            let line = metadata_keys::entry_line(user, key, ttl.map(|s| t + s as i64));
+            let value =
+                metadata_keys::with_entry(meta.get(meta_key).unwrap_or(""), user, key, &line, t)
+                    .map_err(|e| e.to_string())?;
+            let mut m = meta.clone();
+            m.set(meta_key, value);
+            Ok(Some(m))
+        })
+        .await?;
+    Ok(if wrote { Published::Written } else { unchanged })
 }
 
 pub(crate) fn fix_setmetadata(level: &str) -> String {
