@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use fake_gcp::config::{Faults, Stall};
+use fake_gcp::config::{Chaos, Faults, Stall};
 
 const MIB: usize = 1024 * 1024;
 
@@ -167,6 +167,40 @@ fn reconnect_window_runs_out() {
         "{err}"
     );
     assert!(err.contains("HTTP 503"), "{err}");
+}
+
+#[test]
+fn random_drops_reauths_429s_and_stalls_lose_nothing() {
+    // scripts/soak.sh runs this for minutes; here a fault every 20-150 ms
+    // of each link's life, whatever it is doing (resends included).
+    let w = faults(Faults {
+        chaos: Some(Chaos {
+            min_ms: 20,
+            max_ms: 150,
+            kinds: ["drop", "4004", "429", "stall"].map(String::from).to_vec(),
+            stall_ms: 1500,
+            seed: Some(22),
+        }),
+        retry_after: Some("1".into()),
+        ..Faults::default()
+    });
+    let (out, input) = echo_through(
+        &w,
+        &["--stall-timeout", "1", "--reconnect-window", "120"],
+        32 * MIB,
+    );
+    assert_echo_ok(&out, &input);
+    let injected = count_events(&w, |e| {
+        e.starts_with("fault: chaos ") && e.contains(" sid=")
+    });
+    eprintln!("chaos: {injected} faults injected");
+    assert!(injected >= 3, "only {injected} faults injected");
+    let (sessions, resumes, _) = stats(&w);
+    assert_eq!(
+        sessions, 1,
+        "the one session must be resumed, never restarted"
+    );
+    assert!(resumes >= 2, "{resumes} resumes for {injected} faults");
 }
 
 #[test]

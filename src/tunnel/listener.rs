@@ -173,7 +173,15 @@ pub async fn serve<S: Future<Output = ()>>(
                     }
                 });
             }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(_) = conns.join_next(), if !conns.is_empty() => {
+                // For `-v` and the forward soak (scripts/soak.sh): what
+                // stays alive once a connection is gone.
+                tracing::info!(
+                    "connection closed; {} open, {} tasks alive",
+                    conns.len(),
+                    tokio::runtime::Handle::current().metrics().num_alive_tasks()
+                );
+            }
         }
     }
     // Stop listening, let open connections finish, then close the rest.

@@ -440,6 +440,40 @@ pub struct Faults {
     /// [`Faults::unknown_tags`].
     #[serde(default)]
     pub malformed_long_close: bool,
+    /// Random faults at random times, for soak runs (`scripts/soak.sh`).
+    #[serde(default)]
+    pub chaos: Option<Chaos>,
+}
+
+/// Random faults: on every relay link, after a random time between
+/// `min_ms` and `max_ms`, one of `kinds`, picked at random:
+/// - `drop`: the connection is dropped (no Close frame);
+/// - `4004`: Close 4004, re-authentication required;
+/// - `stall`: the relay goes silent (reads nothing, sends nothing) for
+///   `stall_ms`, then carries on on the same link (a client that gave up
+///   on it meanwhile has reconnected);
+/// - `429`: the connection is dropped and the reconnect that follows is
+///   answered HTTP 429 (with the `retry_after` fault's header).
+///
+/// A link that survives its fault (a stall) draws the next one. Every
+/// fault is an event `fault: chaos KIND sid=…` (`FAKE_GCP_LOG=1` prints
+/// them), so a run can count them against the client's reconnects.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Chaos {
+    pub min_ms: u64,
+    pub max_ms: u64,
+    pub kinds: Vec<String>,
+    #[serde(default = "default_stall_ms")]
+    pub stall_ms: u64,
+    /// Seed of the random choices (times and kinds): the same seed, the
+    /// same sequence per link number. None: a random seed.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+fn default_stall_ms() -> u64 {
+    5000
 }
 
 /// A close code to inject at a byte offset of the session.

@@ -124,6 +124,15 @@ async fn upgrade(
         state.event("fault: reconnect refused with HTTP 503");
         return reply(503, "text/plain", "fault: reconnect refused");
     }
+    if reconnect
+        && state
+            .chaos_429_due
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    {
+        state.event("fault: chaos reconnect answered with HTTP 429");
+        return fault_reply(&state, 429, "text/plain", "Too Many Requests".into());
+    }
     if let Some(status) = state.upgrade_fault(reconnect) {
         let what = if reconnect { "reconnect" } else { "connect" };
         state.event(format!("fault: {what} answered with HTTP {status}"));

@@ -62,6 +62,8 @@ pub struct State {
     pub handshakes_peak: AtomicU64,
     /// Handshakes refused with 429 by `max_concurrent_handshakes`.
     pub handshakes_refused: AtomicU64,
+    /// Reconnects the `chaos` fault's `429` has yet to refuse.
+    pub chaos_429_due: AtomicU64,
 }
 
 impl State {
@@ -107,6 +109,7 @@ impl State {
             handshakes_in_flight: AtomicU64::new(0),
             handshakes_peak: AtomicU64::new(0),
             handshakes_refused: AtomicU64::new(0),
+            chaos_429_due: AtomicU64::new(0),
         }
     }
 

@@ -67,6 +67,45 @@ async fn write_ws(
     }
 }
 
+/// The `chaos` fault's random choices for one link.
+struct ChaosDraw {
+    rng: rand::rngs::StdRng,
+    min: u64,
+    max: u64,
+    kinds: Vec<String>,
+    stall: Duration,
+}
+
+impl ChaosDraw {
+    fn new(c: &crate::config::Chaos, link_id: u64) -> ChaosDraw {
+        use rand::SeedableRng;
+        let seed = c.seed.unwrap_or_else(rand::random);
+        ChaosDraw {
+            rng: rand::rngs::StdRng::seed_from_u64(
+                seed ^ link_id.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            ),
+            min: c.min_ms,
+            max: c.max_ms.max(c.min_ms),
+            kinds: c.kinds.clone(),
+            stall: Duration::from_millis(c.stall_ms),
+        }
+    }
+
+    /// When the next fault on this link is due.
+    fn next_at(&mut self) -> tokio::time::Instant {
+        use rand::Rng;
+        tokio::time::Instant::now() + Duration::from_millis(self.rng.gen_range(self.min..=self.max))
+    }
+
+    fn kind(&mut self) -> String {
+        use rand::seq::SliceRandom;
+        self.kinds
+            .choose(&mut self.rng)
+            .cloned()
+            .unwrap_or_else(|| "drop".into())
+    }
+}
+
 /// Sends a protocol violation chosen by the `violation` fault.
 fn violate(tx: &mpsc::UnboundedSender<Message>, kind: &str, sid: &str, received: u64) {
     let m = match kind {
@@ -191,6 +230,8 @@ pub(super) async fn serve_link(
         })
         .unwrap_or(far);
     let token_expiry = token_expiry.unwrap_or(far);
+    let mut chaos = faults.chaos.as_ref().map(|c| ChaosDraw::new(c, link_id));
+    let mut chaos_at = chaos.as_mut().map_or(far, ChaosDraw::next_at);
     let mut c2s: u64 = 0;
     let mut violated = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -239,6 +280,32 @@ pub(super) async fn serve_link(
                 *s.reauth_epoch.lock().unwrap() = std::time::Instant::now();
                 let _ = tx.send(close_msg(4004, "reauthentication required"));
                 break "fault: periodic close 4004".into();
+            }
+            () = tokio::time::sleep_until(chaos_at) => {
+                let Some(draw) = chaos.as_mut() else { continue };
+                let kind = draw.kind();
+                state.event(format!("fault: chaos {kind} sid={}", s.sid));
+                match kind.as_str() {
+                    "4004" => {
+                        let _ = tx.send(close_msg(4004, "reauthentication required"));
+                        break "fault: chaos close 4004".into();
+                    }
+                    "stall" => {
+                        let until = tokio::time::Instant::now() + draw.stall;
+                        *ctl.paused_until.lock().unwrap() = Some(until);
+                        tokio::select! {
+                            () = tokio::time::sleep_until(until) => {}
+                            () = s.evict.notified() => break "evicted by a reconnect".into(),
+                        }
+                        chaos_at = draw.next_at();
+                        continue;
+                    }
+                    "429" => {
+                        state.chaos_429_due.fetch_add(1, Ordering::SeqCst);
+                        break "fault: drop (chaos, next reconnect 429)".into();
+                    }
+                    _ => break "fault: drop (chaos)".into(),
+                }
             }
             () = tokio::time::sleep_until(token_expiry) => {
                 let _ = tx.send(close_msg(4004, "reauthentication required"));
