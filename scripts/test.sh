@@ -2,7 +2,7 @@
 # The whole test suite, as the README documents it and CI runs it:
 # fails if a generated file is tracked, installs the test dependencies,
 # checks formatting and lints, then runs every test (unit, property, end to
-# end with a real sshd, gcloud fidelity).
+# end with a real sshd, gcloud fidelity), then a short fuzzing run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +12,10 @@ export RUST_BACKTRACE=0
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# Fuzzing: a few seconds per target where nightly is installed (its
+# absence is no failure); the corpus replay runs above on stable anyway.
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+  FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/iap-ssh/fuzz-target}" bash scripts/fuzz.sh "${FUZZ_SECONDS:-3}"
+else
+  echo "fuzz: no nightly toolchain; fuzzing skipped (tests/fuzz_corpus.rs replayed the corpus)"
+fi

@@ -79,6 +79,15 @@ fn sync_dir(dir: &Path) {
 /// A finished temporary file beside `path` holding `data`: exact `mode`,
 /// the owner `path` should have, synced. The caller moves it into place.
 fn write_temp(path: &Path, data: &[u8], mode: u32) -> std::io::Result<PathBuf> {
+    write_temp_with(path, mode, |w| w.write_all(data))
+}
+
+/// [`write_temp`] with the content written by `fill` (through a buffer).
+fn write_temp_with(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<PathBuf> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -98,7 +107,10 @@ fn write_temp(path: &Path, data: &[u8], mode: u32) -> std::io::Result<PathBuf> {
         if let Some(o) = owner {
             chown_fd(&f, o)?;
         }
-        f.write_all(data)?;
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, &mut f);
+        fill(&mut w)?;
+        w.flush()?;
+        drop(w);
         f.sync_all()
     })();
     match res {
@@ -114,7 +126,17 @@ fn write_temp(path: &Path, data: &[u8], mode: u32) -> std::io::Result<PathBuf> {
 /// file's owner is kept (a new one takes its directory's) when we run as
 /// root, and the directory is synced after the rename.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    let tmp = write_temp(path, data, mode)?;
+    write_atomic_with(path, mode, |w| w.write_all(data))
+}
+
+/// [`write_atomic`] with the content written by `fill`, so that a large
+/// file need not be whole in memory.
+pub fn write_atomic_with(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let tmp = write_temp_with(path, mode, fill)?;
     if let Err(e) = fs::rename(&tmp, path) {
         let _ = fs::remove_file(&tmp);
         return Err(e);

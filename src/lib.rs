@@ -14,6 +14,7 @@ pub mod cli;
 pub mod endpoints;
 pub mod error;
 pub mod fsutil;
+pub mod fuzzing;
 pub mod gce;
 pub mod gcloud;
 pub mod http;

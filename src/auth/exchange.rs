@@ -31,7 +31,7 @@ struct TokenResponse {
     error_description: Option<String>,
 }
 
-fn parse_token_response(
+pub(crate) fn parse_token_response(
     desc: &str,
     status: http::StatusCode,
     body: &[u8],

@@ -16,6 +16,9 @@ pub mod impersonate;
 mod jwt;
 mod sources;
 
+pub(crate) use exchange::parse_token_response;
+pub(crate) use sources::parse_source;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

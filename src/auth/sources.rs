@@ -176,7 +176,11 @@ pub fn read_credential_file(path: &Path) -> Result<Credentials, AuthError> {
 
 /// A service-account key or authorized-user credential (`v` is the JSON
 /// object; `ctx` prefixes error reasons).
-fn parse_source(path: &Path, v: serde_json::Value, ctx: &str) -> Result<Source, AuthError> {
+pub(crate) fn parse_source(
+    path: &Path,
+    v: serde_json::Value,
+    ctx: &str,
+) -> Result<Source, AuthError> {
     let bad = |reason: String| AuthError::BadFile {
         path: path.to_path_buf(),
         reason: format!("{ctx}{reason}"),

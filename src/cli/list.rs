@@ -136,7 +136,7 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
                     ),
                     KeySource::Project => (muser.clone(), has(&project_meta[&v.project])),
                     KeySource::Instance | KeySource::InstanceLegacy => {
-                        (muser.clone(), has(&v.inst.metadata))
+                        (muser.clone(), has(v.kept.metadata()))
                     }
                     KeySource::Windows => ("-".into(), false),
                 };

@@ -242,7 +242,7 @@ impl Api {
         path: &str,
         filter: Option<&str>,
         what: &str,
-        items: impl Fn(P) -> (Vec<T>, Option<String>),
+        mut items: impl FnMut(P) -> (Vec<T>, Option<String>),
     ) -> Result<Vec<T>, ApiError> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
@@ -272,12 +272,29 @@ impl Api {
         project: &str,
         filter: Option<&str>,
     ) -> Result<Vec<Instance>, ApiError> {
+        self.aggregated_instances_map(project, filter, Some).await
+    }
+
+    /// [`Api::aggregated_instances`], each instance turned by `keep` into
+    /// what the caller holds on to (None: nothing) as its page arrives, so
+    /// that a large fleet is never whole in memory as [`Instance`]s.
+    pub async fn aggregated_instances_map<T>(
+        &self,
+        project: &str,
+        filter: Option<&str>,
+        mut keep: impl FnMut(Instance) -> Option<T>,
+    ) -> Result<Vec<T>, ApiError> {
         self.all_pages(
             &format!("projects/{}/aggregated/instances", segment(project)),
             filter,
             &format!("listing instances of project {project}"),
             |page: AggregatedPage| {
-                let list = page.items.into_values().flat_map(|s| s.instances).collect();
+                let list = page
+                    .items
+                    .into_values()
+                    .flat_map(|s| s.instances)
+                    .filter_map(&mut keep)
+                    .collect();
                 (list, page.next_page_token)
             },
         )

@@ -61,8 +61,13 @@ impl KeySource {
 }
 
 pub fn key_source(project: &Metadata, inst: &Instance) -> KeySource {
-    let m = &inst.metadata;
-    if inst.is_windows() {
+    key_source_of(project, &inst.metadata, inst.is_windows())
+}
+
+/// [`key_source`] from the instance's metadata (`m`) and whether it runs
+/// Windows.
+pub fn key_source_of(project: &Metadata, m: &Metadata, windows: bool) -> KeySource {
+    if windows {
         return KeySource::Windows;
     }
     if flag(project, m, "enable-oslogin") {

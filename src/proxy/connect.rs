@@ -16,7 +16,7 @@ const MAX_HEADER: usize = 16 * 1024;
 /// A TCP connection to `host:port` through `proxy` (HTTP CONNECT here,
 /// SOCKS5 in [`super::socks`]).
 pub async fn open(proxy: &Proxy, host: &str, port: u16) -> Result<TcpStream, ProxyError> {
-    let mut s = TcpStream::connect((proxy.host.as_str(), proxy.port))
+    let s = TcpStream::connect((proxy.host.as_str(), proxy.port))
         .await
         .map_err(|e| ProxyError::Unreachable {
             proxy: proxy.addr(),
@@ -27,6 +27,15 @@ pub async fn open(proxy: &Proxy, host: &str, port: u16) -> Result<TcpStream, Pro
     if let Kind::Socks5 { remote_dns } = proxy.kind {
         return super::socks::open(s, proxy, remote_dns, host, port).await;
     }
+    handshake(s, proxy, host, port).await
+}
+
+/// The CONNECT exchange on `s`, a connection to the HTTP `proxy` (any
+/// stream, so that it can be fuzzed: the answer is the proxy's bytes).
+pub async fn handshake<S>(mut s: S, proxy: &Proxy, host: &str, port: u16) -> Result<S, ProxyError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let target = authority(host, port);
     let mut req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if proxy.user.is_some() || proxy.password.is_some() {

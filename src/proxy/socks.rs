@@ -7,7 +7,6 @@
 //! functions, tested against the RFCs' bytes.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::{Proxy, ProxyError, authority};
 
@@ -76,13 +75,16 @@ pub fn reply_text(code: u8) -> &'static str {
 }
 
 /// A TCP connection to `host:port` through the SOCKS5 `proxy`.
-pub async fn open(
-    mut s: TcpStream,
+pub async fn open<S>(
+    mut s: S,
     proxy: &Proxy,
     remote_dns: bool,
     host: &str,
     port: u16,
-) -> Result<TcpStream, ProxyError> {
+) -> Result<S, ProxyError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let addr = proxy.addr();
     let lost = |e: std::io::Error| ProxyError::Unreachable {
         proxy: addr.clone(),
@@ -178,6 +180,7 @@ pub async fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
 
     #[test]
     fn messages_are_the_rfcs() {

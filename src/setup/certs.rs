@@ -24,8 +24,11 @@ pub(crate) const FIX_CERT: &str = "certificates need roles/compute.osLogin (or o
 
 /// Does this VM want certificates (`enable-oslogin-certificates`, the
 /// instance's value over the project's)?
-pub fn wants_certificates(project_meta: &crate::gce::compute::Metadata, inst: &Instance) -> bool {
-    crate::gce::flags::flag(project_meta, &inst.metadata, "enable-oslogin-certificates")
+pub fn wants_certificates(
+    project_meta: &crate::gce::compute::Metadata,
+    instance_meta: &crate::gce::compute::Metadata,
+) -> bool {
+    crate::gce::flags::flag(project_meta, instance_meta, "enable-oslogin-certificates")
 }
 
 /// What [`ensure`] did.
@@ -108,7 +111,7 @@ pub fn plan(
             v.source == KeySource::OsLogin
                 && project_meta
                     .get(&v.project)
-                    .is_some_and(|m| wants_certificates(m, &v.inst))
+                    .is_some_and(|m| wants_certificates(m, v.kept.metadata()))
         })
         .map(|v| {
             let file = path_for(key_file, &v.project, &v.zone, &v.id);
@@ -116,7 +119,7 @@ pub fn plan(
                 v.id.clone(),
                 (
                     file.display().to_string(),
-                    service_account(&v.inst).to_string(),
+                    v.kept.service_account.to_string(),
                 ),
             )
         })

@@ -5,13 +5,12 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use super::plan::{self, Vm};
+use super::plan::Vm;
 use super::progress;
 use crate::auth::Source;
 use crate::error::{UserError, exit};
 use crate::gce::Api;
 use crate::gce::compute::Metadata;
-use crate::gce::flags;
 use crate::ssh::names;
 
 pub(crate) const FIX_LIST: &str =
@@ -160,7 +159,16 @@ pub async fn discover(
     let found: Vec<_> = futures_util::stream::iter(projects.iter().map(|p| {
         let pb = &pb;
         async move {
-            let r = tokio::try_join!(api.get_project(p), api.aggregated_instances(p, filter));
+            // Each instance is validated and slimmed down as its page
+            // arrives; one outside the chosen zones is not kept at all.
+            let keep = |inst: crate::gce::compute::Instance| match Vm::of(p, inst) {
+                Ok(v) if !sel.zones.is_empty() && !sel.zones.contains(&v.zone) => None,
+                r => Some(r),
+            };
+            let r = tokio::try_join!(
+                api.get_project(p),
+                api.aggregated_instances_map(p, filter, keep)
+            );
             pb.inc(1);
             r
         }
@@ -184,23 +192,16 @@ pub async fn discover(
             Err(e) => return Err(e.to_user(FIX_LIST)),
         };
         let before = vms.len();
-        for inst in insts {
-            if let Err(why) = plan::validate(p, &inst) {
-                let _ = writeln!(err, "iap-ssh: warning: skipped: {why}");
-                continue;
+        for r in insts {
+            match r {
+                Ok(mut v) => {
+                    v.settle(&proj.common_instance_metadata);
+                    vms.push(v);
+                }
+                Err(why) => {
+                    let _ = writeln!(err, "iap-ssh: warning: skipped: {why}");
+                }
             }
-            if !sel.zones.is_empty() && !sel.zones.iter().any(|z| z == inst.zone_name()) {
-                continue;
-            }
-            vms.push(Vm {
-                project: p.clone(),
-                zone: inst.zone_name().to_string(),
-                name: inst.name.clone(),
-                id: inst.id.clone(),
-                status: inst.status.clone(),
-                source: flags::key_source(&proj.common_instance_metadata, &inst),
-                inst,
-            });
         }
         if !sel.all_projects || vms.len() > before {
             covered.push(p.clone());
@@ -220,6 +221,7 @@ pub async fn discover(
         );
     }
     vms.sort_by(|a, b| (&a.project, &a.zone, &a.name).cmp(&(&b.project, &b.zone, &b.name)));
+    vms.shrink_to_fit();
     Ok(Found {
         project_meta,
         vms,

@@ -30,8 +30,7 @@ pub fn resolve(path: &Path) -> PathBuf {
 /// The file's text; an absent file is empty.
 pub fn read(path: &Path) -> std::io::Result<String> {
     match std::fs::read(path) {
-        Ok(b) => String::from_utf8(b)
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")),
+        Ok(b) => String::from_utf8(b).map_err(|_| not_utf8()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         Err(e) => Err(e),
     }
@@ -62,6 +61,139 @@ pub fn update(
     write_if_changed(&target, &old, &new, default_mode, backup)
 }
 
+/// Where new content goes in a file: bytes `start..end` are replaced by
+/// what `render` writes, followed by `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: u64,
+    pub end: u64,
+    pub after: &'static str,
+}
+
+fn not_utf8() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")
+}
+
+/// Reads `r` line by line (each with its newline), for a [`Span`] finder;
+/// text that is not UTF-8 is an error, as for [`read`].
+pub fn for_each_line(
+    r: &mut dyn std::io::BufRead,
+    mut each: impl FnMut(&str),
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if r.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        each(std::str::from_utf8(&buf).map_err(|_| not_utf8())?);
+    }
+}
+
+/// [`update`] for a large file whose one part is ours: under the lock,
+/// `locate` reads the file as it is now (a stream) and says which bytes to
+/// replace; `render` writes the new part (it may be called twice: once to
+/// compare with what is there, once to write). Neither the file nor the
+/// new part is ever whole in memory; the rest is copied byte for byte.
+pub fn splice_streaming(
+    path: &Path,
+    default_mode: u32,
+    backup: bool,
+    locate: impl FnOnce(&mut dyn std::io::BufRead) -> std::io::Result<Span>,
+    render: impl Fn(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<Outcome> {
+    use std::io::{BufReader, Read, Seek, SeekFrom};
+    let target = resolve(path);
+    let _lock = crate::fsutil::FileLock::acquire(&target)?;
+    let mut file = match std::fs::File::open(&target) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let span = match file.as_mut() {
+        Some(f) => locate(&mut BufReader::with_capacity(64 * 1024, f))?,
+        None => locate(&mut std::io::empty())?,
+    };
+    if span.after.is_empty()
+        && let Some(f) = file.as_mut()
+    {
+        f.seek(SeekFrom::Start(span.start))?;
+        let mut same = Same {
+            old: BufReader::with_capacity(64 * 1024, f.take(span.end - span.start)),
+            differs: false,
+        };
+        {
+            let mut w = std::io::BufWriter::with_capacity(64 * 1024, &mut same);
+            render(&mut w)?;
+            std::io::Write::flush(&mut w)?;
+        }
+        let mut rest = [0u8; 1];
+        if !same.differs && same.old.read(&mut rest)? == 0 {
+            return Ok(Outcome::Unchanged);
+        }
+    }
+    if let Some(dir) = target.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        crate::fsutil::create_private_dir(dir)?;
+    }
+    let mode = match std::fs::metadata(&target) {
+        Ok(m) => m.permissions().mode() & 0o7777,
+        Err(_) => default_mode,
+    };
+    let mut saved = None;
+    if backup && let Some(f) = file.as_mut() {
+        let mut name = target.as_os_str().to_owned();
+        name.push(".iap-ssh.bak");
+        let b = PathBuf::from(name);
+        f.seek(SeekFrom::Start(0))?;
+        crate::fsutil::write_atomic_with(&b, 0o600, |w| std::io::copy(f, w).map(drop))?;
+        saved = Some(b);
+    }
+    crate::fsutil::write_atomic_with(&target, mode, |w| {
+        if let Some(f) = file.as_mut() {
+            f.seek(SeekFrom::Start(0))?;
+            std::io::copy(&mut f.take(span.start), w)?;
+        }
+        render(w)?;
+        w.write_all(span.after.as_bytes())?;
+        if let Some(f) = file.as_mut() {
+            f.seek(SeekFrom::Start(span.end))?;
+            std::io::copy(f, w)?;
+        }
+        Ok(())
+    })?;
+    Ok(Outcome::Written { backup: saved })
+}
+
+/// A writer that compares what it is given with what `old` holds.
+struct Same<R> {
+    old: R,
+    differs: bool,
+}
+
+impl<R: std::io::Read> std::io::Write for Same<R> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.differs {
+            let mut theirs = vec![0u8; buf.len()];
+            let mut got = 0;
+            while got < buf.len() {
+                match self.old.read(&mut theirs[got..])? {
+                    0 => break,
+                    n => got += n,
+                }
+            }
+            self.differs = got < buf.len() || theirs != buf;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Adds lines to the file at `path` (through symlinks) under its lock:
 /// `lines` gets the content as it is now and returns what to append
 /// (empty: nothing). Returns what was done and the content after it.
@@ -72,7 +204,7 @@ pub fn append(
 ) -> std::io::Result<(Outcome, String)> {
     let target = resolve(path);
     let _lock = crate::fsutil::FileLock::acquire(&target)?;
-    let mut now = read(&target)?;
+    let now = read(&target)?;
     let mut add = lines(&now);
     if add.is_empty() {
         return Ok((Outcome::Unchanged, now));
@@ -87,8 +219,13 @@ pub fn append(
         crate::fsutil::create_private_dir(dir)?;
     }
     crate::fsutil::append(&target, add.as_bytes(), default_mode)?;
-    now.push_str(&add);
-    Ok((Outcome::Written { backup: None }, now))
+    // The content after, in one allocation of its size (a large fleet's
+    // known-hosts file is megabytes).
+    let mut after = String::with_capacity(now.len() + add.len());
+    after.push_str(&now);
+    drop(now);
+    after.push_str(&add);
+    Ok((Outcome::Written { backup: None }, after))
 }
 
 /// Writes `new` to the resolved `target` if it differs from `old`.

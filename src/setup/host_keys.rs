@@ -8,13 +8,19 @@ use futures_util::StreamExt;
 
 use super::plan::Vm;
 use super::{Options, PARALLEL, files, io_error, progress};
+
+/// Guest-attribute reads in flight at once.
+const HOST_KEYS_PARALLEL: usize = PARALLEL * 2;
 use crate::error::UserError;
 use crate::gce::compute::Metadata;
 use crate::gce::flags::{self, KeySource};
 use crate::gce::{Api, ApiError};
 use crate::ssh::known_hosts;
 
-type HostKeyResult<'a> = (&'a Vm, Result<Vec<(String, String)>, ApiError>);
+/// One VM's answer: its known-hosts lines (None: it publishes no keys),
+/// turned into text as it arrives (the most compact form to hold 50,000
+/// of); the error boxed to keep the list small.
+type HostKeyResult<'a> = (&'a Vm, Result<Option<String>, Box<ApiError>>);
 
 /// `known` with the guest-attribute host keys of every running VM it has
 /// no line for (only VMs with guest attributes on are asked).
@@ -33,11 +39,12 @@ pub(crate) async fn fetch_host_keys(
         .filter(|v| {
             flags::flag(
                 &project_meta[&v.project],
-                &v.inst.metadata,
+                v.kept.metadata(),
                 "enable-guest-attributes",
             )
         })
         .collect();
+    drop(have);
     let pb = progress(quiet, wanted.len() as u64, "fetching host keys");
     let mut fetched: Vec<HostKeyResult> = futures_util::stream::iter(wanted)
         .map(|v| {
@@ -45,38 +52,48 @@ pub(crate) async fn fetch_host_keys(
             async move {
                 let r = api.host_keys(&v.project, &v.zone, &v.name).await;
                 pb.inc(1);
+                let r = match r {
+                    Ok(keys) if keys.is_empty() => Ok(None),
+                    Ok(keys) => {
+                        let mut lines = String::new();
+                        known_hosts::append(&mut lines, &known_hosts::alias(&v.id), &keys);
+                        lines.shrink_to_fit();
+                        Ok(Some(lines))
+                    }
+                    Err(e) => Err(Box::new(e)),
+                };
                 (v, r)
             }
         })
-        .buffer_unordered(PARALLEL * 2)
+        .buffer_unordered(HOST_KEYS_PARALLEL)
         .collect()
         .await;
     pb.finish_and_clear();
-    fetched.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    let mut found = vec![];
+    fetched.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
+    let mut found = Vec::with_capacity(fetched.len());
     let mut warnings = vec![];
     for (v, r) in fetched {
         match r {
-            Ok(keys) if !keys.is_empty() => found.push((known_hosts::alias(&v.id), keys)),
-            Ok(_) => {}
+            Ok(Some(lines)) => found.push((known_hosts::alias(&v.id), lines)),
+            Ok(None) => {}
             Err(e) => warnings.push(format!("iap-ssh: warning: host keys of {}: {e}", v.name)),
         }
     }
     (found, warnings)
 }
 
-/// Host keys fetched for aliases, to be added where still unknown.
-pub(crate) type FoundKeys = Vec<(String, Vec<(String, String)>)>;
+/// Host keys fetched, by alias: the known-hosts lines to add where the
+/// alias is still unknown (text, the most compact form to hold 50,000 of).
+pub(crate) type FoundKeys = Vec<(String, String)>;
 
 /// The lines to append to known-hosts text `now` for `found`: aliases it
 /// already lists are left alone (another run may have added them).
 fn new_host_lines(now: &str, found: &FoundKeys) -> String {
-    let mut add = String::new();
     let have = known_hosts::aliases(now);
-    for (alias, keys) in found {
-        if !have.contains(alias.as_str()) {
-            known_hosts::append(&mut add, alias, keys);
-        }
+    let new = || found.iter().filter(|(a, _)| !have.contains(a.as_str()));
+    let mut add = String::with_capacity(new().map(|(_, l)| l.len()).sum());
+    for (_, lines) in new() {
+        add.push_str(lines);
     }
     add
 }
@@ -87,18 +104,22 @@ fn new_host_lines(now: &str, found: &FoundKeys) -> String {
 pub(super) fn record(
     opts: &Options,
     old: &str,
-    found: &FoundKeys,
+    found: FoundKeys,
 ) -> Result<(String, files::Outcome), UserError> {
     if opts.dry_run {
         let mut t = old.to_string();
-        let add = new_host_lines(&t, found);
+        let add = new_host_lines(&t, &found);
         if !add.is_empty() && !t.is_empty() && !t.ends_with('\n') {
             t.push('\n');
         }
         t.push_str(&add);
         return Ok((t, files::Outcome::Unchanged));
     }
-    let (outcome, now) = files::append(&opts.known_hosts, 0o600, |now| new_host_lines(now, found))
-        .map_err(|e| io_error(&opts.known_hosts, e))?;
+    let (outcome, now) = files::append(&opts.known_hosts, 0o600, |now| {
+        let add = new_host_lines(now, &found);
+        drop(found);
+        add
+    })
+    .map_err(|e| io_error(&opts.known_hosts, e))?;
     Ok((now, outcome))
 }

@@ -231,9 +231,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         None => None,
     };
     // Fail early on a config we could not update.
-    let old_config = files::read(&files::resolve(&opts.ssh_config))
-        .map_err(|e| io_error(&opts.ssh_config, e))?;
-    sshconfig::splice(&old_config, "").map_err(|e| section_error(&opts.ssh_config, e))?;
+    write::check_config(opts)?;
 
     // 1. What there is.
     let api = Api::from_env_for(opts.dry_run)?;
@@ -295,7 +293,10 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         let _ = writeln!(err, "{w}");
     }
     published?;
-    let (new_kh, kh_outcome) = host_keys::record(opts, &old_kh, &found_keys)?;
+    // No API call from here on: the connection pool (tens of connections,
+    // each with its buffers) goes before the known-hosts file is read.
+    drop(api);
+    let (new_kh, kh_outcome) = host_keys::record(opts, &old_kh, found_keys)?;
 
     // 5. The Host blocks (pure), then the config or the dry run.
     let oslogin_projects: Vec<String> = project_meta
@@ -323,12 +324,21 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         sk_vms: &os.sk_vms,
         sk_identity: os.sk_identity.as_deref(),
     };
-    let (blocks, withheld) = plan::blocks(&vms, &cx);
-    let section = sshconfig::render_section(&blocks);
+    let plan = plan::Plan::new(&vms, &cx);
+    let withheld = plan.withheld();
+    // PuTTY sessions need every block at once (the only case that holds
+    // them all).
+    let blocks: Vec<sshconfig::HostBlock> = match ppk {
+        Some(_) => plan.blocks().collect(),
+        None => vec![],
+    };
     if let Some(ppk) = ppk.as_ref().filter(|_| opts.dry_run) {
         putty::run(opts, ppk, &blocks, &new_kh, err)?;
     }
     if opts.dry_run {
+        let old_config = files::read(&files::resolve(&opts.ssh_config))
+            .map_err(|e| io_error(&opts.ssh_config, e))?;
+        let section = sshconfig::render_section(&plan.blocks().collect::<Vec<_>>());
         let new_config = sshconfig::splice(&old_config, &section)
             .map_err(|e| section_error(&opts.ssh_config, e))?;
         write::print_dry_run(
@@ -344,7 +354,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     if let Some((dir, _)) = &opts.control {
         crate::fsutil::create_private_dir(dir).map_err(|e| io_error(dir, e))?;
     }
-    let outcome = write::config(opts, &section)?;
+    let outcome = write::config(opts, &plan)?;
     let mut putty_out = Vec::<u8>::new();
     if let Some(ppk) = &ppk {
         putty::run(opts, ppk, &blocks, &new_kh, &mut putty_out)?;
@@ -366,7 +376,7 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
         write::summary(
             err,
             opts,
-            &blocks,
+            &plan.counts(),
             &withheld,
             &tally,
             (&outcome, &kh_outcome),

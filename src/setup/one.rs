@@ -65,7 +65,12 @@ pub async fn prepare(
         id: inst.id.clone(),
         status: inst.status.clone(),
         source,
-        inst: inst.clone(),
+        // One VM: its metadata is kept whole.
+        kept: crate::setup::plan::Kept {
+            meta: Some(Box::new(inst.metadata.clone())),
+            whole: true,
+            ..crate::setup::plan::Kept::of(inst.clone())
+        },
     };
     let mut wrote_metadata = false;
     let mut fresh_metadata = false;
@@ -162,7 +167,9 @@ pub async fn prepare(
     }
     // OS Login certificate VMs take nothing but a certificate of the key.
     let mut certificate = None;
-    if source == KeySource::OsLogin && crate::setup::certs::wants_certificates(&pmeta, &inst) {
+    if source == KeySource::OsLogin
+        && crate::setup::certs::wants_certificates(&pmeta, &inst.metadata)
+    {
         let file = crate::setup::certs::path_for(&opts.key_file, project, &vm.zone, &vm.id);
         if let (Some(k), false) = (key.as_ref(), opts.dry_run) {
             let email = crate::setup::account_email(api, gcloud).await?;

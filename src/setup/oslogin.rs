@@ -95,7 +95,7 @@ pub(crate) async fn stage(
             v.source == KeySource::OsLogin
                 && project_meta
                     .get(&v.project)
-                    .is_some_and(|m| flags::flag(m, &v.inst.metadata, "enable-oslogin-sk"))
+                    .is_some_and(|m| flags::flag(m, v.kept.metadata(), "enable-oslogin-sk"))
         })
         .map(|v| v.id.clone())
         .collect();

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::gce::compute::Instance;
-use crate::gce::flags::KeySource;
+use crate::gce::compute::{Instance, Metadata};
+use crate::gce::flags::{self, KeySource};
 use crate::ssh::claims::Claims;
 use crate::ssh::config::{HostBlock, Route, Strict};
 use crate::ssh::{known_hosts, names, quote};
@@ -19,7 +19,99 @@ pub struct Vm {
     pub id: String,
     pub status: String,
     pub source: KeySource,
-    pub inst: Instance,
+    pub kept: Kept,
+}
+
+/// The instance-level metadata flags setup reads; the rest of a VM's
+/// metadata is dropped unless setup may write its keys there ([`Kept`]).
+pub const KEPT_FLAGS: &[&str] = &[
+    "enable-oslogin",
+    "enable-oslogin-sk",
+    "enable-oslogin-certificates",
+    "enable-guest-attributes",
+    "block-project-ssh-keys",
+];
+
+/// What setup keeps of a listed instance besides its names: a whole
+/// [`Instance`] (interfaces, disks, every metadata item) is kilobytes in
+/// memory, and `setup --all-projects` holds tens of thousands at once.
+#[derive(Debug, Clone, Default)]
+pub struct Kept {
+    /// The instance's metadata: whole (with its fingerprint, so it can be
+    /// written back) for a VM whose keys go into it (it blocks project
+    /// keys or has legacy `sshKeys`), else only the [`KEPT_FLAGS`] items;
+    /// None when that leaves nothing (most VMs). See [`Kept::metadata`].
+    pub meta: Option<Box<Metadata>>,
+    /// Whether `metadata` is whole.
+    pub whole: bool,
+    /// nic0's internal address ([`Instance::internal_ip`]).
+    pub internal_ip: Option<std::net::IpAddr>,
+    /// The attached service account's email, "" when none.
+    pub service_account: Box<str>,
+    pub windows: bool,
+}
+
+impl Kept {
+    pub fn of(inst: Instance) -> Kept {
+        let m = &inst.metadata;
+        let whole = m.get("sshKeys").is_some_and(|v| !v.trim().is_empty())
+            || m.get("block-project-ssh-keys").and_then(flags::parse_bool) == Some(true);
+        let internal_ip = inst.internal_ip();
+        let windows = inst.is_windows();
+        let service_account = crate::setup::certs::service_account(&inst).into();
+        let metadata = if whole {
+            inst.metadata
+        } else {
+            Metadata::from_items(
+                inst.metadata
+                    .items
+                    .into_iter()
+                    .filter(|i| KEPT_FLAGS.contains(&i.key.as_str()))
+                    .map(|i| (i.key, i.value)),
+            )
+        };
+        let empty = metadata.items.is_empty() && metadata.fingerprint.is_none();
+        Kept {
+            meta: (!empty).then(|| Box::new(metadata)),
+            whole,
+            internal_ip,
+            service_account,
+            windows,
+        }
+    }
+}
+
+impl Kept {
+    /// The metadata kept (empty when none was).
+    pub fn metadata(&self) -> &Metadata {
+        static EMPTY: Metadata = Metadata {
+            fingerprint: None,
+            items: Vec::new(),
+        };
+        self.meta.as_deref().unwrap_or(&EMPTY)
+    }
+}
+
+impl Vm {
+    /// A validated instance of `project`; its key source is worked out
+    /// once the project's metadata is known ([`Vm::settle`]).
+    pub fn of(project: &str, inst: Instance) -> Result<Vm, String> {
+        validate(project, &inst)?;
+        Ok(Vm {
+            project: project.to_string(),
+            zone: inst.zone_name().to_string(),
+            name: inst.name.clone(),
+            id: inst.id.clone(),
+            status: inst.status.clone(),
+            source: KeySource::Project,
+            kept: Kept::of(inst),
+        })
+    }
+
+    /// Sets where the VM takes keys from, given its project's metadata.
+    pub fn settle(&mut self, project_meta: &Metadata) {
+        self.source = flags::key_source_of(project_meta, self.kept.metadata(), self.kept.windows);
+    }
 }
 
 impl Vm {
@@ -222,17 +314,72 @@ impl<'a> NameCounts<'a> {
 /// Host blocks for `vms` (sorted by project, zone, name), then one
 /// wildcard block per project; and the short aliases withheld.
 pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
-    let names = NameCounts::of(vms);
-    let mut sorted: Vec<&Vm> = vms
-        .iter()
-        .filter(|v| v.source != KeySource::Windows)
-        .collect();
-    sorted.sort_by(|a, b| (&a.project, &a.zone, &a.name).cmp(&(&b.project, &b.zone, &b.name)));
-    let mut out = vec![];
-    let mut withheld = vec![];
-    for v in sorted {
-        let (patterns, w) = names.patterns(v, cx.claims);
-        withheld.extend(w);
+    let plan = Plan::new(vms, cx);
+    (plan.blocks().collect(), plan.withheld())
+}
+
+/// The Host blocks of a run, made one at a time when asked for: a large
+/// fleet's blocks are written out as they are made, never all held.
+pub struct Plan<'a> {
+    sorted: Vec<&'a Vm>,
+    names: NameCounts<'a>,
+    cx: &'a Context<'a>,
+}
+
+/// Counts for the summary: VM blocks, those whose host keys are known,
+/// and the first VM's first alias.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub hosts: usize,
+    pub known: usize,
+    pub first: Option<String>,
+}
+
+impl<'a> Plan<'a> {
+    pub fn new(vms: &'a [Vm], cx: &'a Context<'a>) -> Plan<'a> {
+        let mut sorted: Vec<&Vm> = vms
+            .iter()
+            .filter(|v| v.source != KeySource::Windows)
+            .collect();
+        sorted.sort_by(|a, b| (&a.project, &a.zone, &a.name).cmp(&(&b.project, &b.zone, &b.name)));
+        Plan {
+            sorted,
+            names: NameCounts::of(vms),
+            cx,
+        }
+    }
+
+    /// The short aliases left out, and why.
+    pub fn withheld(&self) -> Vec<Withheld> {
+        self.sorted
+            .iter()
+            .filter_map(|v| self.names.patterns(v, self.cx.claims).1)
+            .collect()
+    }
+
+    /// The blocks, in order: one per VM, then the wildcards.
+    pub fn blocks(&self) -> impl Iterator<Item = HostBlock> + '_ {
+        self.sorted
+            .iter()
+            .map(|v| self.vm_block(v))
+            .chain(self.cx.projects.iter().map(|p| self.wildcard_block(p)))
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for b in self.blocks().filter(|b| b.host_key_alias.is_some()) {
+            c.hosts += 1;
+            c.known += usize::from(b.strict == Strict::Yes);
+            if c.first.is_none() {
+                c.first = b.patterns.into_iter().next();
+            }
+        }
+        c
+    }
+
+    fn vm_block(&self, v: &Vm) -> HostBlock {
+        let cx = self.cx;
+        let (patterns, _) = self.names.patterns(v, cx.claims);
         let alias = known_hosts::alias(&v.id);
         let user = match v.source {
             KeySource::OsLogin => cx
@@ -241,7 +388,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
                 .map_or(cx.metadata_user, String::as_str),
             _ => cx.metadata_user,
         };
-        out.push(HostBlock {
+        HostBlock {
             comment: format!(
                 "{} in {} of {}; key via {}{}{}",
                 v.name,
@@ -253,7 +400,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
                 } else {
                     format!(" ({})", v.status.to_lowercase())
                 },
-                match (cx.internal_ip, v.inst.internal_ip()) {
+                match (cx.internal_ip, v.kept.internal_ip) {
                     (true, Some(_)) => "; direct to its internal IP",
                     (true, None) => "; through IAP (no internal IP)",
                     _ => "",
@@ -272,7 +419,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
             },
             host_key_alias: Some(alias),
             known_hosts: cx.known_hosts_path.to_string(),
-            route: match v.inst.internal_ip().filter(|_| cx.internal_ip) {
+            route: match v.kept.internal_ip.filter(|_| cx.internal_ip) {
                 Some(ip) => Route::Direct(ip),
                 None => Route::Proxy(proxy_command(
                     cx.exe,
@@ -297,10 +444,12 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
                 )?;
                 Some((quote::config_value(file)?, check))
             }),
-        });
+        }
     }
-    for p in cx.projects {
-        let user = if cx.oslogin_projects.contains(p) {
+
+    fn wildcard_block(&self, p: &str) -> HostBlock {
+        let cx = self.cx;
+        let user = if cx.oslogin_projects.iter().any(|o| o == p) {
             cx.oslogin_users
                 .get(p)
                 .or_else(|| cx.oslogin_users.values().next())
@@ -308,7 +457,7 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
         } else {
             cx.metadata_user
         };
-        out.push(HostBlock {
+        HostBlock {
             comment: format!(
                 "any other VM of {p}, e.g. one created after setup: ssh NAME.ZONE.{p}"
             ),
@@ -322,9 +471,8 @@ pub fn blocks(vms: &[Vm], cx: &Context) -> (Vec<HostBlock>, Vec<Withheld>) {
             route: Route::Proxy(wildcard_proxy_command(cx.exe, cx.global_args)),
             control: cx.control.map(|(a, b)| (a.to_string(), b.to_string())),
             certificate: None,
-        });
+        }
     }
-    (out, withheld)
 }
 
 #[cfg(test)]
@@ -332,10 +480,6 @@ mod tests {
     use super::*;
 
     fn vm(project: &str, zone: &str, name: &str, id: &str, source: KeySource) -> Vm {
-        let inst: Instance = serde_json::from_value(serde_json::json!({
-            "id": id, "name": name, "zone": format!("https://x/zones/{zone}")
-        }))
-        .unwrap();
         Vm {
             project: project.into(),
             zone: zone.into(),
@@ -343,8 +487,12 @@ mod tests {
             id: id.into(),
             status: "RUNNING".into(),
             source,
-            inst,
+            kept: Kept::default(),
         }
+    }
+
+    fn listed(v: serde_json::Value) -> Instance {
+        serde_json::from_value(v).unwrap()
     }
 
     #[test]
@@ -401,16 +549,14 @@ mod tests {
 
         // --internal-ip: HostName for VMs with an address, IAP otherwise.
         let mut vms = vms;
-        vms[2].inst = serde_json::from_value(serde_json::json!({
+        vms[2].kept = Kept::of(listed(serde_json::json!({
             "id": "3", "name": "db", "zone": "https://x/zones/z-2",
             "networkInterfaces": [{"networkIP": "10.1.2.3"}]
-        }))
-        .unwrap();
-        vms[0].inst = serde_json::from_value(serde_json::json!({
+        })));
+        vms[0].kept = Kept::of(listed(serde_json::json!({
             "id": "2", "name": "web", "zone": "https://x/zones/z-1",
             "networkInterfaces": [{"networkIP": "10.1.2.3\n    ProxyCommand evil", "stackType": "IPV6_ONLY", "ipv6Address": "fd20::5"}]
-        }))
-        .unwrap();
+        })));
         let cx = Context {
             internal_ip: true,
             ..cx
@@ -437,7 +583,8 @@ mod tests {
 
     #[test]
     fn validation() {
-        let mut i = vm("p", "z", "ok", "1", KeySource::Project).inst;
+        let mut i =
+            listed(serde_json::json!({"id": "1", "name": "ok", "zone": "https://x/zones/z"}));
         assert!(validate("p", &i).is_ok());
         i.name = "bad\nHost *".into();
         assert!(validate("p", &i).unwrap_err().contains("bad\\nHost *"));

@@ -311,19 +311,33 @@ pub(crate) async fn publish_all_metadata(
                     zone: v.zone.clone(),
                     name: v.name.clone(),
                 };
-                let meta = v.inst.metadata.clone();
                 let key_name = v.source.metadata_key();
-                let r = publish_metadata(
-                    api,
-                    &level,
-                    meta,
-                    key_name,
-                    user,
-                    k,
-                    opts.key_ttl,
-                    opts.dry_run,
-                )
-                .await;
+                // Setup keeps the whole metadata only of VMs that block
+                // project keys; another (its project's metadata is not
+                // writable) is read first.
+                let meta = match v.kept.whole {
+                    true => Ok(v.kept.metadata().clone()),
+                    false => api
+                        .get_instance(&v.project, &v.zone, &v.name)
+                        .await
+                        .map(|i| i.metadata),
+                };
+                let r = match meta {
+                    Ok(meta) => {
+                        publish_metadata(
+                            api,
+                            &level,
+                            meta,
+                            key_name,
+                            user,
+                            k,
+                            opts.key_ttl,
+                            opts.dry_run,
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                };
                 pb.inc(1);
                 (v.name.clone(), r)
             }

@@ -19,8 +19,7 @@ const MAX_DEPTH: usize = 16;
 pub fn gather(ssh_config: &Path, home: Option<&Path>) -> Claims {
     let mut c = Claims::new();
     let user_dir = home.map(|h| h.join(".ssh"));
-    let text = files::read(&files::resolve(ssh_config)).unwrap_or_default();
-    let outside = sshconfig::remove(&text).ok().flatten().unwrap_or(text);
+    let outside = outside_section(&files::resolve(ssh_config));
     let base = user_dir
         .clone()
         .unwrap_or_else(|| ssh_config.parent().unwrap_or(Path::new("/")).to_path_buf());
@@ -52,6 +51,26 @@ pub fn gather(ssh_config: &Path, home: Option<&Path>) -> Claims {
     let short = host.split('.').next().unwrap_or("").to_string();
     c.add_local_names([host, short]);
     c
+}
+
+/// The config's text outside iap-ssh's section, read line by line: the
+/// section of a large fleet is tens of megabytes and claims nothing. A file
+/// that cannot be read is skipped (empty).
+fn outside_section(path: &Path) -> String {
+    let Ok(f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let mut inside = false;
+    let read = files::for_each_line(&mut std::io::BufReader::new(f), |l| {
+        match l.trim_end_matches(['\n', '\r']) {
+            sshconfig::BEGIN => inside = true,
+            sshconfig::END if inside => inside = false,
+            _ if !inside => out.push_str(l),
+            _ => {}
+        }
+    });
+    read.map(|()| out).unwrap_or_default()
 }
 
 /// `~/…` for files under the home directory, for shorter messages.

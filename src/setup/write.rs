@@ -10,12 +10,47 @@ use crate::error::UserError;
 use crate::ssh::config as sshconfig;
 use crate::ssh::keys::PublicKeyInfo;
 
-/// Writes `section` into the config as it is now.
-pub(super) fn config(opts: &Options, section: &str) -> Result<files::Outcome, UserError> {
-    files::update(&opts.ssh_config, 0o600, true, |now| {
-        sshconfig::splice(now, section).map_err(std::io::Error::other)
-    })
+/// Writes the section of `plan` into the config as it is now, block by
+/// block: neither the file nor the section is ever whole in memory (a
+/// section of 50,000 VMs is 27 MB).
+pub(super) fn config(opts: &Options, plan: &plan::Plan) -> Result<files::Outcome, UserError> {
+    files::splice_streaming(
+        &opts.ssh_config,
+        0o600,
+        true,
+        |r| locate(r)?.map_err(std::io::Error::other),
+        |w| sshconfig::write_section(w, plan.blocks()),
+    )
     .map_err(|e| io_error(&opts.ssh_config, e))
+}
+
+/// Where the section goes in the config read from `r`; the outer error is
+/// reading, the inner the file's markers.
+fn locate(
+    r: &mut dyn std::io::BufRead,
+) -> std::io::Result<Result<files::Span, sshconfig::SectionError>> {
+    let mut scan = sshconfig::Scanner::default();
+    files::for_each_line(r, |l| scan.line(l))?;
+    Ok(scan.finish().map(|p| files::Span {
+        start: p.start as u64,
+        end: p.end as u64,
+        after: p.after,
+    }))
+}
+
+/// Checks, before any API call, that the config's section can be updated
+/// (readable, UTF-8, one pair of markers in order), without keeping it.
+pub(super) fn check_config(opts: &Options) -> Result<(), UserError> {
+    let path = files::resolve(&opts.ssh_config);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error(&opts.ssh_config, e)),
+    };
+    locate(&mut std::io::BufReader::new(file))
+        .map_err(|e| io_error(&opts.ssh_config, e))?
+        .map_err(|e| super::section_error(&opts.ssh_config, e))
+        .map(drop)
 }
 
 pub(super) fn print_dry_run(
@@ -79,17 +114,13 @@ fn withheld_line(w: &plan::Withheld) -> String {
 pub(super) fn summary(
     err: &mut dyn Write,
     opts: &Options,
-    blocks: &[sshconfig::HostBlock],
+    counts: &plan::Counts,
     withheld: &[plan::Withheld],
     tally: &Tally,
     (outcome, kh_outcome): (&files::Outcome, &files::Outcome),
     windows: &[String],
 ) {
-    let hosts = blocks.iter().filter(|b| b.host_key_alias.is_some()).count();
-    let known = blocks
-        .iter()
-        .filter(|b| b.strict == sshconfig::Strict::Yes)
-        .count();
+    let (hosts, known) = (counts.hosts, counts.known);
     let state = match outcome {
         files::Outcome::Unchanged => "unchanged".to_string(),
         files::Outcome::Written { backup: Some(b) } => {
@@ -118,8 +149,8 @@ pub(super) fn summary(
         "  host keys: known for {known} of {}{added}",
         plural(hosts, "VM")
     );
-    if let Some(b) = blocks.iter().find(|b| b.host_key_alias.is_some()) {
-        let _ = writeln!(err, "  try: ssh {}", b.patterns[0]);
+    if let Some(first) = &counts.first {
+        let _ = writeln!(err, "  try: ssh {first}");
     }
     // Windows VMs get no Host block (they take no SSH keys): say how to
     // reach them instead.

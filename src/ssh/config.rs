@@ -99,17 +99,30 @@ impl HostBlock {
 
 /// The whole section, markers included, ending with a newline.
 pub fn render_section(blocks: &[HostBlock]) -> String {
-    let mut out = String::new();
-    out.push_str(BEGIN);
-    out.push('\n');
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_section(&mut out, blocks.iter().cloned());
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`render_section`] written out block by block, so that the section of
+/// a large fleet is never whole in memory.
+pub fn write_section(
+    out: &mut dyn std::io::Write,
+    blocks: impl Iterator<Item = HostBlock>,
+) -> std::io::Result<()> {
+    let mut text = String::new();
+    out.write_all(BEGIN.as_bytes())?;
+    out.write_all(b"\n")?;
     for b in blocks {
-        b.render(&mut out);
-        out.push('\n');
+        text.clear();
+        b.render(&mut text);
+        text.push('\n');
+        out.write_all(text.as_bytes())?;
     }
-    out.push_str("# Options after this section apply to every host again.\nHost *\n");
-    out.push_str(END);
-    out.push('\n');
-    out
+    out.write_all(b"# Options after this section apply to every host again.\nHost *\n")?;
+    out.write_all(END.as_bytes())?;
+    out.write_all(b"\n")
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -120,37 +133,94 @@ pub enum SectionError {
     Order,
 }
 
+/// Finds the section's markers line by line, so that a file can be read
+/// as a stream ([`Scanner::line`] each line with its newline, then
+/// [`Scanner::finish`]).
+#[derive(Debug, Default)]
+pub struct Scanner {
+    off: usize,
+    begins: Vec<usize>,
+    ends: Vec<usize>,
+}
+
+/// Where the section goes in a file: bytes `start..end` are replaced by
+/// the section followed by `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub start: usize,
+    pub end: usize,
+    pub after: &'static str,
+}
+
+impl Scanner {
+    pub fn line(&mut self, line: &str) {
+        let l = line.trim_end_matches(['\n', '\r']);
+        if l == BEGIN {
+            self.begins.push(self.off);
+        } else if l == END {
+            self.ends.push(self.off + line.len());
+        }
+        self.off += line.len();
+    }
+
+    /// The byte range of the section (begin line start .. end line end,
+    /// newline included), if there is one.
+    pub fn found(&self) -> Result<Option<(usize, usize)>, SectionError> {
+        match (self.begins.as_slice(), self.ends.as_slice()) {
+            ([], []) => Ok(None),
+            ([b], [e]) if b < e => Ok(Some((*b, *e))),
+            ([_], [_]) => Err(SectionError::Order),
+            (b, e) => Err(SectionError::Markers(b.len(), e.len())),
+        }
+    }
+
+    /// Where a new section goes: in place of the old one; else at the top,
+    /// followed by one blank line that [`remove`] takes away again.
+    pub fn finish(self) -> Result<Placement, SectionError> {
+        Ok(match self.found()? {
+            Some((start, end)) => Placement {
+                start,
+                end,
+                after: "",
+            },
+            None => Placement {
+                start: 0,
+                end: 0,
+                after: if self.off == 0 { "" } else { "\n" },
+            },
+        })
+    }
+}
+
+fn scan(text: &str) -> Scanner {
+    let mut s = Scanner::default();
+    for line in text.split_inclusive('\n') {
+        s.line(line);
+    }
+    s
+}
+
 /// Byte range of the section (begin line start .. end line end, newline
 /// included), if present.
 fn find(text: &str) -> Result<Option<(usize, usize)>, SectionError> {
-    let mut begins = vec![];
-    let mut ends = vec![];
-    let mut off = 0;
-    for line in text.split_inclusive('\n') {
-        let l = line.trim_end_matches(['\n', '\r']);
-        if l == BEGIN {
-            begins.push(off);
-        } else if l == END {
-            ends.push(off + line.len());
-        }
-        off += line.len();
-    }
-    match (begins.as_slice(), ends.as_slice()) {
-        ([], []) => Ok(None),
-        ([b], [e]) if b < e => Ok(Some((*b, *e))),
-        ([_], [_]) => Err(SectionError::Order),
-        (b, e) => Err(SectionError::Markers(b.len(), e.len())),
-    }
+    scan(text).found()
+}
+
+/// Where the section goes in `text` (see [`Scanner::finish`]).
+pub fn placement(text: &str) -> Result<Placement, SectionError> {
+    scan(text).finish()
 }
 
 /// `text` with the section set to `section`. A new section is put at the
 /// top, followed by one blank line that [`remove`] takes away again.
 pub fn splice(text: &str, section: &str) -> Result<String, SectionError> {
-    Ok(match find(text)? {
-        Some((b, e)) => format!("{}{}{}", &text[..b], section, &text[e..]),
-        None if text.is_empty() => section.to_string(),
-        None => format!("{section}\n{text}"),
-    })
+    let p = placement(text)?;
+    Ok(format!(
+        "{}{section}{}{}",
+        &text[..p.start],
+        p.after,
+        &text[p.end..]
+    ))
 }
 
 /// `text` without the section (and the blank line [`splice`] added after

@@ -1,0 +1,6 @@
+//! Credential files (service-account keys, users, impersonation). (See iap_ssh::fuzzing.)
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| iap_ssh::fuzzing::credentials(data));

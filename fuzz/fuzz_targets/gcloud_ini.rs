@@ -1,0 +1,6 @@
+//! gcloud's INI configuration files. (See iap_ssh::fuzzing.)
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| iap_ssh::fuzzing::gcloud_ini(data));

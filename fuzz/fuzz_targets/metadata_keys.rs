@@ -1,0 +1,6 @@
+//! ssh-keys metadata values. (See iap_ssh::fuzzing.)
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| iap_ssh::fuzzing::metadata_keys(data));
