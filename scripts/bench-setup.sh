@@ -6,7 +6,8 @@
 # config written), a second run (nothing to do), and a dry run, once per
 # API latency in BENCH_LATENCIES_MS (default "0,50": a delay added to
 # every API answer; real calls take tens to hundreds of ms), each on a
-# fresh fleet. A benchmark, not a test.
+# fresh fleet. BENCH_SETUP_BINARIES="old=PATH,new=PATH" compares builds
+# side by side. A benchmark, not a test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 { command -v python3 && [ -x /usr/bin/time ]; } >/dev/null 2>&1 || {

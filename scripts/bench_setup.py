@@ -14,6 +14,10 @@ PER = int(os.environ.get("BENCH_PER_PROJECT", "250"))
 LATENCIES = [int(x) for x in os.environ.get("BENCH_LATENCIES_MS", "0,50").split(",") if x]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
+# BENCH_SETUP_BINARIES="old=PATH,new=PATH": several iap-ssh builds side by
+# side, each on its own fresh fleet, taking turns (default: this tree's).
+BINARIES = [tuple(x.split("=", 1)) for x in
+            os.environ.get("BENCH_SETUP_BINARIES", f"iap-ssh={REL}/iap-ssh").split(",") if x]
 ZONES = ["us-central1-a", "us-central1-b", "europe-west1-b", "asia-east1-a", "us-east1-c"]
 
 
@@ -38,7 +42,7 @@ def fleet(host_key, latency):
             "account": {"email": "bench.user@example.com"}}
 
 
-def bench(latency):
+def bench(latency, iap):
     d = tempfile.mkdtemp(prefix="bench-setup-")
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/hk"], check=True)
     host_key = " ".join(open(f"{d}/hk.pub").read().split()[:2])
@@ -47,7 +51,7 @@ def bench(latency):
     env.update({"USER": "bench", "LOGNAME": "bench"})
     os.makedirs(f"{d}/home", exist_ok=True)
     # Every project the caller sees, through Cloud Resource Manager.
-    args = ["/usr/bin/time", "-f", "%e %U %S %M", f"{REL}/iap-ssh", "setup", "--all-projects"]
+    args = ["/usr/bin/time", "-f", "%e %U %S %M", iap, "setup", "--all-projects"]
     rows = []
     try:
         for label, extra in [("first run", []), ("second run (nothing to do)", []),
@@ -73,19 +77,20 @@ def main():
     n = PROJECTS * PER
     rows, summary, facts = [], None, None
     for latency in LATENCIES:
-        r, s1, f1 = bench(latency)
-        rows += r
-        summary, facts = summary or s1, facts or f1
+        for label, iap in BINARIES:
+            r, s1, f1 = bench(latency, iap)
+            rows += [(label,) + row for row in r]
+            summary, facts = summary or s1, facts or f1
     print(f"setup --all-projects over {n} instances in {PROJECTS} projects ({facts})\n")
     lines = summary.splitlines()
     if len(lines) > 12:
         # One line per project: the first and last few.
         lines = lines[:6] + [f"  … {len(lines) - 10} more lines …"] + lines[-4:]
     print("\n".join(lines) + "\n")
-    print("| run | API latency | wall s | iap-ssh CPU s | iap-ssh peak RSS MiB |")
-    print("|---|---:|---:|---:|---:|")
-    for label, latency, wall, cpu, rss in rows:
-        print(f"| {label} | {latency} ms | {wall:.2f} | {cpu:.2f} | {rss:.1f} |")
+    print("| build | run | API latency | wall s | iap-ssh CPU s | iap-ssh peak RSS MiB |")
+    print("|---|---|---:|---:|---:|---:|")
+    for build, label, latency, wall, cpu, rss in rows:
+        print(f"| {build} | {label} | {latency} ms | {wall:.2f} | {cpu:.2f} | {rss:.1f} |")
 
 
 if __name__ == "__main__":

@@ -51,12 +51,15 @@ pub(crate) fn parse_token_response(
             error_description,
             ..
         }) if status != http::StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() => {
+            // The endpoint's words, made printable: they end up in the
+            // one line the user sees (a newline in error_description was
+            // a fuzzing find).
             Err(AuthError::Refused {
                 source_desc: desc.to_string(),
-                detail: match error_description {
+                detail: crate::error::printable(&match error_description {
                     Some(d) => format!("{e} ({d})"),
                     None => e,
-                },
+                }),
             })
         }
         // A rate limit is not a refusal of the credentials.
