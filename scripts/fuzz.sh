@@ -3,7 +3,7 @@
 # entry) for SECONDS each (default 60) and prints the executions per
 # target. Needs the nightly toolchain and cargo-fuzz (installed here when
 # missing); without nightly it says so and exits 0 (FUZZ_REQUIRED=1 makes
-# that a failure).
+# that a failure). FUZZ_TARGETS=a,b runs only those.
 #
 # The committed corpus (fuzz/corpus/TARGET: seeds from the tests' vectors
 # and kept finds) is read, never written: new inputs go to
@@ -26,7 +26,8 @@ fi
 # keeps it outside the clone so that a run rebuilds only what changed.
 dir=()
 [ -n "${FUZZ_TARGET_DIR:-}" ] && dir=(--target-dir "$FUZZ_TARGET_DIR")
-targets=$(sed -n 's/^name = "\([a-z0-9_]*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^iap-ssh-fuzz$')
+targets=${FUZZ_TARGETS:-$(sed -n 's/^name = "\([a-z0-9_]*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^iap-ssh-fuzz$')}
+targets=${targets//,/ }
 cd fuzz
 # One build for every target (debug assertions on, optimised).
 cargo +nightly fuzz build -O --debug-assertions "${dir[@]}" >/dev/null 2>&1 ||

@@ -146,7 +146,7 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
                     zone: v.zone.clone(),
                     project: v.project.clone(),
                     id: v.id.clone(),
-                    status: v.status.clone(),
+                    status: v.status.to_string(),
                     user,
                     key_source: source_id(v.source),
                     key_published: published,

@@ -74,7 +74,7 @@ pub(crate) async fn fetch_host_keys(
     let mut warnings = vec![];
     for (v, r) in fetched {
         match r {
-            Ok(Some(lines)) => found.push((known_hosts::alias(&v.id), lines)),
+            Ok(Some(lines)) => found.push(lines),
             Ok(None) => {}
             Err(e) => warnings.push(format!("iap-ssh: warning: host keys of {}: {e}", v.name)),
         }
@@ -82,17 +82,22 @@ pub(crate) async fn fetch_host_keys(
     (found, warnings)
 }
 
-/// Host keys fetched, by alias: the known-hosts lines to add where the
-/// alias is still unknown (text, the most compact form to hold 50,000 of).
-pub(crate) type FoundKeys = Vec<(String, String)>;
+/// Host keys fetched: for each VM, the known-hosts lines to add where its
+/// alias (their first word) is still unknown; text, the most compact form
+/// to hold 50,000 of.
+pub(crate) type FoundKeys = Vec<String>;
+
+fn alias_of(lines: &str) -> &str {
+    lines.split(' ').next().unwrap_or("")
+}
 
 /// The lines to append to known-hosts text `now` for `found`: aliases it
 /// already lists are left alone (another run may have added them).
 fn new_host_lines(now: &str, found: &FoundKeys) -> String {
     let have = known_hosts::aliases(now);
-    let new = || found.iter().filter(|(a, _)| !have.contains(a.as_str()));
-    let mut add = String::with_capacity(new().map(|(_, l)| l.len()).sum());
-    for (_, lines) in new() {
+    let new = || found.iter().filter(|l| !have.contains(alias_of(l)));
+    let mut add = String::with_capacity(new().map(String::len).sum());
+    for lines in new() {
         add.push_str(lines);
     }
     add

@@ -63,7 +63,7 @@ pub async fn prepare(
         zone: inst.zone_name().to_string(),
         name: inst.name.clone(),
         id: inst.id.clone(),
-        status: inst.status.clone(),
+        status: crate::setup::plan::status(&inst.status),
         source,
         // One VM: its metadata is kept whole.
         kept: crate::setup::plan::Kept {

@@ -17,9 +17,30 @@ pub struct Vm {
     pub zone: String,
     pub name: String,
     pub id: String,
-    pub status: String,
+    /// The API's status; the usual ones without an allocation each.
+    pub status: std::borrow::Cow<'static, str>,
     pub source: KeySource,
     pub kept: Kept,
+}
+
+/// A status as [`Vm::status`] keeps it.
+pub fn status(s: &str) -> std::borrow::Cow<'static, str> {
+    const KNOWN: &[&str] = &[
+        "RUNNING",
+        "TERMINATED",
+        "STOPPED",
+        "STOPPING",
+        "STAGING",
+        "PROVISIONING",
+        "SUSPENDED",
+        "SUSPENDING",
+        "REPAIRING",
+        "PENDING_STOP",
+    ];
+    match KNOWN.iter().find(|k| **k == s) {
+        Some(k) => std::borrow::Cow::Borrowed(k),
+        None => std::borrow::Cow::Owned(s.to_string()),
+    }
 }
 
 /// The instance-level metadata flags setup reads; the rest of a VM's
@@ -102,7 +123,7 @@ impl Vm {
             zone: inst.zone_name().to_string(),
             name: inst.name.clone(),
             id: inst.id.clone(),
-            status: inst.status.clone(),
+            status: status(&inst.status),
             source: KeySource::Project,
             kept: Kept::of(inst),
         })
@@ -485,7 +506,7 @@ mod tests {
             zone: zone.into(),
             name: name.into(),
             id: id.into(),
-            status: "RUNNING".into(),
+            status: status("RUNNING"),
             source,
             kept: Kept::default(),
         }

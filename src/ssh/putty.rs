@@ -147,11 +147,16 @@ pub fn sessions_dir(get: &dyn Fn(&str) -> Option<String>, home: &Path) -> PathBu
     }
 }
 
-/// A session's file name on Unix (`make_session_filename`): `A-Z a-z 0-9
-/// + - . @ _` kept, every other byte `%XX`.
+/// A session's file name on Unix (`make_session_filename`): letters,
+/// digits and `+ - . @ _` kept, every other byte `%XX`; and, unlike PuTTY,
+/// `.` and `..` escaped too, so that no name is a directory (a fuzzing
+/// find; no validated VM name is either).
 pub fn session_file_name(name: &str) -> String {
     if name.is_empty() {
         return "Default Settings".into();
+    }
+    if name == "." || name == ".." {
+        return "%2E".repeat(name.len());
     }
     let mut out = String::new();
     for b in name.bytes() {
