@@ -15,7 +15,8 @@ cargo test --workspace --locked
 # Fuzzing: a few seconds per target where nightly is installed (its
 # absence is no failure); the corpus replay runs above on stable anyway.
 if rustup run nightly rustc --version >/dev/null 2>&1; then
-  FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/iap-ssh/fuzz-target}" bash scripts/fuzz.sh "${FUZZ_SECONDS:-3}"
+  FUZZ_BUILD=dev FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/iap-ssh/fuzz-target-dev}" \
+    bash scripts/fuzz.sh "${FUZZ_SECONDS:-2}"
 else
   echo "fuzz: no nightly toolchain; fuzzing skipped (tests/fuzz_corpus.rs replayed the corpus)"
 fi
