@@ -132,21 +132,10 @@ pub fn splice_streaming(
             return Ok(Outcome::Unchanged);
         }
     }
-    if let Some(dir) = target.parent()
-        && !dir.as_os_str().is_empty()
-        && !dir.exists()
-    {
-        crate::fsutil::create_private_dir(dir)?;
-    }
-    let mode = match std::fs::metadata(&target) {
-        Ok(m) => m.permissions().mode() & 0o7777,
-        Err(_) => default_mode,
-    };
+    let mode = prepare(&target, default_mode)?;
     let mut saved = None;
     if backup && let Some(f) = file.as_mut() {
-        let mut name = target.as_os_str().to_owned();
-        name.push(".iap-ssh.bak");
-        let b = PathBuf::from(name);
+        let b = backup_path(&target);
         f.seek(SeekFrom::Start(0))?;
         crate::fsutil::write_atomic_with(&b, 0o600, |w| std::io::copy(f, w).map(drop))?;
         saved = Some(b);
@@ -228,6 +217,28 @@ pub fn append(
     Ok((Outcome::Written { backup: None }, after))
 }
 
+/// Before replacing `target`: its directory made (0700) when missing, and
+/// the mode the new file gets (the old file's, else `default_mode`).
+fn prepare(target: &Path, default_mode: u32) -> std::io::Result<u32> {
+    if let Some(dir) = target.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        crate::fsutil::create_private_dir(dir)?;
+    }
+    Ok(match std::fs::metadata(target) {
+        Ok(m) => m.permissions().mode() & 0o7777,
+        Err(_) => default_mode,
+    })
+}
+
+/// Where the replaced content of `target` is kept.
+fn backup_path(target: &Path) -> PathBuf {
+    let mut name = target.as_os_str().to_owned();
+    name.push(".iap-ssh.bak");
+    PathBuf::from(name)
+}
+
 /// Writes `new` to the resolved `target` if it differs from `old`.
 fn write_if_changed(
     target: &Path,
@@ -239,26 +250,14 @@ fn write_if_changed(
     if old == new {
         return Ok(Outcome::Unchanged);
     }
-    let target = target.to_path_buf();
-    if let Some(dir) = target.parent()
-        && !dir.as_os_str().is_empty()
-        && !dir.exists()
-    {
-        crate::fsutil::create_private_dir(dir)?;
-    }
-    let mode = match std::fs::metadata(&target) {
-        Ok(m) => m.permissions().mode() & 0o7777,
-        Err(_) => default_mode,
-    };
+    let mode = prepare(target, default_mode)?;
     let mut saved = None;
     if backup && target.exists() {
-        let mut name = target.as_os_str().to_owned();
-        name.push(".iap-ssh.bak");
-        let b = PathBuf::from(name);
+        let b = backup_path(target);
         crate::fsutil::write_private_atomic(&b, old.as_bytes())?;
         saved = Some(b);
     }
-    crate::fsutil::write_atomic(&target, new.as_bytes(), mode)?;
+    crate::fsutil::write_atomic(target, new.as_bytes(), mode)?;
     Ok(Outcome::Written { backup: saved })
 }
 
@@ -303,6 +302,57 @@ mod tests {
             0o600
         );
         assert_eq!(read(&d.path().join("absent")).unwrap(), "");
+    }
+
+    #[test]
+    fn streaming_splice_keeps_the_rest_and_skips_an_unchanged_part() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config");
+        // Bytes around the part we own, odd ones included, kept as they are.
+        std::fs::write(&p, b"top\r\n[OURS]\nold\n[/OURS]\ntail without newline").unwrap();
+        let locate = |r: &mut dyn std::io::BufRead| {
+            let mut all = String::new();
+            r.read_to_string(&mut all)?;
+            let start = all.find("[OURS]").unwrap() as u64;
+            let end = (all.find("[/OURS]\n").unwrap() + 8) as u64;
+            Ok(Span {
+                start,
+                end,
+                after: "",
+            })
+        };
+        let render =
+            |text: &'static str| move |w: &mut dyn std::io::Write| w.write_all(text.as_bytes());
+        let same = splice_streaming(&p, 0o600, true, locate, render("[OURS]\nold\n[/OURS]\n"));
+        assert_eq!(same.unwrap(), Outcome::Unchanged);
+        // Same length, other bytes; then longer: both written.
+        for new in ["[OURS]\nnew\n[/OURS]\n", "[OURS]\nnew\nmore\n[/OURS]\n"] {
+            let out = splice_streaming(&p, 0o600, true, locate, render(new)).unwrap();
+            assert!(
+                matches!(out, Outcome::Written { backup: Some(_) }),
+                "{out:?}"
+            );
+            let now = std::fs::read(&p).unwrap();
+            let want = format!("top\r\n{new}tail without newline");
+            assert_eq!(now, want.as_bytes());
+        }
+        let bak = std::fs::read_to_string(d.path().join("config.iap-ssh.bak")).unwrap();
+        assert_eq!(bak, "top\r\n[OURS]\nnew\n[/OURS]\ntail without newline");
+        // A new file: the part and what follows it.
+        let fresh = d.path().join("sub/config");
+        let at_top = |_: &mut dyn std::io::BufRead| {
+            Ok(Span {
+                start: 0,
+                end: 0,
+                after: "\n",
+            })
+        };
+        splice_streaming(&fresh, 0o600, true, at_top, render("x\n")).unwrap();
+        assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "x\n\n");
+        assert_eq!(
+            std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]
