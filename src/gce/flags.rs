@@ -73,13 +73,18 @@ pub fn key_source_of(project: &Metadata, m: &Metadata, windows: bool) -> KeySour
     if flag(project, m, "enable-oslogin") {
         return KeySource::OsLogin;
     }
+    instance_keys(m).unwrap_or(KeySource::Project)
+}
+
+/// Where a VM that does not use OS Login takes keys when its own metadata
+/// `m` decides: its legacy `sshKeys` (their presence blocks project keys),
+/// or its `ssh-keys` when it blocks project keys; None: the project's.
+pub fn instance_keys(m: &Metadata) -> Option<KeySource> {
     if m.get("sshKeys").is_some_and(|v| !v.trim().is_empty()) {
-        return KeySource::InstanceLegacy;
+        return Some(KeySource::InstanceLegacy);
     }
-    if m.get("block-project-ssh-keys").and_then(parse_bool) == Some(true) {
-        return KeySource::Instance;
-    }
-    KeySource::Project
+    (m.get("block-project-ssh-keys").and_then(parse_bool) == Some(true))
+        .then_some(KeySource::Instance)
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@
 //! [`host_keys`] → [`plan`] (pure: aliases, Host blocks, with
 //! [`reserved`] names withheld) → [`write`] (the config, the summary, or
 //! the dry run). [`files`] owns the locked read-modify-write of the user's
-//! files; [`one`] prepares a single VM for `iap-ssh ssh`/`scp`.
+//! files; [`one`] prepares a single VM for `iap-ssh ssh`/`scp`; [`vm`]
+//! is what each stage knows of a VM.
 
 pub mod certs;
 pub mod discover;
@@ -23,6 +24,7 @@ pub mod plan;
 pub mod publish;
 pub mod putty;
 pub mod reserved;
+pub mod vm;
 pub mod write;
 
 use std::io::Write;
@@ -338,7 +340,10 @@ pub async fn run(opts: &Options, err: &mut dyn Write) -> Result<i32, UserError> 
     if opts.dry_run {
         let old_config = files::read(&files::resolve(&opts.ssh_config))
             .map_err(|e| io_error(&opts.ssh_config, e))?;
-        let section = sshconfig::render_section(&plan.blocks().collect::<Vec<_>>());
+        let mut section = Vec::new();
+        sshconfig::write_section(&mut section, plan.blocks())
+            .map_err(|e| io_error(&opts.ssh_config, e))?;
+        let section = String::from_utf8_lossy(&section);
         let new_config = sshconfig::splice(&old_config, &section)
             .map_err(|e| section_error(&opts.ssh_config, e))?;
         write::print_dry_run(

@@ -65,12 +65,7 @@ pub async fn prepare(
         id: inst.id.clone(),
         status: crate::setup::plan::status(&inst.status),
         source,
-        // One VM: its metadata is kept whole.
-        kept: crate::setup::plan::Kept {
-            meta: Some(Box::new(inst.metadata.clone())),
-            whole: true,
-            ..crate::setup::plan::Kept::of(inst.clone())
-        },
+        kept: crate::setup::plan::Kept::whole(inst.clone()),
     };
     let mut wrote_metadata = false;
     let mut fresh_metadata = false;

@@ -101,22 +101,22 @@ impl HostBlock {
 pub fn render_section(blocks: &[HostBlock]) -> String {
     let mut out = Vec::new();
     // Writing to a Vec cannot fail.
-    let _ = write_section(&mut out, blocks.iter().cloned());
+    let _ = write_section(&mut out, blocks.iter());
     String::from_utf8(out).unwrap_or_default()
 }
 
 /// [`render_section`] written out block by block, so that the section of
 /// a large fleet is never whole in memory.
-pub fn write_section(
+pub fn write_section<B: std::borrow::Borrow<HostBlock>>(
     out: &mut dyn std::io::Write,
-    blocks: impl Iterator<Item = HostBlock>,
+    blocks: impl Iterator<Item = B>,
 ) -> std::io::Result<()> {
     let mut text = String::new();
     out.write_all(BEGIN.as_bytes())?;
     out.write_all(b"\n")?;
     for b in blocks {
         text.clear();
-        b.render(&mut text);
+        b.borrow().render(&mut text);
         text.push('\n');
         out.write_all(text.as_bytes())?;
     }
