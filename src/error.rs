@@ -76,49 +76,6 @@ impl fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
-impl From<crate::auth::AuthError> for UserError {
-    fn from(e: crate::auth::AuthError) -> Self {
-        use crate::auth::AuthError as A;
-        let code = match e {
-            A::NoCredentials | A::BadFile { .. } | A::Refused { .. } => exit::NO_CREDENTIALS,
-            A::Http { .. } | A::BadResponse { .. } => exit::OTHER,
-            A::Setting { .. } => exit::USAGE,
-            A::Impersonation { status: 401, .. } => exit::NO_CREDENTIALS,
-            A::Impersonation { status: 403, .. } => exit::NOT_AUTHORIZED,
-            A::Impersonation { .. } => exit::OTHER,
-        };
-        let cause = crate::http::error_chain(&e);
-        UserError::new(code, cause).with_fix(e.fix())
-    }
-}
-
-impl From<crate::mtls::MtlsError> for UserError {
-    fn from(e: crate::mtls::MtlsError) -> Self {
-        UserError::new(exit::USAGE, e.to_string()).with_fix(e.fix())
-    }
-}
-
-impl From<crate::endpoints::EndpointError> for UserError {
-    fn from(e: crate::endpoints::EndpointError) -> Self {
-        if let crate::endpoints::EndpointError::Universe(_) = e {
-            return UserError::new(exit::USAGE, e.to_string()).with_fix(
-                "set it to your universe's domain (e.g. `gcloud config set universe_domain googleapis.com`), or unset CLOUDSDK_CORE_UNIVERSE_DOMAIN",
-            );
-        }
-        UserError::new(exit::USAGE, e.to_string()).with_fix(
-            "use https:// (wss:// for IAP_SSH_TUNNEL_URL); plain http:// and ws:// are only allowed to 127.0.0.1, ::1 or localhost",
-        )
-    }
-}
-
-impl From<crate::tls::TlsError> for UserError {
-    fn from(e: crate::tls::TlsError) -> Self {
-        UserError::new(exit::OTHER, e.to_string()).with_fix(
-            "set IAP_SSH_CA_FILE to a readable PEM file of extra root certificates, or unset it",
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -249,6 +249,18 @@ impl FileLock {
     }
 }
 
+/// A path under the home directory.
+pub fn home_file(parts: &[&str]) -> Result<PathBuf, crate::error::UserError> {
+    let mut p = dirs::home_dir().ok_or_else(|| {
+        crate::error::UserError::new(crate::error::exit::OTHER, "cannot find your home directory")
+            .with_fix("set HOME")
+    })?;
+    for x in parts {
+        p.push(x);
+    }
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

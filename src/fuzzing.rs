@@ -205,8 +205,8 @@ pub fn metadata_keys(data: &[u8]) {
 /// The Windows agent's answers on serial port 4, among console noise.
 pub fn windows_reply(data: &[u8]) {
     let t = text(data);
-    let _ = crate::windows::find_reply(&t, "AQAB");
-    let _ = crate::windows::find_reply(&t, "");
+    let _ = crate::rdp::windows::find_reply(&t, "AQAB");
+    let _ = crate::rdp::windows::find_reply(&t, "");
 }
 
 /// A stream whose reads are the fuzzer's bytes (then EOF) and whose
@@ -258,8 +258,8 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-fn proxy(kind: crate::proxy::Kind, with_password: bool) -> crate::proxy::Proxy {
-    crate::proxy::Proxy {
+fn proxy(kind: crate::net::proxy::Kind, with_password: bool) -> crate::net::proxy::Proxy {
+    crate::net::proxy::Proxy {
         kind,
         host: "proxy.example".into(),
         port: 3128,
@@ -271,8 +271,8 @@ fn proxy(kind: crate::proxy::Kind, with_password: bool) -> crate::proxy::Proxy {
 
 /// An HTTP proxy's answer to CONNECT: a tunnel, or one line saying why not.
 pub fn http_connect_reply(data: &[u8]) {
-    let p = proxy(crate::proxy::Kind::Http, data.first() == Some(&b'H'));
-    let r = block_on(crate::proxy::connect::handshake(
+    let p = proxy(crate::net::proxy::Kind::Http, data.first() == Some(&b'H'));
+    let r = block_on(crate::net::proxy::connect::handshake(
         Peer { data },
         &p,
         "tunnel.cloudproxy.app",
@@ -288,10 +288,10 @@ pub fn http_connect_reply(data: &[u8]) {
 pub fn socks5_reply(data: &[u8]) {
     let with_password = data.first().is_some_and(|b| b & 1 == 1);
     let p = proxy(
-        crate::proxy::Kind::Socks5 { remote_dns: true },
+        crate::net::proxy::Kind::Socks5 { remote_dns: true },
         with_password,
     );
-    let r = block_on(crate::proxy::socks::open(
+    let r = block_on(crate::net::proxy::socks::open(
         Peer {
             data: data.get(1..).unwrap_or(&[]),
         },
@@ -311,10 +311,10 @@ pub fn certificate(data: &[u8]) {
     let t = text(data);
     let _ = crate::ssh::cert::still_good(&t, "AAAAC3NzaC1lZDI1NTE5AAAAIA", 0);
     let _ = crate::ssh::cert::is_cert_of(&t, "");
-    if let Err(e) = crate::mtls::parse_provider_output(&t) {
+    if let Err(e) = crate::net::mtls::parse_provider_output(&t) {
         assert_one_line(&e);
     }
-    let _ = crate::mtls::decrypt_key(&t, "pw");
+    let _ = crate::net::mtls::decrypt_key(&t, "pw");
 }
 
 /// PuTTY: session files (whose are ours) and names from the API made into
@@ -336,7 +336,7 @@ pub fn putty(data: &[u8]) {
 pub fn no_proxy(data: &[u8]) {
     let t = text(data);
     let (list, host) = t.split_once('\n').unwrap_or((&t, "tunnel.cloudproxy.app"));
-    let np = crate::proxy::no_proxy::NoProxy::parse(list);
+    let np = crate::net::proxy::no_proxy::NoProxy::parse(list);
     let _ = np.bypasses(host);
     let _ = np.bypasses("::1");
     let _ = np.bypasses("10.1.2.3");

@@ -38,7 +38,7 @@ pub struct ContextAware {
     pub auto_discovery_file_path: Option<String>,
 }
 
-/// gcloud's `[proxy]` section, as set (see `crate::proxy`).
+/// gcloud's `[proxy]` section, as set (see `crate::net::proxy`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxyProps {
     pub kind: Option<String>,

@@ -163,6 +163,20 @@ pub fn retry_after(value: &str, now: i64) -> Option<std::time::Duration> {
     Some(std::time::Duration::from_secs(secs.min(MAX_DURATION_SECS)))
 }
 
+/// Seconds since the Unix epoch now (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Unix seconds → `YYYY-MM-DDTHH:MM:SSZ` (what CEL's `timestamp()` takes).
+pub fn rfc3339(unix: i64) -> String {
+    let s = format_plus0000(unix);
+    format!("{}Z", s.trim_end_matches("+0000"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,7 +108,8 @@ fn backend_gone_while_away_ends_the_session_cleanly() {
 async fn first_answer(w: &World, url: &str, token: &str) -> Result<Vec<u8>, u16> {
     use futures_util::StreamExt;
     use iap_ssh::relay::transport::{DeadLink, open};
-    let tls = std::sync::Arc::new(iap_ssh::tls::client_config(Some(&w.fake.info.ca_file)).unwrap());
+    let tls =
+        std::sync::Arc::new(iap_ssh::net::tls::client_config(Some(&w.fake.info.ca_file)).unwrap());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let dead = DeadLink {
         after: Duration::from_secs(30),

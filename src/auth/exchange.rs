@@ -8,9 +8,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::sources::{Source, sa_token_url, user_token_url};
-use super::{AccessToken, AuthError, SCOPE, Token, jwt, unix_now};
-use crate::endpoints::Endpoints;
-use crate::http::HttpClient;
+use super::{AccessToken, AuthError, SCOPE, Token, jwt};
+use crate::net::endpoints::Endpoints;
+use crate::net::http::HttpClient;
+use crate::timefmt::unix_now;
 
 /// Longest lifetime believed from a token endpoint: Google's access tokens
 /// live an hour; anything claiming more than a day is refreshed after one.
@@ -177,7 +178,7 @@ const MAX_TOKEN_RETRY_PAUSE: Duration = Duration::from_secs(10);
 /// Credentials) again after `resp` to attempt `attempt` (1-based): for a
 /// 429 or 5xx, its short `Retry-After` or our own pause, [`TOKEN_RETRIES`]
 /// times; None: take the answer as it is.
-pub(super) fn retry_pause(resp: &crate::http::Response, attempt: u32) -> Option<Duration> {
+pub(super) fn retry_pause(resp: &crate::net::http::Response, attempt: u32) -> Option<Duration> {
     let transient =
         resp.status == http::StatusCode::TOO_MANY_REQUESTS || resp.status.is_server_error();
     if !transient || attempt > TOKEN_RETRIES {

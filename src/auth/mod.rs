@@ -19,15 +19,15 @@ mod sources;
 pub(crate) use exchange::parse_token_response;
 pub(crate) use sources::parse_source;
 
-use std::fmt;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 pub use impersonate::Chain;
 pub use sources::{AuthorizedUser, Credentials, ServiceAccountKey, Source, discover};
 
-use crate::endpoints::Endpoints;
-use crate::http::{HttpClient, HttpError};
+use crate::net::endpoints::Endpoints;
+pub use crate::net::http::AccessToken;
+use crate::net::http::{HttpClient, HttpError};
 
 /// Scope that covers the relay, Compute and OS Login.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -35,32 +35,6 @@ pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// A cached token is used only while it has at least this long to live
 /// (gcloud's `_CREDENTIALS_EXPIRY_WINDOW`).
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
-
-/// An OAuth access token. Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken(String);
-
-impl AccessToken {
-    pub fn new(s: String) -> Self {
-        AccessToken(s)
-    }
-    /// The bearer value, for the `Authorization` header only.
-    pub fn secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AccessToken(<redacted>)")
-    }
-}
-
-impl fmt::Display for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// A token with its expiry (None: static token, never refreshed).
 #[derive(Debug, Clone)]
@@ -166,8 +140,8 @@ impl AuthError {
             {
                 "access was blocked by Context Aware Access: this device must present a device certificate (turn on `gcloud config set context_aware/use_client_certificate true` with Endpoint Verification installed), or ask your admin about the access policy".into()
             }
-            AuthError::Http { err, .. } if crate::tls::untrusted(&crate::http::error_chain(err)) => {
-                crate::tls::untrusted_fix()
+            AuthError::Http { err, .. } if crate::net::tls::untrusted(&crate::net::http::error_chain(err)) => {
+                crate::net::tls::untrusted_fix()
             }
             AuthError::BadResponse { detail, .. }
                 if detail.starts_with("HTTP 5") || detail.starts_with("HTTP 429") =>
@@ -479,9 +453,46 @@ impl TokenProvider {
     }
 }
 
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+impl From<AuthError> for crate::error::UserError {
+    fn from(e: AuthError) -> Self {
+        use AuthError as A;
+        let code = match e {
+            A::NoCredentials | A::BadFile { .. } | A::Refused { .. } => {
+                crate::error::exit::NO_CREDENTIALS
+            }
+            A::Http { .. } | A::BadResponse { .. } => crate::error::exit::OTHER,
+            A::Setting { .. } => crate::error::exit::USAGE,
+            A::Impersonation { status: 401, .. } => crate::error::exit::NO_CREDENTIALS,
+            A::Impersonation { status: 403, .. } => crate::error::exit::NOT_AUTHORIZED,
+            A::Impersonation { .. } => crate::error::exit::OTHER,
+        };
+        let cause = crate::net::http::error_chain(&e);
+        crate::error::UserError::new(code, cause).with_fix(e.fix())
+    }
+}
+
+/// The tunnel asks for tokens through this; a failure becomes the user's
+/// one line (cause and fix).
+impl crate::tunnel::Tokens for TokenProvider {
+    fn token<'a>(
+        &'a self,
+        rejected: Option<&'a AccessToken>,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<AccessToken, crate::error::UserError>>
+                + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            TokenProvider::token(self, rejected)
+                .await
+                .map(|t| t.access)
+                .map_err(crate::error::UserError::from)
+        })
+    }
+
+    fn is_static(&self) -> bool {
+        TokenProvider::is_static(self)
+    }
 }

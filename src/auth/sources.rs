@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::AuthError;
-use crate::endpoints::Endpoints;
+use crate::net::endpoints::Endpoints;
 
 /// The `authorized_user` credential written by `gcloud auth application-default login`.
 #[derive(Clone, Deserialize)]
@@ -190,7 +190,7 @@ pub(crate) fn parse_source(
             let key: ServiceAccountKey = serde_json::from_value(v)
                 .map_err(|e| bad(format!("bad service account key: {e}")))?;
             if let Some(u) = &key.token_uri {
-                crate::endpoints::check_url("token_uri", u, "https", "http")
+                crate::net::endpoints::check_url("token_uri", u, "https", "http")
                     .map_err(|e| bad(e.to_string()))?;
             }
             Ok(Source::ServiceAccount {

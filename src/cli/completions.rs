@@ -1,7 +1,7 @@
 //! `iap-ssh completions SHELL`: prints a completion script (the files in
 //! `completions/` are generated with it).
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 use clap_complete::Shell;
 
 use crate::error::UserError;
@@ -12,8 +12,8 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
-pub fn run(a: CompletionsArgs) -> Result<i32, UserError> {
-    let mut cmd = super::Cli::command();
+/// `cmd`: the whole command line, from the caller (which owns its definition).
+pub fn run(a: CompletionsArgs, mut cmd: clap::Command) -> Result<i32, UserError> {
     clap_complete::generate(a.shell, &mut cmd, "iap-ssh", &mut std::io::stdout());
     Ok(0)
 }

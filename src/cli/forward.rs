@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::target::{TargetArgs, TunnelArgs, relay_from_env, usage};
+use super::args::{
+    TargetArgs, TunnelArgs, bind_local, parse_host_port, relay_from_env, runtime, shutdown_signal,
+    usage,
+};
 use crate::error::{UserError, exit};
 use crate::relay::url::Target;
 use crate::tunnel::listener::{self, Forward};
@@ -46,32 +49,6 @@ pub struct ForwardArgs {
     pub port: Option<u16>,
 }
 
-/// `HOST:PORT`, `[V6]:PORT`, `:PORT` or `PORT` (host defaults to localhost).
-pub fn parse_host_port(s: &str) -> Result<(String, u16), UserError> {
-    let bad = || {
-        usage(
-            format!("invalid local address `{}`", s.escape_default()),
-            "use HOST:PORT, e.g. localhost:3389, [::1]:0 or 0",
-        )
-    };
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
-        (h.to_string(), p)
-    } else {
-        match s.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p),
-            None => (String::new(), s),
-        }
-    };
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    let host = if host.is_empty() {
-        "localhost".to_string()
-    } else {
-        host
-    };
-    Ok((host, port))
-}
-
 /// `[BIND:]LOCAL_PORT:INSTANCE:PORT` → (bind host, local port, instance, remote port).
 pub fn parse_l(s: &str) -> Result<(String, u16, String, u16), UserError> {
     let bad = || {
@@ -107,38 +84,6 @@ pub fn parse_l(s: &str) -> Result<(String, u16, String, u16), UserError> {
     ))
 }
 
-/// [`listener::bind`] with the one-line error for the user; `flags`
-/// names the options that choose the port.
-pub(super) async fn bind_local(
-    host: &str,
-    port: u16,
-    flags: &str,
-) -> Result<Vec<tokio::net::TcpListener>, UserError> {
-    listener::bind(host, port).await.map_err(|e| {
-        let fix = match e {
-            listener::BindError::InUse(_) => {
-                format!("pick another port with {flags}, or 0 for a free one")
-            }
-            _ => "check the local address".into(),
-        };
-        UserError::new(exit::OTHER, e.to_string()).with_fix(fix)
-    })
-}
-
-pub(super) async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-}
-
 pub fn run(a: ForwardArgs) -> Result<i32, UserError> {
     // What to forward: the positional pair and every -L.
     let mut specs: Vec<(String, u16, Target)> = Vec::new();
@@ -162,7 +107,7 @@ pub fn run(a: ForwardArgs) -> Result<i32, UserError> {
     )));
     let relay = Arc::new(relay);
     let cfg = a.tunnel.config();
-    let rt = super::runtime()?;
+    let rt = runtime()?;
     let res = rt.block_on(async {
         let mut forwards = Vec::new();
         let mut ready = Vec::new();

@@ -24,7 +24,7 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     #[command(flatten)]
-    pub select: super::SelectionArgs,
+    pub select: super::args::SelectionArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -63,13 +63,13 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
     let selection = a.select.selection()?;
     let key_file = match a.key_file {
         Some(k) => k,
-        None => super::home_file(&[".ssh", "google_compute_engine"])?,
+        None => super::args::home_file(&[".ssh", "google_compute_engine"])?,
     };
     let key = match keys::inspect(&key_file) {
         Ok(KeyState::Existing(k)) => Some(k),
         _ => None,
     };
-    let rt = super::runtime()?;
+    let rt = super::args::runtime()?;
     let rows = rt.block_on(async {
         let api = Api::from_env()?;
         let mut sink = std::io::sink();
@@ -112,10 +112,10 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
                 }
             }
         }
-        let now = crate::auth::unix_now() as i64;
+        let now = crate::timefmt::unix_now() as i64;
         let names = crate::setup::plan::NameCounts::of(&vms);
         let claims = crate::setup::reserved::gather(
-            &super::home_file(&[".ssh", "config"])?,
+            &super::args::home_file(&[".ssh", "config"])?,
             dirs::home_dir().as_deref(),
         );
         let rows: Vec<Row> = vms

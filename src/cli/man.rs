@@ -3,17 +3,17 @@
 
 use std::io::Write;
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 
 use crate::error::{UserError, exit};
 
 #[derive(Debug, Args)]
 pub struct ManArgs {}
 
-fn render() -> std::io::Result<Vec<u8>> {
+fn render(cmd: clap::Command) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    clap_mangen::Man::new(super::Cli::command()).render(&mut out)?;
-    for sub in super::Cli::command().get_subcommands() {
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    for sub in cmd.get_subcommands() {
         let full = format!("iap-ssh {}", sub.get_name());
         writeln!(out, ".SH \"{}\"", full.to_uppercase())?;
         if let Some(about) = sub.get_about() {
@@ -31,8 +31,9 @@ fn render() -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-pub fn run(_: ManArgs) -> Result<i32, UserError> {
-    let out = render()
+/// `cmd`: the whole command line, from the caller (which owns its definition).
+pub fn run(_: ManArgs, cmd: clap::Command) -> Result<i32, UserError> {
+    let out = render(cmd)
         .map_err(|e| UserError::new(exit::OTHER, format!("cannot render the man page: {e}")))?;
     let _ = std::io::stdout().write_all(&out);
     Ok(exit::OK)

@@ -1,5 +1,6 @@
 //! The command line: clap definitions and dispatch, one file per subcommand.
 
+pub mod args;
 pub mod completions;
 pub mod doctor;
 pub mod forward;
@@ -11,9 +12,10 @@ pub mod proxy;
 pub mod rdp;
 pub mod setup;
 pub mod ssh;
-pub mod target;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+pub use args::color_enabled;
 
 use crate::error::UserError;
 
@@ -86,217 +88,7 @@ pub fn run(cli: Cli) -> Result<i32, UserError> {
         Command::Grant(a) => grant::run(a, quiet),
         Command::Rdp(a) => rdp::run(a, quiet),
         Command::OsloginCert(a) => oslogin_cert::run(a),
-        Command::Completions(a) => completions::run(a),
-        Command::Man(a) => man::run(a),
-    }
-}
-
-/// Colour for our own marks (✓/✗): only on a terminal, never with NO_COLOR.
-pub fn color_enabled(stream_is_terminal: bool) -> bool {
-    stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// The runtime of the commands that talk to Google's APIs.
-pub fn runtime() -> Result<tokio::runtime::Runtime, UserError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            UserError::new(
-                crate::error::exit::OTHER,
-                format!("cannot start the runtime: {e}"),
-            )
-        })
-}
-
-/// A path under the home directory.
-pub fn home_file(parts: &[&str]) -> Result<std::path::PathBuf, UserError> {
-    let mut p = dirs::home_dir().ok_or_else(|| {
-        UserError::new(crate::error::exit::OTHER, "cannot find your home directory")
-            .with_fix("set HOME")
-    })?;
-    for x in parts {
-        p.push(x);
-    }
-    Ok(p)
-}
-
-/// The path of this executable to write into ProxyCommand lines: the one
-/// the user invoked it by (a symlink, or the PATH entry that found it)
-/// when that reaches this very file, so that a package manager's upgrade
-/// (a new Homebrew Cellar or Nix store path behind the same symlink) does
-/// not break the config; else the resolved path of the running binary.
-pub fn exe_path() -> Result<String, UserError> {
-    let fail = |e: std::io::Error| {
-        UserError::new(
-            crate::error::exit::OTHER,
-            format!("cannot find the iap-ssh executable: {e}"),
-        )
-        .with_fix("run iap-ssh by its full path, or pass --exe PATH")
-    };
-    let running = std::env::current_exe().map_err(fail)?;
-    let path_var = std::env::var_os("PATH").unwrap_or_default();
-    let invoked = std::env::args_os()
-        .next()
-        .and_then(|a| invoked_path(std::path::Path::new(&a), &path_var, &running));
-    let p = match invoked {
-        Some(p) => p,
-        None => running.canonicalize().map_err(fail)?,
-    };
-    Ok(p.display().to_string())
-}
-
-/// (device, inode) of what `p` finally points at.
-fn file_id(p: &std::path::Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(p).ok()?;
-    m.is_file().then(|| (m.dev(), m.ino()))
-}
-
-/// The absolute path `argv0` names (looked up in `path_var` when it has no
-/// `/`, as the shell did), if it is the same file as `running`.
-pub fn invoked_path(
-    argv0: &std::path::Path,
-    path_var: &std::ffi::OsStr,
-    running: &std::path::Path,
-) -> Option<std::path::PathBuf> {
-    let want = file_id(running)?;
-    let candidates: Vec<std::path::PathBuf> =
-        if argv0.as_os_str().as_encoded_bytes().contains(&b'/') {
-            let abs = if argv0.is_absolute() {
-                argv0.to_path_buf()
-            } else {
-                std::env::current_dir().ok()?.join(argv0)
-            };
-            vec![abs]
-        } else {
-            std::env::split_paths(path_var)
-                // A relative PATH entry (`.`) is no stable place to write down.
-                .filter(|d| d.is_absolute())
-                .map(|d| d.join(argv0))
-                .collect()
-        };
-    candidates
-        .into_iter()
-        .find(|c| file_id(c) == Some(want))
-        .map(|c| normalize(&c))
-}
-
-/// `c` without `.` components (`..` is kept: resolving it lexically could
-/// change what a symlinked directory means).
-fn normalize(c: &std::path::Path) -> std::path::PathBuf {
-    c.components()
-        .filter(|x| !matches!(x, std::path::Component::CurDir))
-        .collect()
-}
-
-/// Which VMs `setup` and `list` cover.
-#[derive(Debug, Clone, clap::Args)]
-pub struct SelectionArgs {
-    /// Project (repeatable; default: gcloud's core/project)
-    #[arg(long = "project", value_name = "PROJECT")]
-    pub projects: Vec<String>,
-    /// Every active project you can see (Cloud Resource Manager); projects
-    /// without the Compute Engine API or access to it are skipped
-    #[arg(long, conflicts_with = "projects")]
-    pub all_projects: bool,
-    /// Only VMs matching this Compute list filter (aggregatedList's
-    /// `filter`), e.g. labels.env=prod or "name eq web-.*"
-    #[arg(long, value_name = "EXPR")]
-    pub filter: Option<String>,
-    /// Only VMs in this zone (repeatable)
-    #[arg(long = "zone", value_name = "ZONE")]
-    pub zones: Vec<String>,
-}
-
-impl SelectionArgs {
-    /// The selection, projects defaulting to gcloud's `core/project`;
-    /// every value validated.
-    pub fn selection(&self) -> Result<crate::setup::Selection, UserError> {
-        let projects = if self.all_projects {
-            vec![]
-        } else {
-            projects_or_default(&self.projects)?
-        };
-        let s = crate::setup::Selection {
-            projects,
-            all_projects: self.all_projects,
-            filter: self.filter.clone(),
-            zones: dedup(self.zones.clone()),
-        };
-        crate::setup::check_selection(&s)?;
-        Ok(s)
-    }
-}
-
-/// `--project` values, else gcloud's `core/project`; each validated.
-pub fn projects_or_default(given: &[String]) -> Result<Vec<String>, UserError> {
-    let mut projects = given.to_vec();
-    if projects.is_empty() {
-        projects.extend(crate::gcloud::GcloudConfig::process().project.clone());
-    }
-    if projects.is_empty() {
-        return Err(
-            UserError::new(crate::error::exit::USAGE, "no project given").with_fix(
-                "pass --project PROJECT (repeatable), or `gcloud config set project PROJECT`",
-            ),
-        );
-    }
-    for p in &projects {
-        crate::ssh::names::require_project(p)?;
-    }
-    Ok(dedup(projects))
-}
-
-/// `v` without repeats, first occurrences kept in order.
-pub fn dedup(v: Vec<String>) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    v.into_iter().filter(|x| seen.insert(x.clone())).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    #[test]
-    fn repeated_projects_are_dropped_in_order() {
-        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(dedup(v(&["a", "b", "a", "c", "b"])), v(&["a", "b", "c"]));
-    }
-
-    #[test]
-    fn the_invoked_path_wins_when_it_is_the_same_file() {
-        let d = tempfile::tempdir().unwrap();
-        let real = d.path().join("Cellar/1.0/bin/iap-ssh");
-        std::fs::create_dir_all(real.parent().unwrap()).unwrap();
-        std::fs::write(&real, "x").unwrap();
-        let bin = d.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::os::unix::fs::symlink(&real, bin.join("iap-ssh")).unwrap();
-        let other = d.path().join("other");
-        std::fs::create_dir_all(&other).unwrap();
-        std::fs::write(other.join("iap-ssh"), "y").unwrap();
-        // By a symlink's path.
-        assert_eq!(
-            invoked_path(&bin.join("iap-ssh"), "".as_ref(), &real),
-            Some(bin.join("iap-ssh"))
-        );
-        // By name through PATH: the first entry that is the same file.
-        let path = std::env::join_paths([Path::new("rel"), &other, &bin]).unwrap();
-        assert_eq!(
-            invoked_path(Path::new("iap-ssh"), &path, &real),
-            Some(bin.join("iap-ssh"))
-        );
-        // Another file of that name: not ours.
-        assert_eq!(
-            invoked_path(&other.join("iap-ssh"), "".as_ref(), &real),
-            None
-        );
-        assert_eq!(
-            invoked_path(&d.path().join("./bin/./iap-ssh"), "".as_ref(), &real),
-            Some(bin.join("iap-ssh"))
-        );
+        Command::Completions(a) => completions::run(a, Cli::command()),
+        Command::Man(a) => man::run(a, Cli::command()),
     }
 }

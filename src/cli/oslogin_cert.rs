@@ -61,13 +61,13 @@ pub fn run(a: OsloginCertArgs) -> Result<i32, UserError> {
         }
         Err(e) => return Err(UserError::new(exit::OTHER, e.to_string()).with_fix(e.fix())),
     };
-    let now = crate::auth::unix_now();
+    let now = crate::timefmt::unix_now();
     if std::fs::read_to_string(&a.cert_file)
         .is_ok_and(|t| crate::ssh::cert::still_good(&t, &key.blob, now))
     {
         return Ok(NO_MATCH);
     }
-    let rt = super::runtime()?;
+    let rt = super::args::runtime()?;
     rt.block_on(async {
         let api = crate::gce::Api::from_env()?;
         let email =

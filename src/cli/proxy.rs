@@ -4,7 +4,7 @@
 
 use clap::Args;
 
-use super::target::{TargetArgs, TunnelArgs, relay_from_env};
+use super::args::{TargetArgs, TunnelArgs, relay_from_env};
 use crate::error::{UserError, exit};
 use crate::tunnel::stdio;
 

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::args::{Ttl, parse_ttl};
 use crate::error::UserError;
 use crate::setup::{self, Options};
 
 #[derive(Debug, Args)]
 pub struct SetupArgs {
     #[command(flatten)]
-    pub select: super::SelectionArgs,
+    pub select: super::args::SelectionArgs,
     /// Private key to use or create (default: ~/.ssh/google_compute_engine, shared with gcloud)
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
@@ -73,14 +74,6 @@ pub fn parse_persist(s: &str) -> Result<String, String> {
     }
 }
 
-/// A parsed `--key-ttl` (None: never expires).
-#[derive(Debug, Clone, Copy)]
-pub struct Ttl(pub Option<u64>);
-
-pub fn parse_ttl(s: &str) -> Result<Ttl, String> {
-    setup::parse_ttl(s).map(Ttl)
-}
-
 /// Absolute, as ssh will run it from any directory.
 fn absolute(p: PathBuf) -> PathBuf {
     if p.is_absolute() {
@@ -115,15 +108,15 @@ pub fn run(a: SetupArgs, quiet: bool) -> Result<i32, UserError> {
         selection,
         key_file: absolute(match a.key_file {
             Some(k) => k,
-            None => super::home_file(&[".ssh", "google_compute_engine"])?,
+            None => super::args::home_file(&[".ssh", "google_compute_engine"])?,
         }),
         ssh_config: absolute(match a.ssh_config {
             Some(c) => c,
-            None => super::home_file(&[".ssh", "config"])?,
+            None => super::args::home_file(&[".ssh", "config"])?,
         }),
         known_hosts: absolute(match a.known_hosts {
             Some(k) => k,
-            None => super::home_file(&[".ssh", "google_compute_known_hosts"])?,
+            None => super::args::home_file(&[".ssh", "google_compute_known_hosts"])?,
         }),
         user: a.user,
         key_ttl: a.key_ttl.0,
@@ -132,12 +125,12 @@ pub fn run(a: SetupArgs, quiet: bool) -> Result<i32, UserError> {
         quiet,
         exe: match a.exe {
             Some(p) => checked_exe(absolute(p))?,
-            None => super::exe_path()?,
+            None => super::args::exe_path()?,
         },
         global_args: crate::auth::impersonate::launcher_args(),
         proxy_args: String::new(),
         control: match a.control_master {
-            Some(p) => Some((super::home_file(&[".ssh", "iap-ssh"])?, p)),
+            Some(p) => Some((super::args::home_file(&[".ssh", "iap-ssh"])?, p)),
             None => None,
         },
         internal_ip: a.internal_ip,
@@ -148,6 +141,6 @@ pub fn run(a: SetupArgs, quiet: bool) -> Result<i32, UserError> {
     if opts.remove {
         return setup::remove(&opts, &mut err);
     }
-    let rt = super::runtime()?;
+    let rt = super::args::runtime()?;
     rt.block_on(setup::run(&opts, &mut err))
 }

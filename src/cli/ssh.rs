@@ -33,8 +33,8 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
     /// Lifetime of a key published by this command: 30d, 12h, ... or `never`
-    #[arg(long, default_value = "365d", value_name = "DURATION", value_parser = super::setup::parse_ttl)]
-    pub key_ttl: super::setup::Ttl,
+    #[arg(long, default_value = "365d", value_name = "DURATION", value_parser = super::args::parse_ttl)]
+    pub key_ttl: super::args::Ttl,
     /// Port on the VM
     #[arg(long, default_value_t = 22, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
@@ -44,7 +44,7 @@ pub struct ConnectArgs {
     /// While the VM is booting (status PROVISIONING or STAGING, then close
     /// 4003/4047 until sshd listens), keep trying for this long: 90
     /// (seconds), 90s, 5m, 1h. Default: fail at once
-    #[arg(long, value_name = "DURATION", value_parser = super::target::parse_wait)]
+    #[arg(long, value_name = "DURATION", value_parser = super::args::parse_wait)]
     pub wait: Option<std::time::Duration>,
     /// Connect to the VM's internal IP directly, without IAP (you are on
     /// its VPC network or a VPN into it); keys, user and host-key pinning
@@ -56,15 +56,16 @@ pub struct ConnectArgs {
 impl ConnectArgs {
     /// `--key-file`, else ~/.ssh/google_compute_engine.
     fn key_file(&self) -> Result<PathBuf, UserError> {
-        self.key_file
-            .clone()
-            .map_or_else(|| super::home_file(&[".ssh", "google_compute_engine"]), Ok)
+        self.key_file.clone().map_or_else(
+            || super::args::home_file(&[".ssh", "google_compute_engine"]),
+            Ok,
+        )
     }
 
     /// `--known-hosts`, else ~/.ssh/google_compute_known_hosts.
     fn known_hosts(&self) -> Result<PathBuf, UserError> {
         self.known_hosts.clone().map_or_else(
-            || super::home_file(&[".ssh", "google_compute_known_hosts"]),
+            || super::args::home_file(&[".ssh", "google_compute_known_hosts"]),
             Ok,
         )
     }
@@ -138,7 +139,7 @@ fn prepare(
         dry_run: c.dry_run,
         remove: false,
         quiet,
-        exe: super::exe_path()?,
+        exe: super::args::exe_path()?,
         global_args: crate::auth::impersonate::launcher_args(),
         proxy_args: String::new(),
         control: None,
@@ -146,7 +147,7 @@ fn prepare(
         putty: false,
         putty_reg: None,
     };
-    let rt = super::runtime()?;
+    let rt = super::args::runtime()?;
     rt.block_on(async {
         let api = Api::from_env_for(c.dry_run)?;
         let started = std::time::Instant::now();

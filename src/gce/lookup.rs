@@ -149,7 +149,7 @@ pub async fn find(api: &Api, w: &Wanted, remember: bool) -> Result<Instance, Use
     let cached = cache_load()
         .zones
         .get(&key)
-        .filter(|(_, at)| crate::auth::unix_now().saturating_sub(*at) < CACHE_TTL_SECS)
+        .filter(|(_, at)| crate::timefmt::unix_now().saturating_sub(*at) < CACHE_TTL_SECS)
         .map(|(z, _)| z.clone());
     for zone in [w.zone.clone(), cached].into_iter().flatten() {
         if tried.as_deref() == Some(zone.as_str()) {
@@ -184,7 +184,7 @@ pub async fn find(api: &Api, w: &Wanted, remember: bool) -> Result<Instance, Use
             let zone = i.zone_name().to_string();
             if remember {
                 cache_store(|c| {
-                    c.zones.insert(key, (zone, crate::auth::unix_now()));
+                    c.zones.insert(key, (zone, crate::timefmt::unix_now()));
                 });
             }
             Ok(i)

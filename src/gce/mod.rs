@@ -1,5 +1,5 @@
 //! Clients for Google's REST APIs: Compute Engine and OS Login (plus
-//! OAuth tokeninfo), over [`crate::http`] with tokens from [`crate::auth`].
+//! OAuth tokeninfo), over [`crate::net::http`] with tokens from [`crate::auth`].
 //! One error type, [`ApiError`], turned into a one-line user error with
 //! the fix for each status.
 
@@ -18,9 +18,9 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::auth::{AccessToken, AuthError, TokenProvider};
-use crate::endpoints::Endpoints;
 use crate::error::{UserError, exit};
-use crate::http::{HttpClient, HttpError};
+use crate::net::endpoints::Endpoints;
+use crate::net::http::{HttpClient, HttpError};
 
 /// Retries of an API call answered 429 or 5xx.
 pub const API_RETRIES: u32 = 5;
@@ -61,13 +61,13 @@ impl ApiError {
         match self {
             ApiError::Auth(_) => {
                 let ApiError::Auth(a) = self else { unreachable!() };
-                UserError::new(exit::NO_CREDENTIALS, crate::http::error_chain(a)).with_fix(a.fix())
+                UserError::new(exit::NO_CREDENTIALS, crate::net::http::error_chain(a)).with_fix(a.fix())
             }
-            ApiError::Http(e) if crate::tls::untrusted(&crate::http::error_chain(e)) => {
-                UserError::new(exit::OTHER, crate::http::error_chain(e))
-                    .with_fix(crate::tls::untrusted_fix())
+            ApiError::Http(e) if crate::net::tls::untrusted(&crate::net::http::error_chain(e)) => {
+                UserError::new(exit::OTHER, crate::net::http::error_chain(e))
+                    .with_fix(crate::net::tls::untrusted_fix())
             }
-            ApiError::Http(e) => UserError::new(exit::OTHER, crate::http::error_chain(e)).with_fix(
+            ApiError::Http(e) => UserError::new(exit::OTHER, crate::net::http::error_chain(e)).with_fix(
                 "check your network connection (IAP_SSH_COMPUTE_URL / IAP_SSH_OSLOGIN_URL if set)",
             ),
             ApiError::Status { status: 401, .. } => UserError::new(exit::NO_CREDENTIALS, self.to_string())
@@ -261,8 +261,8 @@ impl Api {
     /// writes it.
     pub fn from_env_for(dry_run: bool) -> Result<Api, UserError> {
         let endpoints = Endpoints::from_env()?;
-        let base = crate::tls::from_env()?;
-        let tls = crate::mtls::with_client_cert(&base, false)?;
+        let base = crate::net::tls::from_env()?;
+        let tls = crate::net::mtls::with_client_cert(&base, false)?;
         let mut tokens = TokenProvider::from_env(&endpoints, tls.clone())?;
         if dry_run {
             tokens = tokens.read_only_cache();

@@ -134,11 +134,7 @@ impl Limits {
     }
 }
 
-/// Unix seconds → `YYYY-MM-DDTHH:MM:SSZ` (what CEL's `timestamp()` takes).
-pub fn rfc3339(unix: i64) -> String {
-    let s = crate::timefmt::format_plus0000(unix);
-    format!("{}Z", s.trim_end_matches("+0000"))
-}
+pub use crate::timefmt::rfc3339;
 
 #[cfg(test)]
 mod tests {

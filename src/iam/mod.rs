@@ -169,7 +169,7 @@ pub fn check_member(m: &str) -> Result<(), String> {
 }
 
 fn domain(d: &str) -> bool {
-    crate::endpoints::valid_universe(d)
+    crate::net::endpoints::valid_universe(d)
 }
 
 #[cfg(test)]

@@ -173,7 +173,7 @@ impl RelayError {
             // The relay asked for a device certificate and got none: the
             // access policy, not IAM (gcloud reports both as 4033).
             RelayError::NotAuthorized { code, reason, .. }
-                if crate::mtls::relay_wanted_missing_cert() =>
+                if crate::net::mtls::relay_wanted_missing_cert() =>
             {
                 return UserError::new(
                     exit::NOT_AUTHORIZED,
@@ -181,9 +181,9 @@ impl RelayError {
                         "certificate-based access: no valid client certificate (IAP asked for one and none was configured; close {code} '{reason}')"
                     ),
                 )
-                .with_fix(crate::mtls::FIX_NO_CERT);
+                .with_fix(crate::net::mtls::FIX_NO_CERT);
             }
-            RelayError::NotAuthorized { grant, .. } if crate::mtls::relay_got_cert() => (
+            RelayError::NotAuthorized { grant, .. } if crate::net::mtls::relay_got_cert() => (
                 exit::NOT_AUTHORIZED,
                 format!("grant your account the role roles/iap.tunnelResourceAccessor on the project or instance (an admin: `{grant}`); if you have it, the access policy did not accept your device certificate (check Endpoint Verification)"),
             ),

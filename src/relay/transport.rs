@@ -11,9 +11,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Error as WsError};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use crate::auth::AccessToken;
 use crate::error::{UserError, exit};
-use crate::proxy::dial::{DialError, Route};
+use crate::net::http::AccessToken;
+use crate::net::proxy::dial::{DialError, Route};
 
 pub const SUBPROTOCOL: &str = "relay.tunnel.cloudproxy.app";
 pub const ORIGIN: &str = "bot:iap-tunneler";
@@ -37,7 +37,7 @@ pub enum TransportError {
     #[error("{what} took longer than {secs} s")]
     Timeout { what: String, secs: u64 },
     #[error(transparent)]
-    Proxy(#[from] crate::proxy::ProxyError),
+    Proxy(#[from] crate::net::proxy::ProxyError),
     #[error("{0}")]
     Setting(String),
     #[error("{}", client_cert_cause(host, alert))]
@@ -54,7 +54,7 @@ fn retry_note(ra: Option<Duration>) -> String {
 }
 
 fn cert_refused(alert: &str) -> bool {
-    alert != "CertificateRequired" && crate::mtls::relay_got_cert()
+    alert != "CertificateRequired" && crate::net::mtls::relay_got_cert()
 }
 
 fn client_cert_cause(host: &str, alert: &str) -> String {
@@ -72,9 +72,9 @@ fn client_cert_cause(host: &str, alert: &str) -> String {
 impl TransportError {
     pub fn into_user_error(self) -> UserError {
         let (code, fix) = match &self {
-            TransportError::Unreachable { reason, .. } if crate::tls::untrusted(reason) => {
+            TransportError::Unreachable { reason, .. } if crate::net::tls::untrusted(reason) => {
                 return UserError::new(exit::OTHER, self.to_string())
-                    .with_fix(crate::tls::untrusted_fix());
+                    .with_fix(crate::net::tls::untrusted_fix());
             }
             TransportError::Unreachable { .. } | TransportError::Timeout { .. } => (
                 exit::OTHER,
@@ -113,9 +113,11 @@ impl TransportError {
             TransportError::Proxy(e) => (exit::OTHER, e.fix()),
             TransportError::Setting(_) => (exit::USAGE, ""),
             TransportError::ClientCert { alert, .. } if cert_refused(alert) => {
-                (exit::NOT_AUTHORIZED, crate::mtls::FIX_BAD_CERT)
+                (exit::NOT_AUTHORIZED, crate::net::mtls::FIX_BAD_CERT)
             }
-            TransportError::ClientCert { .. } => (exit::NOT_AUTHORIZED, crate::mtls::FIX_NO_CERT),
+            TransportError::ClientCert { .. } => {
+                (exit::NOT_AUTHORIZED, crate::net::mtls::FIX_NO_CERT)
+            }
         };
         if fix.is_empty() {
             return UserError::new(code, self.to_string());
@@ -192,7 +194,7 @@ impl DeadLink {
 
 /// Why opening failed: the proxy, or the relay's TCP/TLS/WebSocket.
 enum Opening {
-    Proxy(crate::proxy::ProxyError),
+    Proxy(crate::net::proxy::ProxyError),
     Ws(WsError),
 }
 
@@ -240,7 +242,7 @@ pub async fn open(
     })?;
     auth.set_sensitive(true);
     h.insert("authorization", auth);
-    let Some((name, port)) = crate::proxy::host_port(req.uri()) else {
+    let Some((name, port)) = crate::net::proxy::host_port(req.uri()) else {
         return Err(TransportError::Unreachable {
             host,
             reason: "the relay URL has no host or an unknown scheme".into(),
@@ -251,7 +253,9 @@ pub async fn open(
         .saturating_duration_since(tokio::time::Instant::now())
         .as_secs()
         .max(1);
-    let proxies = crate::proxy::global().as_ref().map_err(|e| e.clone())?;
+    let proxies = crate::net::proxy::global()
+        .as_ref()
+        .map_err(|e| e.clone())?;
     // TLS keeps the relay's name whatever address is dialled (inside the
     // proxy's tunnel too).
     let route = Route::to(proxies, &name, port).map_err(TransportError::Setting)?;
@@ -298,13 +302,13 @@ pub async fn open(
         Err(WsError::Http(resp)) => Err(TransportError::Http {
             host,
             status: resp.status().as_u16(),
-            retry_after: crate::http::retry_after(resp.headers()),
+            retry_after: crate::net::http::retry_after(resp.headers()),
         }),
         Err(WsError::Protocol(
             tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_),
         )) => Err(TransportError::NoSubprotocol { host }),
         Err(e) => {
-            let reason = crate::http::error_chain(&e);
+            let reason = crate::net::http::error_chain(&e);
             match client_cert_alert(&reason) {
                 Some(alert) => Err(TransportError::ClientCert { host, alert }),
                 None => Err(TransportError::Unreachable { host, reason }),

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use std::collections::BTreeMap;
 
-use super::plan::Vm;
+use super::vm::Vm;
+pub use super::vm::service_account;
 use crate::error::{UserError, exit};
 use crate::gce::Api;
-use crate::gce::compute::Instance;
 use crate::gce::compute::Metadata;
 use crate::gce::flags::KeySource;
 use crate::ssh::cert;
@@ -53,7 +53,7 @@ pub async fn ensure(
     key: &PublicKeyInfo,
     path: &Path,
 ) -> Result<CertOutcome, UserError> {
-    let now = crate::auth::unix_now();
+    let now = crate::timefmt::unix_now();
     if std::fs::read_to_string(path).is_ok_and(|t| cert::still_good(&t, &key.blob, now)) {
         return Ok(CertOutcome::Present);
     }
@@ -90,13 +90,6 @@ pub async fn ensure(
     crate::fsutil::write_private_atomic(path, format!("{}\n", signed.trim()).as_bytes())
         .map_err(|e| super::io_error(path, e))?;
     Ok(CertOutcome::Signed)
-}
-
-/// The VM's service account sent with the signing request ("" for none).
-pub fn service_account(inst: &Instance) -> &str {
-    inst.service_accounts
-        .first()
-        .map_or("", |s| s.email.as_str())
 }
 
 /// The certificate VMs among `vms` (OS Login on, certificates wanted):

@@ -55,7 +55,7 @@ impl Published {
 const WRITE_ATTEMPTS: u32 = 6;
 
 pub(super) fn now() -> i64 {
-    crate::auth::unix_now() as i64
+    crate::timefmt::unix_now() as i64
 }
 
 /// Seconds before expiry at which a key is published again: a quarter of

@@ -22,7 +22,7 @@ pub fn ppk_path(key_file: &Path) -> PathBuf {
 
 /// The saved-sessions folder PuTTY on this machine reads.
 pub fn sessions_dir() -> Result<PathBuf, UserError> {
-    let home = super::super::cli::home_file(&[])?;
+    let home = crate::fsutil::home_file(&[])?;
     Ok(putty::sessions_dir(&|k| std::env::var(k).ok(), &home))
 }
 

@@ -74,7 +74,7 @@ impl Kept {
         let whole = flags::instance_keys(&inst.metadata).is_some();
         let internal_ip = inst.internal_ip();
         let windows = inst.is_windows();
-        let service_account = crate::setup::certs::service_account(&inst).into();
+        let service_account = service_account(&inst).into();
         let metadata = if whole {
             inst.metadata
         } else {
@@ -175,4 +175,11 @@ pub fn validate(project: &str, inst: &Instance) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The VM's service account sent with the signing request ("" for none).
+pub fn service_account(inst: &Instance) -> &str {
+    inst.service_accounts
+        .first()
+        .map_or("", |s| s.email.as_str())
 }

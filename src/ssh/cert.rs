@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn validity_and_key() {
-        let now = crate::auth::unix_now();
+        let now = crate::timefmt::unix_now();
         let (c, blob) = cert("-5m:+1h");
         assert!(still_good(&c, &blob, now));
         assert!(

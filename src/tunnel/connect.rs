@@ -9,8 +9,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::link::{Link, LinkEnd};
 use super::{LinkHandle, Relay, TunnelConfig};
-use crate::auth::AccessToken;
 use crate::error::exit;
+use crate::net::http::AccessToken;
 use crate::relay::frame::encode_data;
 use crate::relay::retry::{self, Backoff, HttpVerdict};
 use crate::relay::session::{Event, ProtocolError, Session};
@@ -102,15 +102,12 @@ impl Relay {
 
     async fn token(&self, rejected: Option<&AccessToken>) -> Result<AccessToken, RelayError> {
         match self.tokens.token(rejected).await {
-            Ok(t) => Ok(t.access),
-            Err(e) => {
-                let u = crate::error::UserError::from(e);
-                Err(RelayError::Auth {
-                    code: u.code,
-                    cause: u.cause,
-                    fix: u.fix.unwrap_or_default(),
-                })
-            }
+            Ok(t) => Ok(t),
+            Err(u) => Err(RelayError::Auth {
+                code: u.code,
+                cause: u.cause,
+                fix: u.fix.unwrap_or_default(),
+            }),
         }
     }
 

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::auth::AccessToken;
+use crate::net::http::AccessToken;
 use crate::relay::frame::{Frame, encode_ack};
 use crate::relay::retry::{HEALTHY_AFTER, HEALTHY_BYTES};
 use crate::relay::session::{Event, ProtocolError, Session};

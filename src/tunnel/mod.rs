@@ -16,12 +16,15 @@ mod link;
 pub mod listener;
 pub mod stdio;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::auth::TokenProvider;
+use crate::error::UserError;
+use crate::net::http::AccessToken;
 use crate::relay::RelayError;
 use crate::relay::session::Session;
 use crate::relay::transport::DeadLink;
@@ -81,11 +84,23 @@ impl Default for TunnelConfig {
     }
 }
 
+/// Where a tunnel gets its bearer tokens. The credential sources live a
+/// layer up (the `auth` module implements this); the tunnel only asks.
+pub trait Tokens: Send + Sync {
+    /// A token to present; a fresh one when the relay refused `rejected`.
+    fn token<'a>(
+        &'a self,
+        rejected: Option<&'a AccessToken>,
+    ) -> Pin<Box<dyn Future<Output = Result<AccessToken, UserError>> + Send + 'a>>;
+    /// A token that cannot be refreshed (given as is): a refusal is final.
+    fn is_static(&self) -> bool;
+}
+
 /// Everything needed to open relay WebSockets.
 pub struct Relay {
     pub tunnel_base: String,
     pub tls: Arc<rustls::ClientConfig>,
-    pub tokens: TokenProvider,
+    pub tokens: Box<dyn Tokens>,
     /// At most this many relay handshakes (TCP, TLS, upgrade and the
     /// first message) at once; further connections queue (`forward
     /// --max-handshakes`). None: no limit (one session per process).

@@ -279,9 +279,22 @@ impl Endpoints {
         }
         let at = Placement {
             universe,
-            mtls: crate::mtls::enabled(),
+            mtls: crate::net::mtls::enabled(),
         };
         Self::place(|k| std::env::var(k).ok(), &at)
+    }
+}
+
+impl From<EndpointError> for crate::error::UserError {
+    fn from(e: EndpointError) -> Self {
+        if let EndpointError::Universe(_) = e {
+            return crate::error::UserError::new(crate::error::exit::USAGE, e.to_string()).with_fix(
+                "set it to your universe's domain (e.g. `gcloud config set universe_domain googleapis.com`), or unset CLOUDSDK_CORE_UNIVERSE_DOMAIN",
+            );
+        }
+        crate::error::UserError::new(crate::error::exit::USAGE, e.to_string()).with_fix(
+            "use https:// (wss:// for IAP_SSH_TUNNEL_URL); plain http:// and ws:// are only allowed to 127.0.0.1, ::1 or localhost",
+        )
     }
 }
 

@@ -1,8 +1,9 @@
 //! A small HTTPS client (hyper + rustls) for Google's REST and OAuth
 //! endpoints. Bodies are small JSON or form documents, read whole.
-//! Connections go through the configured HTTP proxy (`crate::proxy`)
+//! Connections go through the configured HTTP proxy (`crate::net::proxy`)
 //! unless the client is [`HttpClient::direct`] (the GCE metadata server).
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +12,34 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use crate::proxy::dial::{DialError, Route};
-use crate::proxy::{Proxies, ProxyError};
+use crate::net::proxy::dial::{DialError, Route};
+use crate::net::proxy::{Proxies, ProxyError};
+
+/// An OAuth access token, carried as a bearer credential. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    pub fn new(s: String) -> Self {
+        AccessToken(s)
+    }
+    /// The bearer value, for the `Authorization` header only.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
+    }
+}
+
+impl fmt::Display for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
 
 /// Time allowed for one request, connect to last body byte.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,7 +72,7 @@ pub struct HttpClient {
     inner: Client<hyper_rustls::HttpsConnector<Connector>, Full<Bytes>>,
 }
 
-/// TCP connections for the client, along [`crate::proxy::dial::Route`]:
+/// TCP connections for the client, along [`crate::net::proxy::dial::Route`]:
 /// direct, or a CONNECT tunnel through the proxy for hosts `NO_PROXY` does
 /// not exempt.
 #[derive(Clone)]
@@ -70,7 +97,7 @@ impl tower_service::Service<http::Uri> for Connector {
     }
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let route = match (&self.proxies, crate::proxy::host_port(&uri)) {
+        let route = match (&self.proxies, crate::net::proxy::host_port(&uri)) {
             (_, None) => Err(format!("no host in {}", host_of(&uri)).into()),
             (Err(e), _) => Err(e.clone().into()),
             // TLS (wrapped around this connector) keeps the URL's name.
@@ -108,7 +135,7 @@ fn proxy_error(e: &(dyn std::error::Error + 'static)) -> Option<ProxyError> {
 /// The `Retry-After` header of an answer, as a wait from now.
 pub fn retry_after(h: &http::HeaderMap) -> Option<std::time::Duration> {
     let v = h.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-    crate::timefmt::retry_after(v, crate::auth::unix_now() as i64)
+    crate::timefmt::retry_after(v, crate::timefmt::unix_now() as i64)
 }
 
 /// Walks an error's source chain into one line.
@@ -129,7 +156,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 impl HttpClient {
     /// A client that uses the process's proxy settings.
     pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
-        HttpClient::with_proxies(tls, crate::proxy::global().clone())
+        HttpClient::with_proxies(tls, crate::net::proxy::global().clone())
     }
 
     /// A client that never uses a proxy (the GCE metadata server).

@@ -408,6 +408,12 @@ pub const FIX_NO_CERT: &str = "this access policy requires a device certificate:
 /// The fix for a certificate the relay refused.
 pub const FIX_BAD_CERT: &str = "use a device certificate issued by a CA the access policy trusts (check Endpoint Verification, or the cert_path in certificate_config.json) and that it has not expired";
 
+impl From<MtlsError> for crate::error::UserError {
+    fn from(e: MtlsError) -> Self {
+        crate::error::UserError::new(crate::error::exit::USAGE, e.to_string()).with_fix(e.fix())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,4 @@
-//! `iap-ssh doctor [INSTANCE] [--port 22]`: checks, in order, everything a
+//! The `doctor` feature (`iap-ssh doctor [INSTANCE] [--port 22]`): checks, in order, everything a
 //! tunnel needs, one ✓/✗ line each with the exact fix: credentials and
 //! token; the instance exists and runs; a firewall rule admits IAP's range
 //! on the port; the caller may tunnel (IAP testIamPermissions); OS Login
@@ -7,10 +7,8 @@
 //! VMs, IPv6) and grants the tunnel role on the VM for the port, each
 //! after a yes, before the tunnel is tried.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::time::Duration;
-
-use clap::Args;
 
 use crate::error::{UserError, exit, printable};
 use crate::gce::flags::{self, KeySource};
@@ -25,26 +23,23 @@ mod fix;
 use firewall::check_firewall;
 use fix::{Fix, apply};
 
-#[derive(Debug, Args)]
-pub struct DoctorArgs {
-    /// Project (default: from NAME.ZONE.PROJECT, else gcloud's core/project)
-    #[arg(long)]
+/// What to check (the command line's `doctor` arguments).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Project (else from NAME.ZONE.PROJECT, else gcloud's core/project).
     pub project: Option<String>,
-    /// Zone (default: from NAME.ZONE.PROJECT, gcloud's compute/zone, else looked up)
-    #[arg(long)]
+    /// Zone (else from NAME.ZONE.PROJECT, gcloud's compute/zone, else looked up).
     pub zone: Option<String>,
-    /// Port to check
-    #[arg(long, default_value_t = 22, value_parser = clap::value_parser!(u16).range(1..))]
+    /// The port a tunnel is tried to.
     pub port: u16,
-    /// The VM: INSTANCE or NAME.ZONE.PROJECT (without it, only credentials are checked)
+    /// The VM; without it only the network path and credentials are checked.
     pub instance: Option<String>,
-    /// Apply the fixes that can be applied (a firewall rule for IAP's
-    /// range, the tunnel role on this VM and port), each after a yes
-    #[arg(long)]
+    /// Apply the fixes that can be applied, each after a yes.
     pub fix: bool,
-    /// With --fix: do not ask
-    #[arg(long, requires = "fix")]
+    /// With `fix`: do not ask.
     pub yes: bool,
+    /// Colour the ✓/✗ marks.
+    pub color: bool,
 }
 
 /// Prints the ✓/✗ lines and remembers the first failure.
@@ -159,14 +154,15 @@ async fn probe(relay: &Relay, target: &Target, port: u16) -> Result<Option<Strin
     Ok(Some(banner))
 }
 
-pub fn run(a: DoctorArgs) -> Result<i32, UserError> {
-    let rt = super::runtime()?;
-    rt.block_on(doctor(a))
-}
-
-async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
+/// Runs the checks in order, printing one line each; returns the exit
+/// status of the first failure not fixed (0 when all pass). `relay` builds
+/// the relay client for the last check, the real tunnel.
+pub async fn doctor(
+    a: Options,
+    relay: impl FnOnce() -> Result<Relay, UserError>,
+) -> Result<i32, UserError> {
     let mut r = Report {
-        color: super::color_enabled(std::io::stdout().is_terminal()),
+        color: a.color,
         first_failure: None,
         failures: Vec::new(),
     };
@@ -183,21 +179,21 @@ async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
     };
 
     // 0. The network path: proxy, device certificate, universe.
-    if let Ok(ep) = crate::endpoints::Endpoints::from_env() {
+    if let Ok(ep) = crate::net::endpoints::Endpoints::from_env() {
         let host = ep
             .tunnel_base
             .parse::<http::Uri>()
             .ok()
-            .and_then(|u| crate::proxy::host_port(&u))
+            .and_then(|u| crate::net::proxy::host_port(&u))
             .map(|(h, _)| h)
             .unwrap_or_default();
-        match crate::proxy::global() {
+        match crate::net::proxy::global() {
             Ok(p) => match p.for_host(&host) {
                 Some(p) => r.ok(&format!(
                     "network: through {} proxy {} (from {}) to {host}",
                     match p.kind {
-                        crate::proxy::Kind::Http => "HTTP",
-                        crate::proxy::Kind::Socks5 { .. } => "SOCKS5",
+                        crate::net::proxy::Kind::Http => "HTTP",
+                        crate::net::proxy::Kind::Socks5 { .. } => "SOCKS5",
                     },
                     p.addr(),
                     p.from
@@ -206,8 +202,8 @@ async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
             },
             Err(e) => r.fail(exit::USAGE, &format!("network: {e}"), e.fix()),
         }
-        if crate::mtls::enabled() {
-            match crate::mtls::process_cert() {
+        if crate::net::mtls::enabled() {
+            match crate::net::mtls::process_cert() {
                 Ok(_) => r.ok("device certificate: loaded (presented to servers that ask)"),
                 Err(e) => r.fail(exit::USAGE, &e.to_string(), e.fix()),
             }
@@ -388,7 +384,7 @@ async fn doctor(a: DoctorArgs) -> Result<i32, UserError> {
     }
 
     // 6. A real tunnel.
-    let relay = super::target::relay_from_env()?;
+    let relay = relay()?;
     let target = Target::instance(&project, &zone, &inst.name, a.port);
     match probe(&relay, &target, a.port).await {
         Ok(Some(banner)) => r.ok(&format!("tunnel to port 22: {banner}")),

@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::auth::TokenProvider;
-use crate::endpoints::Endpoints;
 use crate::error::{UserError, exit};
+use crate::net::endpoints::Endpoints;
 use crate::relay::url::{Dest, Target};
 use crate::tunnel::{Relay, TunnelConfig};
 
@@ -220,12 +220,15 @@ impl TargetArgs {
 /// credentials (no network access yet).
 pub fn relay_from_env() -> Result<Relay, UserError> {
     let endpoints = Endpoints::from_env()?;
-    let base = crate::tls::from_env()?;
-    let tokens = TokenProvider::from_env(&endpoints, crate::mtls::with_client_cert(&base, false)?)?;
+    let base = crate::net::tls::from_env()?;
+    let tokens = TokenProvider::from_env(
+        &endpoints,
+        crate::net::mtls::with_client_cert(&base, false)?,
+    )?;
     Ok(Relay {
         tunnel_base: endpoints.tunnel_base.clone(),
-        tls: crate::mtls::with_client_cert(&base, true)?,
-        tokens,
+        tls: crate::net::mtls::with_client_cert(&base, true)?,
+        tokens: Box::new(tokens),
         handshakes: None,
     })
 }

@@ -94,6 +94,14 @@ pub fn from_env() -> Result<Arc<ClientConfig>, TlsError> {
     client_config(ca_file_from_env().as_deref()).map(Arc::new)
 }
 
+impl From<TlsError> for crate::error::UserError {
+    fn from(e: TlsError) -> Self {
+        crate::error::UserError::new(crate::error::exit::OTHER, e.to_string()).with_fix(
+            "set IAP_SSH_CA_FILE to a readable PEM file of extra root certificates, or unset it",
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

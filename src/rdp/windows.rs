@@ -2,7 +2,7 @@
 //! (admin-windows-putty §3), pure: the default account name, the request
 //! line, gcloud's pruning of the metadata value, finding the agent's reply
 //! on serial port 4, and the RSA-2048 key pair whose OAEP ciphertext the
-//! agent sends back. The calls are in [`crate::cli::rdp`].
+//! agent sends back. The command that uses it is `iap-ssh rdp`.
 
 use base64::Engine;
 use rsa::traits::PublicKeyParts;
@@ -89,7 +89,7 @@ impl KeyPair {
 pub fn request_line(user: &str, email: &str, expire_unix: i64, kp: &KeyPair) -> String {
     let mut m = std::collections::BTreeMap::new();
     m.insert("email", email.to_string());
-    m.insert("expireOn", crate::iam::condition::rfc3339(expire_unix));
+    m.insert("expireOn", crate::timefmt::rfc3339(expire_unix));
     m.insert("exponent", kp.exponent.clone());
     m.insert("hashFunction", "sha256".into());
     m.insert("modulus", kp.modulus.clone());

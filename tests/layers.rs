@@ -1,0 +1,555 @@
+//! The shape of `src/`: imports point down the table of layers at the top of
+//! `src/lib.rs`, with no circle between modules or between the files of one
+//! module, and `cli` imported only inside `cli` (and there, a subcommand's
+//! file imports only `cli::args`). The table is read from `src/lib.rs`, so
+//! the documented layers and the checked ones are the same.
+//!
+//! Paths are read from the source text: comments and literals are blanked
+//! out, then every path that starts with `crate`, `super` or `self`
+//! (including `use` groups) is resolved against the module it is written
+//! in, inline `mod tests { .. }` included. The last tests plant each kind
+//! of violation in a copy of the real tree and check that it is caught.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+type Module = Vec<String>;
+
+/// `src/`'s files: path relative to `src/` → text.
+fn read_tree() -> BTreeMap<String, String> {
+    fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<String, String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, root, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// The module a file defines: `gce/mod.rs` → [gce], `gce/iap.rs` → [gce, iap].
+fn module_of(rel: &str) -> Module {
+    let mut parts: Vec<String> = rel
+        .trim_end_matches(".rs")
+        .split('/')
+        .map(String::from)
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod" || p == "lib") {
+        parts.pop();
+    }
+    parts
+}
+
+/// The layers from the table in `src/lib.rs`: module → (layer number, layer name).
+fn layers(lib: &str) -> BTreeMap<String, (u32, String)> {
+    let mut out = BTreeMap::new();
+    for line in lib.lines() {
+        let Some(row) = line.strip_prefix("//! | ") else {
+            continue;
+        };
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let Some((num, name)) = cells[0].split_once(' ') else {
+            continue;
+        };
+        let Ok(num) = num.parse::<u32>() else {
+            continue;
+        };
+        for m in cells[1].split(", ") {
+            let m = m.trim_matches('`').to_string();
+            assert!(
+                out.insert(m.clone(), (num, name.to_string())).is_none(),
+                "`{m}` is in two layers"
+            );
+        }
+    }
+    out
+}
+
+/// The text with comments, strings and char literals blanked (newlines
+/// kept, so line numbers still hold).
+fn strip(src: &str) -> String {
+    let c: Vec<char> = src.chars().collect();
+    let mut out = String::with_capacity(src.len());
+    let blank = |out: &mut String, s: &[char]| {
+        out.extend(s.iter().map(|&x| if x == '\n' { '\n' } else { ' ' }))
+    };
+    let mut i = 0;
+    while i < c.len() {
+        let prev_ident = i > 0 && (c[i - 1].is_alphanumeric() || c[i - 1] == '_');
+        if c[i] == '/' && c.get(i + 1) == Some(&'/') {
+            let end = c[i..]
+                .iter()
+                .position(|&x| x == '\n')
+                .map_or(c.len(), |p| i + p);
+            blank(&mut out, &c[i..end]);
+            i = end;
+        } else if c[i] == '/' && c.get(i + 1) == Some(&'*') {
+            let (mut depth, mut j) = (1, i + 2);
+            while j < c.len() && depth > 0 {
+                if c[j] == '/' && c.get(j + 1) == Some(&'*') {
+                    depth += 1;
+                    j += 1;
+                } else if c[j] == '*' && c.get(j + 1) == Some(&'/') {
+                    depth -= 1;
+                    j += 1;
+                }
+                j += 1;
+            }
+            blank(&mut out, &c[i..j]);
+            i = j;
+        } else if !prev_ident && (c[i] == 'r' || (c[i] == 'b' && c.get(i + 1) == Some(&'r'))) && {
+            let k = if c[i] == 'b' { i + 2 } else { i + 1 };
+            let h = c[k..].iter().take_while(|&&x| x == '#').count();
+            c.get(k + h) == Some(&'"') && (h > 0 || c[k] == '"')
+        } {
+            let k = if c[i] == 'b' { i + 2 } else { i + 1 };
+            let h = c[k..].iter().take_while(|&&x| x == '#').count();
+            let mut j = k + h + 1;
+            while j < c.len()
+                && !(c[j] == '"' && c[j + 1..].iter().take(h).filter(|&&x| x == '#').count() == h)
+            {
+                j += 1;
+            }
+            let end = (j + 1 + h).min(c.len());
+            blank(&mut out, &c[i..end]);
+            i = end;
+        } else if c[i] == '"' {
+            let mut j = i + 1;
+            while j < c.len() && c[j] != '"' {
+                j += if c[j] == '\\' { 2 } else { 1 };
+            }
+            let end = (j + 1).min(c.len());
+            blank(&mut out, &c[i..end]);
+            i = end;
+        } else if c[i] == '\'' && (c.get(i + 1) == Some(&'\\') || c.get(i + 2) == Some(&'\'')) {
+            // A char literal ('a', '\n', '\u{1F}'); otherwise a lifetime.
+            let mut j = i + 1;
+            while j < c.len() && c[j] != '\'' {
+                j += if c[j] == '\\' { 2 } else { 1 };
+            }
+            let end = (j + 1).min(c.len());
+            blank(&mut out, &c[i..end]);
+            i = end;
+        } else {
+            out.push(c[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Sep, // ::
+    Open,
+    Close,
+    Comma,
+    Other,
+}
+
+fn tokens(text: &str) -> Vec<(Tok, usize)> {
+    let c: Vec<char> = text.chars().collect();
+    let (mut out, mut i, mut line) = (Vec::new(), 0, 1);
+    while i < c.len() {
+        let x = c[i];
+        if x == '\n' {
+            line += 1;
+            i += 1;
+        } else if x.is_whitespace() {
+            i += 1;
+        } else if x.is_alphabetic() || x == '_' {
+            let s: String = c[i..]
+                .iter()
+                .take_while(|c| c.is_alphanumeric() || **c == '_')
+                .collect();
+            i += s.chars().count();
+            out.push((Tok::Ident(s), line));
+        } else if x == ':' && c.get(i + 1) == Some(&':') {
+            out.push((Tok::Sep, line));
+            i += 2;
+        } else {
+            out.push((
+                match x {
+                    '{' => Tok::Open,
+                    '}' => Tok::Close,
+                    ',' => Tok::Comma,
+                    _ => Tok::Other,
+                },
+                line,
+            ));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Reads `:: a :: b` or `:: { a::b, c, {..} }` after a path prefix at `t[i]`;
+/// pushes every full tail.
+fn tails(
+    t: &[(Tok, usize)],
+    mut i: usize,
+    prefix: Vec<String>,
+    out: &mut Vec<Vec<String>>,
+) -> usize {
+    let mut path = prefix;
+    loop {
+        if t.get(i).map(|x| &x.0) != Some(&Tok::Sep) {
+            out.push(path);
+            return i;
+        }
+        match t.get(i + 1).map(|x| &x.0) {
+            Some(Tok::Ident(s)) => {
+                path.push(s.clone());
+                i += 2;
+            }
+            Some(Tok::Open) => {
+                i += 2;
+                loop {
+                    match t.get(i).map(|x| &x.0) {
+                        Some(Tok::Ident(s)) if s == "self" => {
+                            out.push(path.clone());
+                            i += 1;
+                        }
+                        Some(Tok::Ident(s)) => {
+                            let mut p = path.clone();
+                            p.push(s.clone());
+                            i = tails(t, i + 1, p, out);
+                        }
+                        Some(Tok::Open) => {
+                            // `{{a, b}}`: treat as a group at this prefix.
+                            i = tails(t, i - 1, path.clone(), out);
+                        }
+                        Some(Tok::Close) | None => return i + 1,
+                        _ => i += 1, // commas, `*`, `as` renames
+                    }
+                }
+            }
+            _ => {
+                out.push(path);
+                return i + 1;
+            }
+        }
+    }
+}
+
+/// Every module-relative path a file names: (line, resolved target path).
+fn references(rel: &str, src: &str) -> Vec<(usize, Module, String)> {
+    let file_mod = module_of(rel);
+    let t = tokens(&strip(src));
+    let mut inline: Vec<(String, usize)> = Vec::new(); // (name, brace depth it opened at)
+    let (mut depth, mut out, mut i) = (0usize, Vec::new(), 0);
+    while i < t.len() {
+        match &t[i].0 {
+            Tok::Open => depth += 1,
+            Tok::Close => {
+                depth = depth.saturating_sub(1);
+                while inline.last().is_some_and(|(_, d)| *d == depth) {
+                    inline.pop();
+                }
+            }
+            Tok::Ident(k) if k == "mod" => {
+                if let (Some((Tok::Ident(name), _)), Some((Tok::Open, _))) =
+                    (t.get(i + 1), t.get(i + 2))
+                {
+                    inline.push((name.clone(), depth));
+                    depth += 1;
+                    i += 3;
+                    continue;
+                }
+            }
+            Tok::Ident(k)
+                if (k == "crate" || k == "super" || k == "self")
+                    && (i == 0 || t[i - 1].0 != Tok::Sep)
+                    && t.get(i + 1).map(|x| &x.0) == Some(&Tok::Sep) =>
+            {
+                let line = t[i].1;
+                let mut here: Module = file_mod.clone();
+                here.extend(inline.iter().map(|(n, _)| n.clone()));
+                let mut base = match k.as_str() {
+                    "crate" => Vec::new(),
+                    "self" => here.clone(),
+                    _ => here[..here.len().saturating_sub(1)].to_vec(),
+                };
+                let mut j = i + 1;
+                // More `super`s.
+                while t.get(j).map(|x| &x.0) == Some(&Tok::Sep)
+                    && t.get(j + 1).map(|x| &x.0) == Some(&Tok::Ident("super".into()))
+                {
+                    base.pop();
+                    j += 2;
+                }
+                let mut found = Vec::new();
+                let end = tails(&t, j, base, &mut found);
+                let shown = format!("{k}::…");
+                for p in found {
+                    out.push((line, p, shown.clone()));
+                }
+                i = end.max(i + 1);
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The violations in `tree` (path relative to `src/` → text), one line each.
+fn check(tree: &BTreeMap<String, String>) -> Vec<String> {
+    let lib = tree.get("lib.rs").expect("src/lib.rs");
+    let layer = layers(lib);
+    let modules: BTreeSet<Module> = tree
+        .keys()
+        .filter(|k| *k != "main.rs")
+        .map(|k| module_of(k))
+        .collect();
+    let mut bad = Vec::new();
+    for m in modules.iter().filter(|m| m.len() == 1) {
+        if !layer.contains_key(&m[0]) {
+            bad.push(format!(
+                "module `{}` is in no layer: add it to the table in src/lib.rs",
+                m[0]
+            ));
+        }
+    }
+    // Edges between sibling modules: parent → (child → children it uses).
+    let mut siblings: BTreeMap<Module, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for (rel, src) in tree.iter().filter(|(k, _)| *k != "main.rs") {
+        let from = module_of(rel);
+        if from.is_empty() {
+            continue;
+        }
+        for (line, path, _) in references(rel, src) {
+            // The longest known module the path names.
+            let Some(to) = (0..=path.len())
+                .rev()
+                .map(|n| path[..n].to_vec())
+                .find(|p| modules.contains(p))
+            else {
+                continue;
+            };
+            if to.is_empty() {
+                continue;
+            }
+            let at = format!("src/{rel}:{line}: `{}`", path.join("::"));
+            let (f, t) = (&from[0], &to[0]);
+            if f != t {
+                if let (Some((fl, fname)), Some((tl, tname))) = (layer.get(f), layer.get(t))
+                    && tl < fl
+                {
+                    bad.push(format!(
+                        "{at}: `{f}` ({fl} {fname}) imports from a layer above it: `{t}` ({tl} {tname})"
+                    ));
+                }
+                if t == "cli" {
+                    bad.push(format!("{at}: `cli` is imported outside `cli` (by `{f}`)"));
+                }
+                if t == "fuzzing" {
+                    bad.push(format!(
+                        "{at}: `fuzzing` is test support; `{f}` must not import it"
+                    ));
+                }
+            }
+            if f == "cli" && t == "cli" && from.len() > 1 {
+                let ok = to.len() > 1 && (to[1] == from[1] || to[1] == "args");
+                if !ok {
+                    bad.push(format!(
+                        "{at}: `cli::{}` imports `{}`; a subcommand's file imports only `cli::args`",
+                        from[1],
+                        to.join("::")
+                    ));
+                }
+            }
+            let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+            if from.len() > common && to.len() > common {
+                siblings
+                    .entry(from[..common].to_vec())
+                    .or_default()
+                    .entry(from[common].clone())
+                    .or_default()
+                    .insert(to[common].clone());
+            }
+        }
+    }
+    for (parent, g) in &siblings {
+        if let Some(c) = circle(g) {
+            let at = if parent.is_empty() {
+                "the crate".to_string()
+            } else {
+                format!("`{}`", parent.join("::"))
+            };
+            bad.push(format!("import circle in {at}: {}", c.join(" → ")));
+        }
+    }
+    bad
+}
+
+/// A circle in `g`, as the names along it (first repeated at the end).
+fn circle(g: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        g: &BTreeMap<String, BTreeSet<String>>,
+        stack: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = stack.iter().position(|s| s == n) {
+            let mut c = stack[at..].to_vec();
+            c.push(n.to_string());
+            return Some(c);
+        }
+        if done.contains(n) {
+            return None;
+        }
+        stack.push(n.to_string());
+        for m in g.get(n).into_iter().flatten() {
+            if let Some(c) = visit(m, g, stack, done) {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        done.insert(n.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    g.keys()
+        .find_map(|n| visit(n, g, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn src_has_no_upward_import_no_circle_and_cli_stays_in_cli() {
+    let tree = read_tree();
+    let bad = check(&tree);
+    assert!(
+        bad.is_empty(),
+        "{} violation(s) of the layers in src/lib.rs:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn every_top_level_module_is_in_exactly_one_layer() {
+    let tree = read_tree();
+    let table = layers(&tree["lib.rs"]);
+    assert!(
+        table.len() >= 6,
+        "the table in src/lib.rs was not found: {table:?}"
+    );
+    let declared: BTreeSet<String> = tree["lib.rs"]
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("pub mod ")?
+                .strip_suffix(';')
+                .map(String::from)
+        })
+        .collect();
+    let listed: BTreeSet<String> = table.keys().cloned().collect();
+    assert_eq!(
+        declared, listed,
+        "src/lib.rs declares these modules; its table lists those"
+    );
+}
+
+/// The real tree with `line` added at the top of `file`.
+fn planted(file: &str, line: &str) -> Vec<String> {
+    let mut tree = read_tree();
+    let text = tree
+        .get_mut(file)
+        .unwrap_or_else(|| panic!("no src/{file}"));
+    *text = format!("{line}\n{text}");
+    check(&tree)
+}
+
+fn assert_caught(bad: Vec<String>, want: &str) {
+    assert!(
+        bad.iter().any(|b| b.contains(want)),
+        "wanted a violation with {want:?}, got {bad:#?}"
+    );
+}
+
+#[test]
+fn a_planted_upward_import_is_caught() {
+    assert_caught(
+        planted("relay/frame.rs", "use crate::setup::plan::Vm;"),
+        "imports from a layer above it: `setup`",
+    );
+    // Inside a use group, and through an inline test module's `super`.
+    assert_caught(
+        planted("net/http.rs", "use crate::{error::UserError, gce::Api};"),
+        "`gce`",
+    );
+    assert_caught(
+        planted(
+            "timefmt.rs",
+            "mod t { fn f() { super::super::auth::SCOPE; } }",
+        ),
+        "`timefmt` (6 leaves) imports from a layer above it: `auth`",
+    );
+}
+
+#[test]
+fn a_planted_cli_import_is_caught() {
+    assert_caught(
+        planted("gce/mod.rs", "use crate::cli::args::runtime;"),
+        "`cli` is imported outside `cli` (by `gce`)",
+    );
+    assert_caught(
+        planted(
+            "setup/putty.rs",
+            "fn f() { super::super::cli::args::home_file(&[]); }",
+        ),
+        "outside `cli`",
+    );
+    assert_caught(
+        planted("cli/ssh.rs", "use super::setup::SetupArgs;"),
+        "imports only `cli::args`",
+    );
+    assert_caught(
+        planted("cli/completions.rs", "fn f() { super::Cli::command(); }"),
+        "imports only `cli::args`",
+    );
+    assert_caught(
+        planted(
+            "cli/args/target.rs",
+            "use crate::cli::forward::ForwardArgs;",
+        ),
+        "imports only `cli::args`",
+    );
+}
+
+#[test]
+fn a_planted_circle_is_caught() {
+    // Same layer, each way: error → ssh → error.
+    assert_caught(
+        planted("error.rs", "use crate::ssh::quote;"),
+        "import circle in the crate",
+    );
+    // Between the files of one module: vm → certs → vm.
+    assert_caught(
+        planted("setup/vm.rs", "fn f() { crate::setup::certs::plan; }"),
+        "import circle in `setup`",
+    );
+    assert_caught(
+        planted("fsutil.rs", "use crate::fuzzing::TARGETS;"),
+        "test support",
+    );
+}
+
+#[test]
+fn comments_strings_and_lifetimes_are_not_imports() {
+    let src = "// crate::cli::x\n/* crate::cli /* nested */ crate::cli */\nfn f<'a>(x: &'a str) -> char { let _ = \"crate::cli::y\"; let _ = r#\"crate::cli\"#; '\"' }\nfn g() { crate::ssh::quote::x(); }\n";
+    let refs = references("gce/mod.rs", src);
+    let paths: Vec<String> = refs
+        .iter()
+        .map(|(l, p, _)| format!("{l}:{}", p.join("::")))
+        .collect();
+    assert_eq!(paths, vec!["4:ssh::quote::x".to_string()]);
+}
