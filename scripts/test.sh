@@ -2,7 +2,8 @@
 # The whole test suite, as the README documents it and CI runs it:
 # fails if a generated file is tracked, installs the test dependencies,
 # checks formatting and lints, then runs every test (unit, property, end to
-# end with a real sshd, gcloud fidelity), then a short fuzzing run.
+# end with a real sshd, gcloud fidelity, the layer check of src/, the
+# runnable blocks of docs/), then a short fuzzing run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
