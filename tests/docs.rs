@@ -26,6 +26,8 @@ use common::*;
 /// The pages with runnable blocks; a test below fails when a page has
 /// some and is not listed here.
 const PAGES: &[&str] = &[
+    "corporate-networks.md",
+    "os-login.md",
     "preparing-a-project.md",
     "using.md",
     "fleets-and-automation.md",
@@ -144,6 +146,27 @@ impl Reader {
                 metadata: meta,
                 ..Default::default()
             });
+            // A project with OS Login on for every VM (docs/os-login.md).
+            let os = GuestVm::new(root, "os-vm");
+            c.instances.push(os.instance(
+                "os-login-project",
+                "europe-west1-b",
+                "4242424242424242425",
+            ));
+            let mut meta = std::collections::BTreeMap::new();
+            meta.insert("enable-guest-attributes".to_string(), "TRUE".to_string());
+            meta.insert("enable-oslogin".to_string(), "TRUE".to_string());
+            c.projects.push(fake_gcp::config::Project {
+                id: "os-login-project".into(),
+                metadata: meta,
+                ..Default::default()
+            });
+            // A service account the reader may act as (docs/corporate-networks.md).
+            c.service_accounts = vec![fake_gcp::config::ServiceAccount {
+                email: "deployer@my-project.iam.gserviceaccount.com".into(),
+                unique_id: "100110341521630214262".into(),
+                token_creators: vec![ACCOUNT.into()],
+            }];
             c.firewalls = Some(vec![serde_json::json!({
                 "name": "allow-ingress-from-iap", "network": "default", "direction": "INGRESS",
                 "priority": 1000, "sourceRanges": ["35.235.240.0/20"],
@@ -272,6 +295,16 @@ fn fleets_and_automation() {
 #[test]
 fn putty_windows_rdp() {
     page("putty-windows-rdp.md");
+}
+
+#[test]
+fn corporate_networks() {
+    page("corporate-networks.md");
+}
+
+#[test]
+fn os_login() {
+    page("os-login.md");
 }
 
 #[test]
