@@ -13,7 +13,8 @@
 //! my-project` gives); `ssh`, `scp` and `sftp` are the system's, run with
 //! `-F $HOME/.ssh/config` once setup wrote it (OpenSSH reads the passwd
 //! home, not `$HOME`) and `BatchMode=yes`; the working directory holds
-//! `site/index.html`, `data/a.txt` and `notes.txt` to copy.
+//! `site/index.html`, `data/a.txt` and `notes.txt` to copy; Ansible is
+//! the one `scripts/ansible.sh` installs into `target/ansible/`.
 
 mod common;
 
@@ -206,7 +207,9 @@ impl Reader {
             &self.fleet.home,
             Some(&self.fleet.fake.info.access_token),
         );
-        let path = std::env::join_paths(std::iter::once(self.bin.clone()).chain(
+        // Ansible as scripts/ansible.sh installs it (scripts/test.sh does).
+        let ansible = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible/bin");
+        let path = std::env::join_paths([self.bin.clone(), ansible].into_iter().chain(
             std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
         ))
         .unwrap();
