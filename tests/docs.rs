@@ -147,6 +147,18 @@ impl Reader {
                 metadata: meta,
                 ..Default::default()
             });
+            // A Windows VM whose port 3389 echoes, standing in for the RDP
+            // server; the fake's guest agent answers password requests.
+            let mut win = fake_gcp::Instance::new(
+                "my-project",
+                "us-central1-a",
+                "win-vm",
+                "4242424242424242426",
+            );
+            win.os_features = vec!["WINDOWS".into()];
+            win.ports
+                .insert(3389, fake_gcp::Backend::Exec(vec!["cat".into()]));
+            c.instances.push(win);
             // A project with OS Login on for every VM (docs/os-login.md).
             let os = GuestVm::new(root, "os-vm");
             c.instances.push(os.instance(
