@@ -5,15 +5,12 @@
 use std::collections::BTreeMap;
 
 use clap::{Args, ValueEnum};
-use serde::Serialize;
 
 use crate::error::{UserError, exit};
 use crate::gce::Api;
-use crate::gce::flags::KeySource;
 use crate::gcloud::GcloudConfig;
-use crate::setup::{self, metadata_user};
+use crate::setup::{self, list::Row};
 use crate::ssh::keys::{self, KeyState};
-use crate::ssh::metadata_keys;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -33,31 +30,6 @@ pub struct ListArgs {
     pub key_file: Option<std::path::PathBuf>,
 }
 
-#[derive(Debug, Serialize)]
-struct Row {
-    alias: String,
-    name: String,
-    zone: String,
-    project: String,
-    id: String,
-    status: String,
-    user: String,
-    /// os-login, project, instance, instance-legacy, windows
-    key_source: &'static str,
-    /// Is your key there and valid?
-    key_published: bool,
-}
-
-fn source_id(s: KeySource) -> &'static str {
-    match s {
-        KeySource::OsLogin => "os-login",
-        KeySource::Project => "project",
-        KeySource::Instance => "instance",
-        KeySource::InstanceLegacy => "instance-legacy",
-        KeySource::Windows => "windows",
-    }
-}
-
 pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
     let gcloud = GcloudConfig::process();
     let selection = a.select.selection()?;
@@ -70,90 +42,10 @@ pub fn run(a: ListArgs, quiet: bool) -> Result<i32, UserError> {
         _ => None,
     };
     let rt = super::args::runtime()?;
+    let config = super::args::home_file(&[".ssh", "config"])?;
     let rows = rt.block_on(async {
         let api = Api::from_env()?;
-        let mut sink = std::io::sink();
-        let mut err: Box<dyn std::io::Write> = if quiet {
-            Box::new(&mut sink)
-        } else {
-            Box::new(std::io::stderr())
-        };
-        let setup::Found {
-            project_meta, vms, ..
-        } = setup::discover(&api, &selection, quiet, &mut err).await?;
-        let muser = metadata_user(&api, gcloud, None).await?;
-        // OS Login: one profile read per project gives that project's POSIX
-        // user and whether the key is there.
-        let mut os_users: BTreeMap<String, String> = BTreeMap::new();
-        let mut os_has_key = false;
-        let mut os_projects: Vec<&str> = vms
-            .iter()
-            .filter(|v| v.source == KeySource::OsLogin)
-            .map(|v| v.project.as_str())
-            .collect();
-        os_projects.dedup();
-        if !os_projects.is_empty() {
-            let email = setup::account_email(&api, gcloud).await?;
-            let profiles = futures_util::future::join_all(
-                os_projects.iter().map(|p| api.login_profile(&email, p)),
-            )
-            .await;
-            for (p, r) in os_projects.iter().zip(profiles) {
-                match r {
-                    Ok(prof) => {
-                        if let Some(u) = prof.username_in(p, None) {
-                            os_users.insert(p.to_string(), u);
-                        }
-                        os_has_key |= key
-                            .as_ref()
-                            .is_some_and(|k| prof.find_key(&k.blob).is_some());
-                    }
-                    Err(e) => tracing::info!("OS Login profile in {p}: {e}"),
-                }
-            }
-        }
-        let now = crate::timefmt::unix_now() as i64;
-        let names = crate::setup::plan::NameCounts::of(&vms);
-        let claims = crate::setup::reserved::gather(
-            &super::args::home_file(&[".ssh", "config"])?,
-            dirs::home_dir().as_deref(),
-        );
-        let rows: Vec<Row> = vms
-            .iter()
-            .map(|v| {
-                let has = |meta: &crate::gce::compute::Metadata| {
-                    key.as_ref().is_some_and(|k| {
-                        metadata_keys::has_valid(&meta.ssh_key_values(), &muser, k, now, 0)
-                    })
-                };
-                let (user, published) = match v.source {
-                    KeySource::OsLogin => (
-                        os_users
-                            .get(&v.project)
-                            .cloned()
-                            .unwrap_or_else(|| "?".into()),
-                        os_has_key,
-                    ),
-                    KeySource::Project => (muser.clone(), has(&project_meta[&v.project])),
-                    KeySource::Instance | KeySource::InstanceLegacy => {
-                        (muser.clone(), has(v.kept.metadata()))
-                    }
-                    KeySource::Windows => ("-".into(), false),
-                };
-                Row {
-                    alias: names.patterns(v, &claims).0.swap_remove(0),
-                    name: v.name.clone(),
-                    zone: v.zone.clone(),
-                    project: v.project.clone(),
-                    id: v.id.clone(),
-                    status: v.status.to_string(),
-                    user,
-                    key_source: source_id(v.source),
-                    key_published: published,
-                }
-            })
-            .collect();
-        Ok::<_, UserError>(rows)
+        setup::list::rows(&api, gcloud, &selection, key.as_ref(), &config, quiet).await
     })?;
     match a.format {
         Format::Json => {

@@ -5,15 +5,14 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use clap::Args;
 
 use crate::error::{UserError, exit};
 use crate::gce::{Api, lookup};
 use crate::gcloud::GcloudConfig;
-use crate::setup::{self, one};
+use crate::setup::{self, one, ready};
 use crate::ssh::command::{self, ScpArg};
 use crate::ssh::{names, quote};
 
@@ -155,7 +154,7 @@ fn prepare(
         let mut opts = opts;
         if let Some(wait) = c.wait {
             if !c.dry_run {
-                inst = wait_while_booting(&api, &wanted, inst, wait, quiet).await?;
+                inst = ready::wait_while_booting(&api, &wanted, inst, wait, quiet).await?;
             }
             // The ProxyCommand waits for sshd with what is left.
             let left = wait
@@ -169,114 +168,10 @@ fn prepare(
     })
 }
 
-/// While the instance is PROVISIONING or STAGING, polls `instances.get`
-/// with backoff until it is RUNNING or `wait` has passed (then the last
-/// state is returned and the tunnel says what is wrong).
-async fn wait_while_booting(
-    api: &Api,
-    wanted: &lookup::Wanted,
-    mut inst: crate::gce::compute::Instance,
-    wait: std::time::Duration,
-    quiet: bool,
-) -> Result<crate::gce::compute::Instance, UserError> {
-    use crate::relay::retry::Backoff;
-    use std::time::Instant;
-    let mut backoff = Backoff::new();
-    let mut told = false;
-    while matches!(inst.status.as_str(), "PROVISIONING" | "STAGING") {
-        backoff.attempt(Instant::now());
-        let Some(pause) = backoff.next(
-            Instant::now(),
-            wait,
-            crate::tunnel::jitter(),
-            Duration::ZERO,
-        ) else {
-            break;
-        };
-        if !told && !quiet {
-            eprintln!(
-                "iap-ssh: {} is {}; waiting for it to boot (up to {} s)",
-                inst.name,
-                inst.status,
-                wait.as_secs()
-            );
-        }
-        told = true;
-        tokio::time::sleep(pause).await;
-        inst = lookup::find(api, wanted, true).await?;
-    }
-    Ok(inst)
-}
-
-/// After a metadata write, the guest agent needs a moment: try a
-/// non-interactive `ssh … true` (only exit 255, ssh's own failure, is
-/// retried) for up to a minute, like gcloud, but through one native
-/// tunnel per try.
-fn wait_for_key(p: &one::Prepared, port: u16, quiet: bool) {
-    let mut base = ssh_options(p, port);
-    base.push(format!("{}@{}", p.user, p.host));
-    // A key just written here: say so at once. A key another run wrote
-    // moments ago has most likely arrived: say so only if it has not.
-    let mut told = false;
-    let tell = |told: &mut bool| {
-        if !*told && !quiet {
-            eprintln!("iap-ssh: waiting for the key to reach the VM…");
-        }
-        *told = true;
-    };
-    if p.wrote_metadata {
-        tell(&mut told);
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut pause = Duration::from_millis(500);
-    loop {
-        let status = Command::new("ssh")
-            .args(&base)
-            .args([
-                "-T",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=30",
-                "-o",
-                "LogLevel=QUIET",
-            ])
-            .arg("true")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        match status {
-            Ok(s) if s.code() != Some(255) => return,
-            Err(_) => return,
-            _ if Instant::now() > deadline => {
-                if !quiet {
-                    eprintln!("iap-ssh: the key has not reached the VM after 60 s; trying anyway");
-                }
-                return;
-            }
-            _ => {
-                tell(&mut told);
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_secs(4));
-            }
-        }
-    }
-}
-
 fn exec(argv: &[String]) -> UserError {
     let e = Command::new(&argv[0]).args(&argv[1..]).exec();
     UserError::new(exit::OTHER, format!("cannot run {}: {e}", argv[0]))
         .with_fix("install the OpenSSH client (ssh, scp) and make sure it is on PATH")
-}
-
-/// ssh's options for `p`, with `-p` when the port is not 22.
-fn ssh_options(p: &one::Prepared, port: u16) -> Vec<String> {
-    let mut opts = command::options(&p.conn);
-    if port != 22 {
-        opts.extend(["-p".to_string(), port.to_string()]);
-    }
-    opts
 }
 
 /// `--dry-run`: prints `argv`, shell-quoted. Otherwise, once a key just
@@ -292,7 +187,7 @@ fn print_or_exec(
         return Ok(exit::OK);
     }
     if p.wrote_metadata || p.fresh_metadata {
-        wait_for_key(p, c.port, quiet);
+        ready::wait_for_key(p, c.port, quiet);
     }
     Err(exec(argv))
 }
@@ -300,7 +195,7 @@ fn print_or_exec(
 pub fn run_ssh(a: SshArgs, quiet: bool) -> Result<i32, UserError> {
     let (user, instance) = split_user(&a.target)?;
     let p = prepare(&a.conn, &instance, user, quiet)?;
-    let opts = ssh_options(&p, a.conn.port);
+    let opts = ready::ssh_options(&p, a.conn.port);
     if a.print_rsh {
         let mut argv = vec!["ssh".to_string()];
         argv.extend(opts);
