@@ -66,7 +66,7 @@ fn blocks(md: &str) -> Vec<Block> {
         while j < lines.len() && !lines[j].trim_start().starts_with("```") {
             j += 1;
         }
-        let body = lines[body_start..j.min(lines.len())].join("\n");
+        let body = lines[body_start..j].join("\n");
         let words: Vec<&str> = info.split_whitespace().collect();
         if words.first() == Some(&"sh") && words.contains(&"runnable") {
             let exit = words
@@ -136,17 +136,21 @@ struct Reader {
 
 impl Reader {
     fn new() -> Reader {
+        // A project whose VMs publish host keys, with more `flags` set.
+        let project = |id: &str, flags: &[&str]| fake_gcp::config::Project {
+            id: id.into(),
+            metadata: ["enable-guest-attributes"]
+                .iter()
+                .chain(flags)
+                .map(|f| (f.to_string(), "TRUE".to_string()))
+                .collect(),
+            ..Default::default()
+        };
         let fleet = Fleet::with_root(|c, root| {
             let vm = GuestVm::new(root, "my-vm");
             c.instances
                 .push(vm.instance("my-project", "us-central1-a", "4242424242424242424"));
-            let mut meta = std::collections::BTreeMap::new();
-            meta.insert("enable-guest-attributes".to_string(), "TRUE".to_string());
-            c.projects.push(fake_gcp::config::Project {
-                id: "my-project".into(),
-                metadata: meta,
-                ..Default::default()
-            });
+            c.projects.push(project("my-project", &[]));
             // A Windows VM whose port 3389 echoes, standing in for the RDP
             // server; the fake's guest agent answers password requests.
             let mut win = fake_gcp::Instance::new(
@@ -166,14 +170,8 @@ impl Reader {
                 "europe-west1-b",
                 "4242424242424242425",
             ));
-            let mut meta = std::collections::BTreeMap::new();
-            meta.insert("enable-guest-attributes".to_string(), "TRUE".to_string());
-            meta.insert("enable-oslogin".to_string(), "TRUE".to_string());
-            c.projects.push(fake_gcp::config::Project {
-                id: "os-login-project".into(),
-                metadata: meta,
-                ..Default::default()
-            });
+            c.projects
+                .push(project("os-login-project", &["enable-oslogin"]));
             // A service account the reader may act as (docs/corporate-networks.md).
             c.service_accounts = vec![fake_gcp::config::ServiceAccount {
                 email: "deployer@my-project.iam.gserviceaccount.com".into(),

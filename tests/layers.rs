@@ -77,72 +77,77 @@ fn layers(lib: &str) -> BTreeMap<String, (u32, String)> {
 fn strip(src: &str) -> String {
     let c: Vec<char> = src.chars().collect();
     let mut out = String::with_capacity(src.len());
-    let blank = |out: &mut String, s: &[char]| {
-        out.extend(s.iter().map(|&x| if x == '\n' { '\n' } else { ' ' }))
-    };
     let mut i = 0;
     while i < c.len() {
-        let prev_ident = i > 0 && (c[i - 1].is_alphanumeric() || c[i - 1] == '_');
-        if c[i] == '/' && c.get(i + 1) == Some(&'/') {
-            let end = c[i..]
-                .iter()
-                .position(|&x| x == '\n')
-                .map_or(c.len(), |p| i + p);
-            blank(&mut out, &c[i..end]);
-            i = end;
-        } else if c[i] == '/' && c.get(i + 1) == Some(&'*') {
-            let (mut depth, mut j) = (1, i + 2);
-            while j < c.len() && depth > 0 {
-                if c[j] == '/' && c.get(j + 1) == Some(&'*') {
-                    depth += 1;
-                    j += 1;
-                } else if c[j] == '*' && c.get(j + 1) == Some(&'/') {
-                    depth -= 1;
-                    j += 1;
-                }
-                j += 1;
+        match skipped_end(&c, i) {
+            Some(end) => {
+                out.extend(
+                    c[i..end]
+                        .iter()
+                        .map(|&x| if x == '\n' { '\n' } else { ' ' }),
+                );
+                i = end;
             }
-            blank(&mut out, &c[i..j]);
-            i = j;
-        } else if !prev_ident && (c[i] == 'r' || (c[i] == 'b' && c.get(i + 1) == Some(&'r'))) && {
-            let k = if c[i] == 'b' { i + 2 } else { i + 1 };
-            let h = c[k..].iter().take_while(|&&x| x == '#').count();
-            c.get(k + h) == Some(&'"') && (h > 0 || c[k] == '"')
-        } {
-            let k = if c[i] == 'b' { i + 2 } else { i + 1 };
-            let h = c[k..].iter().take_while(|&&x| x == '#').count();
-            let mut j = k + h + 1;
-            while j < c.len()
-                && !(c[j] == '"' && c[j + 1..].iter().take(h).filter(|&&x| x == '#').count() == h)
-            {
-                j += 1;
+            None => {
+                out.push(c[i]);
+                i += 1;
             }
-            let end = (j + 1 + h).min(c.len());
-            blank(&mut out, &c[i..end]);
-            i = end;
-        } else if c[i] == '"' {
-            let mut j = i + 1;
-            while j < c.len() && c[j] != '"' {
-                j += if c[j] == '\\' { 2 } else { 1 };
-            }
-            let end = (j + 1).min(c.len());
-            blank(&mut out, &c[i..end]);
-            i = end;
-        } else if c[i] == '\'' && (c.get(i + 1) == Some(&'\\') || c.get(i + 2) == Some(&'\'')) {
-            // A char literal ('a', '\n', '\u{1F}'); otherwise a lifetime.
-            let mut j = i + 1;
-            while j < c.len() && c[j] != '\'' {
-                j += if c[j] == '\\' { 2 } else { 1 };
-            }
-            let end = (j + 1).min(c.len());
-            blank(&mut out, &c[i..end]);
-            i = end;
-        } else {
-            out.push(c[i]);
-            i += 1;
         }
     }
     out
+}
+
+/// Where the comment or literal that starts at `c[i]` ends (exclusive),
+/// if one starts there.
+fn skipped_end(c: &[char], i: usize) -> Option<usize> {
+    let at = |k: usize| c.get(k).copied();
+    // Just past the closing `q`, over backslash escapes.
+    let quoted = |q: char| {
+        let mut j = i + 1;
+        while j < c.len() && c[j] != q {
+            j += if c[j] == '\\' { 2 } else { 1 };
+        }
+        (j + 1).min(c.len())
+    };
+    match (c[i], at(i + 1)) {
+        ('/', Some('/')) => Some(
+            c[i..]
+                .iter()
+                .position(|&x| x == '\n')
+                .map_or(c.len(), |p| i + p),
+        ),
+        ('/', Some('*')) => {
+            let (mut depth, mut j) = (1, i + 2);
+            while j < c.len() && depth > 0 {
+                match (c[j], at(j + 1)) {
+                    ('/', Some('*')) => (depth, j) = (depth + 1, j + 2),
+                    ('*', Some('/')) => (depth, j) = (depth - 1, j + 2),
+                    _ => j += 1,
+                }
+            }
+            Some(j.min(c.len()))
+        }
+        ('"', _) => Some(quoted('"')),
+        // A char literal ('a', '\n', '\u{1F}'); otherwise a lifetime.
+        ('\'', Some('\\')) => Some(quoted('\'')),
+        ('\'', _) if at(i + 2) == Some('\'') => Some(quoted('\'')),
+        // A raw string, r"..", r#".."#, br"..", not the end of a name.
+        ('r', _) | ('b', Some('r'))
+            if i == 0 || !(c[i - 1].is_alphanumeric() || c[i - 1] == '_') =>
+        {
+            let k = if c[i] == 'b' { i + 2 } else { i + 1 };
+            let h = c[k..].iter().take_while(|&&x| x == '#').count();
+            if at(k + h) != Some('"') {
+                return None;
+            }
+            let closes = |j: usize| {
+                c[j] == '"' && c[j + 1..].iter().take(h).filter(|&&x| x == '#').count() == h
+            };
+            let j = (k + h + 1..c.len()).find(|&j| closes(j)).unwrap_or(c.len());
+            Some((j + 1 + h).min(c.len()))
+        }
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -151,7 +156,6 @@ enum Tok {
     Sep, // ::
     Open,
     Close,
-    Comma,
     Other,
 }
 
@@ -180,7 +184,6 @@ fn tokens(text: &str) -> Vec<(Tok, usize)> {
                 match x {
                     '{' => Tok::Open,
                     '}' => Tok::Close,
-                    ',' => Tok::Comma,
                     _ => Tok::Other,
                 },
                 line,
@@ -191,47 +194,29 @@ fn tokens(text: &str) -> Vec<(Tok, usize)> {
     out
 }
 
-/// Reads `:: a :: b` or `:: { a::b, c, {..} }` after a path prefix at `t[i]`;
-/// pushes every full tail.
+fn tok(t: &[(Tok, usize)], i: usize) -> Option<&Tok> {
+    t.get(i).map(|x| &x.0)
+}
+
+/// Reads `::a::b` or `::{..}` after a path prefix, from `t[i]`; pushes
+/// every full path; returns where it stopped.
 fn tails(
     t: &[(Tok, usize)],
     mut i: usize,
-    prefix: Vec<String>,
+    mut path: Vec<String>,
     out: &mut Vec<Vec<String>>,
 ) -> usize {
-    let mut path = prefix;
     loop {
-        if t.get(i).map(|x| &x.0) != Some(&Tok::Sep) {
+        if tok(t, i) != Some(&Tok::Sep) {
             out.push(path);
             return i;
         }
-        match t.get(i + 1).map(|x| &x.0) {
+        match tok(t, i + 1) {
             Some(Tok::Ident(s)) => {
                 path.push(s.clone());
                 i += 2;
             }
-            Some(Tok::Open) => {
-                i += 2;
-                loop {
-                    match t.get(i).map(|x| &x.0) {
-                        Some(Tok::Ident(s)) if s == "self" => {
-                            out.push(path.clone());
-                            i += 1;
-                        }
-                        Some(Tok::Ident(s)) => {
-                            let mut p = path.clone();
-                            p.push(s.clone());
-                            i = tails(t, i + 1, p, out);
-                        }
-                        Some(Tok::Open) => {
-                            // `{{a, b}}`: treat as a group at this prefix.
-                            i = tails(t, i - 1, path.clone(), out);
-                        }
-                        Some(Tok::Close) | None => return i + 1,
-                        _ => i += 1, // commas, `*`, `as` renames
-                    }
-                }
-            }
+            Some(Tok::Open) => return group(t, i + 2, &path, out),
             _ => {
                 out.push(path);
                 return i + 1;
@@ -240,8 +225,31 @@ fn tails(
     }
 }
 
+/// The items of a use group `{a::b, self, c as d, {..}}` after `path`,
+/// from just inside its `{`; returns the index past its `}`.
+fn group(t: &[(Tok, usize)], mut i: usize, path: &[String], out: &mut Vec<Vec<String>>) -> usize {
+    loop {
+        match tok(t, i) {
+            Some(Tok::Ident(s)) if s == "self" => {
+                out.push(path.to_vec());
+                i += 1;
+            }
+            // `as NAME`: a local name, not a path.
+            Some(Tok::Ident(s)) if s == "as" => i += 2,
+            Some(Tok::Ident(s)) => {
+                let mut p = path.to_vec();
+                p.push(s.clone());
+                i = tails(t, i + 1, p, out);
+            }
+            Some(Tok::Open) => i = group(t, i + 1, path, out),
+            Some(Tok::Close) | None => return i + 1,
+            _ => i += 1, // commas, `*`
+        }
+    }
+}
+
 /// Every module-relative path a file names: (line, resolved target path).
-fn references(rel: &str, src: &str) -> Vec<(usize, Module, String)> {
+fn references(rel: &str, src: &str) -> Vec<(usize, Module)> {
     let file_mod = module_of(rel);
     let t = tokens(&strip(src));
     let mut inline: Vec<(String, usize)> = Vec::new(); // (name, brace depth it opened at)
@@ -268,7 +276,7 @@ fn references(rel: &str, src: &str) -> Vec<(usize, Module, String)> {
             Tok::Ident(k)
                 if (k == "crate" || k == "super" || k == "self")
                     && (i == 0 || t[i - 1].0 != Tok::Sep)
-                    && t.get(i + 1).map(|x| &x.0) == Some(&Tok::Sep) =>
+                    && tok(&t, i + 1) == Some(&Tok::Sep) =>
             {
                 let line = t[i].1;
                 let mut here: Module = file_mod.clone();
@@ -280,18 +288,15 @@ fn references(rel: &str, src: &str) -> Vec<(usize, Module, String)> {
                 };
                 let mut j = i + 1;
                 // More `super`s.
-                while t.get(j).map(|x| &x.0) == Some(&Tok::Sep)
-                    && t.get(j + 1).map(|x| &x.0) == Some(&Tok::Ident("super".into()))
+                while tok(&t, j) == Some(&Tok::Sep)
+                    && tok(&t, j + 1) == Some(&Tok::Ident("super".into()))
                 {
                     base.pop();
                     j += 2;
                 }
                 let mut found = Vec::new();
                 let end = tails(&t, j, base, &mut found);
-                let shown = format!("{k}::…");
-                for p in found {
-                    out.push((line, p, shown.clone()));
-                }
+                out.extend(found.into_iter().map(|p| (line, p)));
                 i = end.max(i + 1);
                 continue;
             }
@@ -327,7 +332,7 @@ fn check(tree: &BTreeMap<String, String>) -> Vec<String> {
         if from.is_empty() {
             continue;
         }
-        for (line, path, _) in references(rel, src) {
+        for (line, path) in references(rel, src) {
             // The longest known module the path names.
             let Some(to) = (0..=path.len())
                 .rev()
@@ -549,7 +554,28 @@ fn comments_strings_and_lifetimes_are_not_imports() {
     let refs = references("gce/mod.rs", src);
     let paths: Vec<String> = refs
         .iter()
-        .map(|(l, p, _)| format!("{l}:{}", p.join("::")))
+        .map(|(l, p)| format!("{l}:{}", p.join("::")))
         .collect();
     assert_eq!(paths, vec!["4:ssh::quote::x".to_string()]);
+}
+
+#[test]
+fn use_groups_nested_and_renamed_are_read_whole() {
+    let src = "use crate::{error::UserError, {ssh::quote as q, gce::{self, Api}}};
+use super::fix::Fix;
+";
+    let paths: Vec<String> = references("doctor/firewall.rs", src)
+        .iter()
+        .map(|(l, p)| format!("{l}:{}", p.join("::")))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "1:error::UserError",
+            "1:ssh::quote",
+            "1:gce",
+            "1:gce::Api",
+            "2:doctor::fix::Fix"
+        ]
+    );
 }
