@@ -6,6 +6,8 @@
 
 use std::net::IpAddr;
 
+use crate::timefmt::rfc3339;
+
 /// An IAM `Expr`: IAM requires a title with an expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
@@ -133,8 +135,6 @@ impl Limits {
         })
     }
 }
-
-pub use crate::timefmt::rfc3339;
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+/// Where new content goes in a file: bytes `start..end` are replaced by
+/// what `render` writes, followed by `after` (the ssh config section's
+/// placement, the one part of a file setup streams).
+pub use crate::ssh::config::Placement as Span;
+
 /// Where writes to `path` must go: the final target of a symlink chain
 /// (a relative link resolved against its directory), else `path` itself.
 pub fn resolve(path: &Path) -> PathBuf {
@@ -61,15 +66,6 @@ pub fn update(
     write_if_changed(&target, &old, &new, default_mode, backup)
 }
 
-/// Where new content goes in a file: bytes `start..end` are replaced by
-/// what `render` writes, followed by `after`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
-    pub start: u64,
-    pub end: u64,
-    pub after: &'static str,
-}
-
 fn not_utf8() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")
 }
@@ -117,9 +113,9 @@ pub fn splice_streaming(
     if span.after.is_empty()
         && let Some(f) = file.as_mut()
     {
-        f.seek(SeekFrom::Start(span.start))?;
+        f.seek(SeekFrom::Start(span.start as u64))?;
         let mut same = Same {
-            old: BufReader::with_capacity(64 * 1024, f.take(span.end - span.start)),
+            old: BufReader::with_capacity(64 * 1024, f.take((span.end - span.start) as u64)),
             differs: false,
         };
         {
@@ -143,12 +139,12 @@ pub fn splice_streaming(
     crate::fsutil::write_atomic_with(&target, mode, |w| {
         if let Some(f) = file.as_mut() {
             f.seek(SeekFrom::Start(0))?;
-            std::io::copy(&mut f.take(span.start), w)?;
+            std::io::copy(&mut f.take(span.start as u64), w)?;
         }
         render(w)?;
         w.write_all(span.after.as_bytes())?;
         if let Some(f) = file.as_mut() {
-            f.seek(SeekFrom::Start(span.end))?;
+            f.seek(SeekFrom::Start(span.end as u64))?;
             std::io::copy(f, w)?;
         }
         Ok(())
@@ -313,8 +309,8 @@ mod tests {
         let locate = |r: &mut dyn std::io::BufRead| {
             let mut all = String::new();
             r.read_to_string(&mut all)?;
-            let start = all.find("[OURS]").unwrap() as u64;
-            let end = (all.find("[/OURS]\n").unwrap() + 8) as u64;
+            let start = all.find("[OURS]").unwrap();
+            let end = all.find("[/OURS]\n").unwrap() + 8;
             Ok(Span {
                 start,
                 end,

@@ -31,11 +31,7 @@ fn locate(
 ) -> std::io::Result<Result<files::Span, sshconfig::SectionError>> {
     let mut scan = sshconfig::Scanner::default();
     files::for_each_line(r, |l| scan.line(l))?;
-    Ok(scan.finish().map(|p| files::Span {
-        start: p.start as u64,
-        end: p.end as u64,
-        after: p.after,
-    }))
+    Ok(scan.finish())
 }
 
 /// Checks, before any API call, that the config's section can be updated
